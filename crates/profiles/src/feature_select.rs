@@ -1,0 +1,364 @@
+//! `feature_select`: drop uninformative or redundant features (pycytominer `feature_select`).
+//!
+//! As in pycytominer, every operation looks at the full feature set independently and the
+//! union of what they exclude is dropped.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use crate::error::{ProfileError, Result};
+use crate::stats::{self, CorrelationMethod};
+use crate::table::{ProfileTable, Selection};
+
+/// One feature-selection operation (pycytominer's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeatureSelectOp {
+    /// Near-zero variance: drop when (2nd most common count / most common count) < `freq_cut`
+    /// or (distinct values / rows) < `unique_cut` (either test excludes, as pycytominer 1.x).
+    VarianceThreshold,
+    /// Drop one of each pair with Pearson/Spearman correlation > `corr_threshold`: the member
+    /// with the larger sum of |correlation| to all features.
+    CorrelationThreshold,
+    /// Drop features whose fraction of NaN exceeds `na_cutoff`.
+    DropNaColumns,
+    /// Drop the named features (pycytominer's default blocklist unless one is given).
+    Blocklist,
+    /// Drop features with any |value| > `outlier_cutoff`.
+    DropOutliers,
+}
+
+impl std::str::FromStr for FeatureSelectOp {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "variance_threshold" => Ok(Self::VarianceThreshold),
+            "correlation_threshold" => Ok(Self::CorrelationThreshold),
+            "drop_na_columns" => Ok(Self::DropNaColumns),
+            "blocklist" => Ok(Self::Blocklist),
+            "drop_outliers" => Ok(Self::DropOutliers),
+            _ => Err(format!(
+                "unknown operation '{s}' (variance_threshold, correlation_threshold, drop_na_columns, blocklist, drop_outliers)"
+            )),
+        }
+    }
+}
+
+/// Settings for [`feature_select`]; defaults are pycytominer's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FeatureSelectParams {
+    pub operations: Vec<FeatureSelectOp>,
+    /// Rows the statistics are computed on (all rows when empty).
+    pub fit_on: Vec<Selection>,
+    pub freq_cut: f64,
+    pub unique_cut: f64,
+    pub corr_threshold: f64,
+    pub corr_method: CorrelationMethod,
+    pub na_cutoff: f64,
+    pub outlier_cutoff: f64,
+    /// Feature names to drop for `blocklist`; `None` uses [`default_blocklist`].
+    pub blocklist: Option<Vec<String>>,
+}
+
+impl Default for FeatureSelectParams {
+    fn default() -> Self {
+        Self {
+            operations: vec![
+                FeatureSelectOp::VarianceThreshold,
+                FeatureSelectOp::CorrelationThreshold,
+                FeatureSelectOp::DropNaColumns,
+                FeatureSelectOp::Blocklist,
+            ],
+            fit_on: Vec::new(),
+            freq_cut: 0.05,
+            unique_cut: 0.01,
+            corr_threshold: 0.9,
+            corr_method: CorrelationMethod::Pearson,
+            na_cutoff: 0.05,
+            outlier_cutoff: 500.0,
+            blocklist: None,
+        }
+    }
+}
+
+impl FeatureSelectParams {
+    pub fn check(&self) -> std::result::Result<(), String> {
+        for (name, v) in [
+            ("freq_cut", self.freq_cut),
+            ("unique_cut", self.unique_cut),
+            ("corr_threshold", self.corr_threshold),
+            ("na_cutoff", self.na_cutoff),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("{name} must be between 0 and 1, got {v}"));
+            }
+        }
+        if self.outlier_cutoff.is_nan() || self.outlier_cutoff < 0.0 {
+            return Err(format!("outlier_cutoff must be ≥ 0, got {}", self.outlier_cutoff));
+        }
+        if self.operations.is_empty() {
+            return Err("no operations given".into());
+        }
+        Ok(())
+    }
+}
+
+/// What each operation excluded (features may appear under several operations).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FeatureSelectReport {
+    pub excluded: BTreeMap<FeatureSelectOp, Vec<String>>,
+    pub n_before: usize,
+    pub n_after: usize,
+}
+
+/// pycytominer's default blocklist: nuclear Manders/RWC colocalisation between channel pairs
+/// and the coarsest nuclear granularity scales, which are unreliable in Cell Painting.
+pub fn default_blocklist() -> Vec<String> {
+    const CHANNELS: [&str; 5] = ["AGP", "DNA", "ER", "Mito", "RNA"];
+    let mut out = Vec::new();
+    for measure in ["Manders", "RWC"] {
+        for a in CHANNELS {
+            for b in CHANNELS.iter().filter(|&&b| b != a) {
+                out.push(format!("Nuclei_Correlation_{measure}_{a}_{b}"));
+            }
+        }
+    }
+    for scale in [14, 15, 16] {
+        for ch in CHANNELS {
+            out.push(format!("Nuclei_Granularity_{scale}_{ch}"));
+        }
+    }
+    out
+}
+
+/// Runs the operations and returns the reduced table with a report of what went.
+pub fn feature_select(
+    table: &ProfileTable,
+    params: &FeatureSelectParams,
+) -> Result<(ProfileTable, FeatureSelectReport)> {
+    params
+        .check()
+        .map_err(|m| ProfileError::invalid(table.source(), m))?;
+    let rows = if params.fit_on.is_empty() {
+        (0..table.n_rows()).collect()
+    } else {
+        table.rows_matching(&params.fit_on)?
+    };
+    let x = table.features().select(Axis(0), &rows);
+    let names = table.feature_names();
+    let mut report = FeatureSelectReport {
+        n_before: names.len(),
+        ..Default::default()
+    };
+    let mut all: HashSet<usize> = HashSet::new();
+    for &op in &params.operations {
+        let cols: Vec<usize> = match op {
+            FeatureSelectOp::VarianceThreshold => {
+                variance_threshold(x.view(), params.freq_cut, params.unique_cut)
+            }
+            FeatureSelectOp::CorrelationThreshold => {
+                correlation_threshold(x.view(), params.corr_threshold, params.corr_method)
+            }
+            FeatureSelectOp::DropNaColumns => drop_na_columns(x.view(), params.na_cutoff),
+            FeatureSelectOp::DropOutliers => drop_outliers(x.view(), params.outlier_cutoff),
+            FeatureSelectOp::Blocklist => {
+                let list: HashSet<String> = params
+                    .blocklist
+                    .clone()
+                    .unwrap_or_else(default_blocklist)
+                    .into_iter()
+                    .collect();
+                (0..names.len()).filter(|&c| list.contains(&names[c])).collect()
+            }
+        };
+        all.extend(cols.iter().copied());
+        report
+            .excluded
+            .insert(op, cols.iter().map(|&c| names[c].clone()).collect());
+    }
+    let keep: Vec<usize> = (0..names.len()).filter(|c| !all.contains(c)).collect();
+    if keep.is_empty() {
+        return Err(ProfileError::invalid(
+            table.source(),
+            "feature selection removed every feature; loosen the cut-offs",
+        ));
+    }
+    report.n_after = keep.len();
+    Ok((table.select_features(&keep), report))
+}
+
+/// Columns failing the frequency-ratio or unique-fraction test.
+pub fn variance_threshold(x: ArrayView2<'_, f64>, freq_cut: f64, unique_cut: f64) -> Vec<usize> {
+    let n = x.nrows() as f64;
+    (0..x.ncols())
+        .into_par_iter()
+        .filter(|&c| {
+            let mut v = stats::finite_values(x.column(c).iter().copied());
+            v.sort_unstable_by(|a, b| a.total_cmp(b));
+            let mut counts: Vec<usize> = Vec::new();
+            let mut i = 0;
+            while i < v.len() {
+                let j = v[i..].iter().take_while(|&&y| y == v[i]).count();
+                counts.push(j);
+                i += j;
+            }
+            let distinct = counts.len();
+            counts.sort_unstable_by(|a, b| b.cmp(a));
+            let freq_fail = counts.len() < 2 || (counts[1] as f64 / counts[0] as f64) < freq_cut;
+            let unique_fail = (distinct as f64 / n) < unique_cut;
+            freq_fail || unique_fail
+        })
+        .collect()
+}
+
+/// Columns with more than `cutoff` of their values NaN.
+pub fn drop_na_columns(x: ArrayView2<'_, f64>, cutoff: f64) -> Vec<usize> {
+    let n = x.nrows() as f64;
+    (0..x.ncols())
+        .filter(|&c| x.column(c).iter().filter(|v| v.is_nan()).count() as f64 / n > cutoff)
+        .collect()
+}
+
+/// Columns with any |value| above `cutoff`.
+pub fn drop_outliers(x: ArrayView2<'_, f64>, cutoff: f64) -> Vec<usize> {
+    (0..x.ncols())
+        .filter(|&c| x.column(c).iter().any(|v| v.abs() > cutoff))
+        .collect()
+}
+
+/// Feature × feature correlation matrix; NaN entries where a column is constant.
+pub fn feature_correlations(x: ArrayView2<'_, f64>, method: CorrelationMethod) -> Array2<f64> {
+    let p = x.ncols();
+    let has_nan = x.iter().any(|v| v.is_nan());
+    if has_nan {
+        // Pairwise-complete observations, as pandas `DataFrame.corr`.
+        let cols: Vec<Vec<f64>> = (0..p).map(|c| x.column(c).to_vec()).collect();
+        let mut out = Array2::from_elem((p, p), f64::NAN);
+        let rows: Vec<Vec<f64>> = (0..p)
+            .into_par_iter()
+            .map(|i| {
+                (0..p)
+                    .map(|j| {
+                        let (a, b): (Vec<f64>, Vec<f64>) = cols[i]
+                            .iter()
+                            .zip(&cols[j])
+                            .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+                            .map(|(a, b)| (*a, *b))
+                            .unzip();
+                        stats::correlation(&a, &b, method)
+                    })
+                    .collect()
+            })
+            .collect();
+        for (i, r) in rows.into_iter().enumerate() {
+            out.row_mut(i).assign(&ndarray::Array1::from(r));
+        }
+        return out;
+    }
+    let mut z = x.to_owned();
+    if method == CorrelationMethod::Spearman {
+        for mut col in z.columns_mut() {
+            let r = stats::average_ranks(&col.to_vec());
+            col.assign(&ndarray::Array1::from(r));
+        }
+    }
+    for mut col in z.columns_mut() {
+        let m = col.mean().unwrap_or(0.0);
+        col -= m;
+        let norm = col.dot(&col).sqrt();
+        if norm > 0.0 {
+            col /= norm;
+        } else {
+            col.fill(f64::NAN);
+        }
+    }
+    let mut c = z.t().dot(&z);
+    c.mapv_inplace(|v| v.clamp(-1.0, 1.0));
+    c
+}
+
+/// pycytominer's rule: rank features by Σ|r| (ascending, stable); for every pair
+/// (lower triangle) with r > threshold drop the member ranked later.
+pub fn correlation_threshold(
+    x: ArrayView2<'_, f64>,
+    threshold: f64,
+    method: CorrelationMethod,
+) -> Vec<usize> {
+    let c = feature_correlations(x, method);
+    let p = c.nrows();
+    let abs_sum: Vec<f64> = (0..p)
+        .map(|i| c.row(i).iter().filter(|v| !v.is_nan()).map(|v| v.abs()).sum())
+        .collect();
+    let mut order: Vec<usize> = (0..p).collect();
+    order.sort_by(|&a, &b| abs_sum[a].total_cmp(&abs_sum[b]));
+    let mut rank = vec![0; p];
+    for (k, &i) in order.iter().enumerate() {
+        rank[i] = k;
+    }
+    let mut drop = std::collections::BTreeSet::new();
+    for i in 0..p {
+        for j in 0..i {
+            if c[[i, j]] > threshold {
+                drop.insert(if rank[i] > rank[j] { i } else { j });
+            }
+        }
+    }
+    drop.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn variance_threshold_by_hand() {
+        // col 0: 20 rows, values 1 ×19 and 2 ×1 → freq 1/19 = 0.0526 ≥ 0.05 keep (unique 2/20 ≥ 0.01)
+        // col 1: 1 ×20 → one distinct value → drop
+        // col 2: 0..20 distinct → keep
+        // col 3: 1 ×20 except 0.5 → keep at freq_cut 0.05; drop at freq_cut 0.1
+        let mut x = Array2::<f64>::ones((20, 4));
+        x[[0, 0]] = 2.0;
+        for r in 0..20 {
+            x[[r, 2]] = r as f64;
+        }
+        x[[3, 3]] = 0.5;
+        assert_eq!(variance_threshold(x.view(), 0.05, 0.01), vec![1]);
+        assert_eq!(variance_threshold(x.view(), 0.1, 0.01), vec![0, 1, 3]);
+        // unique_cut 0.15 → needs ≥ 3 distinct of 20: cols 0, 1, 3 fail
+        assert_eq!(variance_threshold(x.view(), 0.0, 0.15), vec![0, 1, 3]);
+    }
+
+    #[test]
+    fn correlation_threshold_drops_the_more_connected_feature() {
+        // a and b are identical (r = 1); c is independent-ish.
+        // |r| sums: a = b = 1 + 1 + |r(a,c)|, c smaller; ties keep order: a ranks before b → drop b
+        let x = array![[1.0, 1.0, 5.0], [2.0, 2.0, 1.0], [3.0, 3.0, 4.0], [4.0, 4.0, 2.0]];
+        assert_eq!(correlation_threshold(x.view(), 0.9, CorrelationMethod::Pearson), vec![1]);
+        // a negative correlation is not "above" the threshold (pycytominer uses signed r)
+        let y = array![[1.0, -1.0], [2.0, -2.0], [3.0, -3.5]];
+        assert!(correlation_threshold(y.view(), 0.9, CorrelationMethod::Pearson).is_empty());
+    }
+
+    #[test]
+    fn na_outlier_and_blocklist() {
+        let x = array![[1.0, f64::NAN, 600.0], [2.0, 1.0, 1.0], [3.0, 2.0, -1.0]];
+        assert_eq!(drop_na_columns(x.view(), 0.05), vec![1]);
+        assert_eq!(drop_na_columns(x.view(), 0.5), Vec::<usize>::new());
+        assert_eq!(drop_outliers(x.view(), 500.0), vec![2]);
+        let b = default_blocklist();
+        assert_eq!(b.len(), 2 * 20 + 15);
+        assert!(b.contains(&"Nuclei_Correlation_RWC_Mito_ER".to_string()));
+        assert!(b.contains(&"Nuclei_Granularity_16_DNA".to_string()));
+    }
+
+    #[test]
+    fn pairwise_nan_correlation_matches_complete_case() {
+        let x = array![[1.0, 2.0], [2.0, 4.1], [3.0, 5.9], [f64::NAN, 100.0]];
+        let c = feature_correlations(x.view(), CorrelationMethod::Pearson);
+        let direct = stats::pearson(&[1.0, 2.0, 3.0], &[2.0, 4.1, 5.9]);
+        assert!((c[[0, 1]] - direct).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,375 @@
+//! Reading and writing profile tables: CSV, TSV, their `.gz`, and CMap GCT 1.2/1.3.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use ndarray::Array2;
+
+use crate::error::{ProfileError, Result};
+use crate::table::{ProfileTable, NA_STRINGS};
+
+/// Which columns are metadata. Everything else must be numeric.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MetadataColumns {
+    /// Columns whose name starts with this prefix (pycytominer: `Metadata_`).
+    Prefix(String),
+    /// Exactly these columns.
+    Named(Vec<String>),
+}
+
+impl Default for MetadataColumns {
+    fn default() -> Self {
+        MetadataColumns::Prefix("Metadata_".to_string())
+    }
+}
+
+impl MetadataColumns {
+    fn is_metadata(&self, name: &str) -> bool {
+        match self {
+            MetadataColumns::Prefix(p) => name.starts_with(p.as_str()),
+            MetadataColumns::Named(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// Options for [`read_table`].
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub metadata: MetadataColumns,
+    /// Field delimiter; `None` infers it from the extension (`.tsv`, `.txt`, `.gct` → tab).
+    pub delimiter: Option<u8>,
+}
+
+fn delimiter_for(path: &Path) -> u8 {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    if name.ends_with(".tsv") || name.ends_with(".txt") || name.ends_with(".tab") {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
+/// Opens a file for reading, decompressing gzip when its first bytes say so.
+pub fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>> {
+    let mut file = File::open(path).map_err(|e| ProfileError::io(path, e))?;
+    let mut magic = [0u8; 2];
+    let n = read_up_to(&mut file, &mut magic).map_err(|e| ProfileError::io(path, e))?;
+    let file = File::open(path).map_err(|e| ProfileError::io(path, e))?;
+    if n == 2 && magic == [0x1f, 0x8b] {
+        Ok(Box::new(BufReader::new(MultiGzDecoder::new(file))))
+    } else {
+        Ok(Box::new(BufReader::new(file)))
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Parses one feature cell: numbers, or pandas' missing-value strings as NaN.
+pub(crate) fn parse_feature(s: &str) -> Option<f64> {
+    let t = s.trim();
+    match t.parse::<f64>() {
+        Ok(v) => Some(v),
+        Err(_) if NA_STRINGS.contains(&t) => Some(f64::NAN),
+        Err(_) => match t {
+            "inf" | "Inf" | "+inf" | "Infinity" => Some(f64::INFINITY),
+            "-inf" | "-Inf" | "-Infinity" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+    }
+}
+
+/// Reads a GCT file (by extension) or a delimited table (CSV/TSV, gzipped or not).
+pub fn read_table(path: impl AsRef<Path>, options: &ReadOptions) -> Result<ProfileTable> {
+    let path = path.as_ref();
+    let lower = path.to_string_lossy().to_lowercase();
+    if lower.ends_with(".gct") || lower.ends_with(".gct.gz") {
+        return crate::gct::read_gct(path);
+    }
+    let delimiter = options.delimiter.unwrap_or_else(|| delimiter_for(path));
+    let reader = open_maybe_gz(path)?;
+    read_delimited(reader, &path.display().to_string(), delimiter, &options.metadata)
+}
+
+/// Reads a delimited table from any reader; `label` names it in errors.
+pub fn read_delimited(
+    reader: impl Read,
+    label: &str,
+    delimiter: u8,
+    metadata: &MetadataColumns,
+) -> Result<ProfileTable> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(reader);
+    let mut records = rdr.records();
+    let header = match records.next() {
+        None => return Err(ProfileError::invalid(label, "file is empty (no header line)")),
+        Some(h) => h.map_err(|e| csv_error(label, e))?,
+    };
+    let names: Vec<String> = header.iter().map(|s| s.trim().to_string()).collect();
+    // Duplicates are checked before any row is read so the message points at the header.
+    {
+        let mut seen = std::collections::HashMap::new();
+        for (i, n) in names.iter().enumerate() {
+            if let Some(first) = seen.insert(n.as_str(), i) {
+                return Err(ProfileError::DuplicateColumn {
+                    path: label.to_string(),
+                    column: n.clone(),
+                    first: first + 1,
+                    second: i + 1,
+                });
+            }
+        }
+    }
+    let is_meta: Vec<bool> = names.iter().map(|n| metadata.is_metadata(n)).collect();
+    let meta_idx: Vec<usize> = (0..names.len()).filter(|&i| is_meta[i]).collect();
+    let feat_idx: Vec<usize> = (0..names.len()).filter(|&i| !is_meta[i]).collect();
+    if feat_idx.is_empty() {
+        return Err(ProfileError::invalid(
+            label,
+            "no feature columns: every column is metadata",
+        ));
+    }
+    let mut meta: Vec<Vec<String>> = vec![Vec::new(); meta_idx.len()];
+    let mut values: Vec<f64> = Vec::new();
+    let mut n_rows = 0usize;
+    for (k, rec) in records.enumerate() {
+        let line = k + 2;
+        let rec = rec.map_err(|e| csv_error(label, e))?;
+        if rec.len() == 1 && rec.get(0).is_some_and(|s| s.trim().is_empty()) {
+            continue; // blank line
+        }
+        if rec.len() != names.len() {
+            return Err(ProfileError::Ragged {
+                path: label.to_string(),
+                line,
+                expected: names.len(),
+                found: rec.len(),
+            });
+        }
+        for (m, &i) in meta_idx.iter().enumerate() {
+            meta[m].push(rec[i].to_string());
+        }
+        for &i in &feat_idx {
+            match parse_feature(&rec[i]) {
+                Some(v) => values.push(v),
+                None => {
+                    return Err(ProfileError::NotNumeric {
+                        path: label.to_string(),
+                        line,
+                        column: names[i].clone(),
+                        value: rec[i].to_string(),
+                    })
+                }
+            }
+        }
+        n_rows += 1;
+    }
+    let features = Array2::from_shape_vec((n_rows, feat_idx.len()), values)
+        .expect("row-major buffer has n_rows × n_features values");
+    ProfileTable::new(
+        label,
+        meta_idx.iter().map(|&i| names[i].clone()).collect(),
+        meta,
+        feat_idx.iter().map(|&i| names[i].clone()).collect(),
+        features,
+    )
+}
+
+fn csv_error(label: &str, e: csv::Error) -> ProfileError {
+    let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+    ProfileError::Parse {
+        path: label.to_string(),
+        line,
+        message: e.to_string(),
+    }
+}
+
+/// Formats a float so that it reads back to the same `f64` (shortest round-trip digits).
+pub fn format_f64(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_string()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else if v != 0.0 && (v.abs() < 1e-5 || v.abs() >= 1e16) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Writes a table: metadata columns first, then features. The delimiter and gzip follow the
+/// extension (`.tsv[.gz]` tab, else comma). The write is atomic: a temporary file in the same
+/// folder is renamed over `path` only once complete, so a crash never leaves half a table.
+pub fn write_table(table: &ProfileTable, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let delimiter = delimiter_for(path);
+    let gz = path.to_string_lossy().to_lowercase().ends_with(".gz");
+    write_atomic(path, |w| {
+        if gz {
+            let mut enc = GzEncoder::new(w, flate2::Compression::default());
+            write_delimited(table, &mut enc, delimiter)?;
+            enc.finish()?;
+        } else {
+            write_delimited(table, w, delimiter)?;
+        }
+        Ok(())
+    })
+}
+
+/// Writes a table as delimited text to any writer.
+pub fn write_delimited(
+    table: &ProfileTable,
+    w: &mut dyn Write,
+    delimiter: u8,
+) -> std::io::Result<()> {
+    let mut wtr = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .from_writer(w);
+    let header: Vec<&str> = table
+        .metadata_names()
+        .iter()
+        .chain(table.feature_names())
+        .map(|s| s.as_str())
+        .collect();
+    wtr.write_record(&header)?;
+    let meta: Vec<&[String]> = table
+        .metadata_names()
+        .iter()
+        .map(|n| table.metadata(n).expect("own column"))
+        .collect();
+    let feats = table.features();
+    let mut row: Vec<String> = Vec::with_capacity(header.len());
+    for r in 0..table.n_rows() {
+        row.clear();
+        row.extend(meta.iter().map(|c| c[r].clone()));
+        row.extend(feats.row(r).iter().map(|&v| format_f64(v)));
+        wtr.write_record(&row)?;
+    }
+    wtr.flush()?;
+    Ok(())
+}
+
+/// Writes a file atomically: `write` fills a temporary file beside `path`, which is synced and
+/// renamed over `path` only if `write` succeeds. A failure leaves any previous file untouched.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| ProfileError::io(&dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".cellpaint-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| ProfileError::io(&dir, e))?;
+    {
+        let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut buf).map_err(|e| ProfileError::io(path, e))?;
+        buf.flush().map_err(|e| ProfileError::io(path, e))?;
+    }
+    tmp.as_file().sync_all().map_err(|e| ProfileError::io(path, e))?;
+    tmp.persist(path)
+        .map_err(|e| ProfileError::io(path, e.error))?;
+    Ok(())
+}
+
+/// Serialises a value as pretty JSON, atomically.
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
+    write_atomic(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_str(s: &str) -> Result<ProfileTable> {
+        read_delimited(s.as_bytes(), "mem.csv", b',', &MetadataColumns::default())
+    }
+
+    #[test]
+    fn reads_metadata_and_features() {
+        let t = read_str("Metadata_Well,f1,Metadata_Plate,f2\nA01,1.5,P1,NaN\nA02,-2,P1,\n").unwrap();
+        assert_eq!(t.metadata_names(), &["Metadata_Well", "Metadata_Plate"]);
+        assert_eq!(t.feature_names(), &["f1", "f2"]);
+        assert_eq!(t.features()[[1, 0]], -2.0);
+        assert!(t.features()[[0, 1]].is_nan() && t.features()[[1, 1]].is_nan());
+    }
+
+    #[test]
+    fn ragged_rows_name_line() {
+        let e = read_str("Metadata_Well,f1\nA01,1\nA02\n").unwrap_err().to_string();
+        assert!(e.contains("mem.csv, line 3") && e.contains("expected 2"), "{e}");
+    }
+
+    #[test]
+    fn non_numeric_names_line_and_column() {
+        let e = read_str("Metadata_Well,f1,f2\nA01,1,2\nA02,3,oops\n").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("'f2'") && e.contains("'oops'"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_header_is_an_error() {
+        let e = read_str("Metadata_Well,f1,f1\nA01,1,2\n").unwrap_err().to_string();
+        assert!(e.contains("'f1' appears twice") && e.contains("columns 2 and 3"), "{e}");
+    }
+
+    #[test]
+    fn empty_and_featureless_files_are_errors() {
+        assert!(read_str("").unwrap_err().to_string().contains("empty"));
+        assert!(read_str("Metadata_A\nx\n").unwrap_err().to_string().contains("no feature"));
+    }
+
+    #[test]
+    fn round_trips_csv_tsv_and_gz() {
+        let t = read_str("Metadata_Well,f1,f2\nA01,0.1,1e-300\nA02,3.25,NaN\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["t.csv", "t.tsv", "t.csv.gz", "t.tsv.gz"] {
+            let p = dir.path().join(name);
+            write_table(&t, &p).unwrap();
+            let back = read_table(&p, &ReadOptions::default()).unwrap();
+            assert_eq!(back.metadata("Metadata_Well").unwrap(), t.metadata("Metadata_Well").unwrap());
+            assert_eq!(back.features()[[0, 0]], 0.1);
+            assert_eq!(back.features()[[0, 1]], 1e-300);
+            assert!(back.features()[[1, 1]].is_nan());
+        }
+    }
+
+    #[test]
+    fn failed_write_keeps_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("keep.txt");
+        std::fs::write(&p, "old").unwrap();
+        let r = write_atomic(&p, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(r.is_err());
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "temporary file was cleaned up");
+    }
+}

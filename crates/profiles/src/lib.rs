@@ -1,0 +1,37 @@
+//! Tabular profiles for image-based profiling: a [`ProfileTable`] of text metadata beside
+//! `f64` features, read from CSV/TSV (optionally gzipped) or CMap GCT, and the pycytominer
+//! operations on it — [`aggregate`], [`normalize`], [`feature_select`], [`consensus`].
+//!
+//! No candle here: a user who only needs tables pulls only ndarray.
+//!
+//! ```
+//! use profiles::{normalize, NormalizeMethod, NormalizeParams, SyntheticPlate};
+//! let plate = SyntheticPlate::default().generate();
+//! let params = NormalizeParams::new(NormalizeMethod::Standardize)
+//!     .fit_on("Metadata_broad_sample=DMSO".parse().unwrap());
+//! let normalized = normalize(&plate, &params).unwrap();
+//! assert_eq!(normalized.n_rows(), plate.n_rows());
+//! ```
+
+pub mod aggregate;
+pub mod consensus;
+pub mod data;
+pub mod error;
+pub mod feature_select;
+pub mod gct;
+pub mod io;
+pub mod normalize;
+pub mod stats;
+pub mod synthetic;
+pub mod table;
+
+pub use aggregate::{aggregate, AggregateOp};
+pub use consensus::{consensus, ConsensusOp};
+pub use data::{data_file, resolve_data_dir, DATA_ENV};
+pub use error::{ProfileError, Result};
+pub use feature_select::{default_blocklist, feature_select, FeatureSelectOp, FeatureSelectParams, FeatureSelectReport};
+pub use io::{read_table, write_atomic, write_json, write_table, MetadataColumns, ReadOptions};
+pub use normalize::{normalize, NormalizeMethod, NormalizeParams, Scaler};
+pub use stats::CorrelationMethod;
+pub use synthetic::SyntheticPlate;
+pub use table::{ProfileTable, Selection};
