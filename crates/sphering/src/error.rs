@@ -1,0 +1,48 @@
+/// What can go wrong fitting or applying a sphering transform.
+#[derive(Debug, thiserror::Error)]
+pub enum SpheringError {
+    #[error("invalid sphering parameters: {0}")]
+    InvalidParams(String),
+    #[error("sphering needs at least 2 control rows to estimate a covariance, got {n}")]
+    TooFewRows { n: usize },
+    #[error("value at row {row}, feature column {column} is {value}; sphering needs finite values (drop or impute NaN features first)")]
+    NonFinite { row: usize, column: usize, value: f64 },
+    #[error("feature column {column} is constant over the {n} control rows, so its standard deviation is 0 and the -cor methods cannot scale it; drop it (feature-select variance_threshold) or use ZCA/PCA")]
+    ConstantFeature { column: usize, n: usize },
+    #[error("the control covariance is singular (smallest eigenvalue {smallest:e}, largest {largest:e}; {n} controls for {d} features) and the regularisation is 0; use a positive lambda (e.g. 0.01) or epsilon")]
+    Singular {
+        smallest: f64,
+        largest: f64,
+        n: usize,
+        d: usize,
+    },
+    #[error("the transform was fit on {expected} features but the input has {found}")]
+    ColumnMismatch { expected: usize, found: usize },
+    #[error("eigen-decomposition failed: {0}")]
+    Eigen(String),
+    #[error("sphering JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl SpheringError {
+    /// The message with feature column numbers replaced by their names.
+    pub fn describe(&self, feature_names: &[String]) -> String {
+        let name = |c: usize| {
+            feature_names
+                .get(c)
+                .map(|n| format!("'{n}'"))
+                .unwrap_or_else(|| c.to_string())
+        };
+        match self {
+            SpheringError::NonFinite { row, column, value } => format!(
+                "row {row}, feature {}: value {value}; sphering needs finite values (drop or impute NaN features first)",
+                name(*column)
+            ),
+            SpheringError::ConstantFeature { column, n } => format!(
+                "feature {} is constant over the {n} control rows; drop it (feature-select variance_threshold) or use ZCA/PCA",
+                name(*column)
+            ),
+            other => other.to_string(),
+        }
+    }
+}
