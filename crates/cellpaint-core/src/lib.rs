@@ -1,1 +1,35 @@
-pub fn x(){}
+//! The shared candle layer of cellpaint: every method crate builds on it.
+//!
+//! * [`DeviceChoice`] — the one device setting (`cpu`, `cuda[:N]`; CUDA behind feature `cuda`)
+//! * [`SeededVarMap`] — seeded, order-independent parameter initialisation
+//! * [`optim`] — SGD (momentum, Nesterov, weight decay) and AdamW with checkpointable state
+//! * [`LrSchedule`] — constant, multi-step, cosine with warm-up
+//! * [`Trainer`] / [`TrainTask`] — epoch loop, progress, JSON-lines metrics, early stopping,
+//!   atomic checkpoints and resume
+//! * [`pool::max_pool2d`] — a max-pool whose gradient is right (candle 0.11's is not)
+//! * [`gradcheck::check_gradients`] — finite-difference checks for model crates
+//!
+//! Data tables come from the [`profiles`] crate, re-exported here.
+
+pub mod checkpoint;
+pub mod device;
+pub mod error;
+pub mod gradcheck;
+pub mod init;
+pub mod optim;
+pub mod pool;
+pub mod rng;
+pub mod schedule;
+pub mod train;
+
+pub use candle_core as candle;
+pub use candle_nn;
+pub use profiles;
+
+pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use device::{cuda_compiled, DeviceChoice};
+pub use error::{CoreError, Result};
+pub use init::SeededVarMap;
+pub use optim::{AdamW, AdamWParams, AnyOptimizer, OptimizerConfig, Sgd, SgdParams};
+pub use schedule::{LrSchedule, Warmup};
+pub use train::{EarlyStopping, EpochRecord, Metrics, Mode, TrainConfig, TrainSummary, TrainTask, Trainer};

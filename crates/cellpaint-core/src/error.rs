@@ -1,0 +1,24 @@
+use std::path::PathBuf;
+
+/// Errors of the shared layer. Each names what it was doing and where.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Profiles(#[from] profiles::ProfileError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("device: {0}")]
+    Device(String),
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

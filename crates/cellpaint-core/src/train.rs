@@ -1,0 +1,286 @@
+//! The epoch loop every method reuses: learning-rate schedule, per-epoch seeded randomness,
+//! progress bar, metrics as JSON lines, early stopping, checkpoints and resume.
+//!
+//! A method implements [`TrainTask`] (one step, optional validation, its state as tensors);
+//! [`Trainer::run`] does the rest. Run directory layout:
+//!
+//! * `config.json` — the resolved [`TrainConfig`]
+//! * `metrics.jsonl` — one line per finished epoch
+//! * `checkpoints/last.{safetensors,json}` and `checkpoints/best.{…}` (with early stopping)
+//! * `summary.json` — written when the run ends
+//!
+//! Killed at any point, a run started again with the same directory resumes after its last
+//! checkpoint and, because each epoch's randomness derives from (seed, epoch), ends with the
+//! same weights as an uninterrupted run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{load_checkpoint, save_checkpoint};
+use crate::error::{CoreError, Result};
+use crate::rng::{epoch_rng, Rng};
+use crate::schedule::LrSchedule;
+
+/// Named scalar metrics of a step or an epoch.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// Whether a monitored metric should go down or up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Min,
+    Max,
+}
+
+/// Stop when `monitor` has not improved by `min_delta` for `patience` epochs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    pub monitor: String,
+    pub mode: Mode,
+    pub patience: usize,
+    #[serde(default)]
+    pub min_delta: f64,
+}
+
+/// Settings of a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub seed: u64,
+    pub base_lr: f64,
+    #[serde(default)]
+    pub schedule: LrSchedule,
+    #[serde(default)]
+    pub early_stopping: Option<EarlyStopping>,
+    /// Save `last` every this many epochs (and always at the end).
+    #[serde(default = "one")]
+    pub checkpoint_every: usize,
+    /// No progress bar.
+    #[serde(default)]
+    pub quiet: bool,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl TrainConfig {
+    pub fn check(&self) -> Result<()> {
+        self.schedule.check()?;
+        if self.epochs == 0 || self.checkpoint_every == 0 || !(self.base_lr >= 0.0) {
+            return Err(CoreError::Config(format!(
+                "epochs and checkpoint_every must be ≥ 1 and base_lr ≥ 0 (got {}, {}, {})",
+                self.epochs, self.checkpoint_every, self.base_lr
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// What a method supplies to be trained.
+pub trait TrainTask {
+    /// Steps (mini-batches) in one epoch.
+    fn steps_per_epoch(&self) -> usize;
+    /// One optimisation step; returns its metrics (e.g. `loss`), averaged over the epoch.
+    fn train_step(&mut self, epoch: usize, step: usize, rng: &mut Rng) -> Result<Metrics>;
+    /// Metrics after an epoch (e.g. `val_loss`); none by default.
+    fn validate(&mut self, _epoch: usize) -> Result<Metrics> {
+        Ok(Metrics::new())
+    }
+    fn set_learning_rate(&mut self, lr: f64);
+    /// Everything needed to continue: model variables and optimiser state.
+    fn state(&self) -> Result<HashMap<String, Tensor>>;
+    fn load_state(&mut self, state: HashMap<String, Tensor>) -> Result<()>;
+    /// Device the state is loaded onto.
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub lr: f64,
+    pub seconds: f64,
+    pub metrics: Metrics,
+}
+
+/// Progress saved with each checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Progress {
+    epochs_done: usize,
+    best: Option<f64>,
+    best_epoch: Option<usize>,
+    epochs_without_improvement: usize,
+    stopped_early: bool,
+    history: Vec<EpochRecord>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    pub epochs_done: usize,
+    pub resumed_from_epoch: Option<usize>,
+    pub stopped_early: bool,
+    pub best: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub last: Option<EpochRecord>,
+}
+
+/// Runs a [`TrainTask`] in a run directory.
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub run_dir: PathBuf,
+}
+
+impl Trainer {
+    pub fn new(config: TrainConfig, run_dir: impl Into<PathBuf>) -> Result<Self> {
+        config.check()?;
+        Ok(Self {
+            config,
+            run_dir: run_dir.into(),
+        })
+    }
+
+    fn checkpoint_dir(&self) -> PathBuf {
+        self.run_dir.join("checkpoints")
+    }
+
+    pub fn run(&self, task: &mut impl TrainTask) -> Result<TrainSummary> {
+        let cfg = &self.config;
+        profiles::write_json(&self.run_dir.join("config.json"), cfg)?;
+        let mut progress = Progress::default();
+        let mut resumed_from_epoch = None;
+        if let Some((state, saved)) =
+            load_checkpoint::<Progress>(&self.checkpoint_dir(), "last", &task.device())?
+        {
+            task.load_state(state)?;
+            resumed_from_epoch = Some(saved.epochs_done);
+            progress = saved;
+        }
+        write_history(&self.run_dir, &progress.history)?;
+        let bar = if cfg.quiet {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+        } else {
+            ProgressBar::new((cfg.epochs * task.steps_per_epoch()) as u64)
+        };
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps, epoch {msg} [{elapsed} < {eta}]")
+                .expect("valid template"),
+        );
+        bar.set_position((progress.epochs_done * task.steps_per_epoch()) as u64);
+        let start_epoch = progress.epochs_done;
+        for epoch in start_epoch..cfg.epochs {
+            if progress.stopped_early {
+                break;
+            }
+            let started = Instant::now();
+            let lr = cfg.schedule.lr_at(epoch, cfg.base_lr);
+            task.set_learning_rate(lr);
+            let mut rng = epoch_rng(cfg.seed, epoch);
+            let mut sums = Metrics::new();
+            let steps = task.steps_per_epoch();
+            for step in 0..steps {
+                for (k, v) in task.train_step(epoch, step, &mut rng)? {
+                    *sums.entry(k).or_insert(0.0) += v;
+                }
+                bar.inc(1);
+            }
+            let mut metrics: Metrics = sums
+                .into_iter()
+                .map(|(k, v)| (k, v / steps.max(1) as f64))
+                .collect();
+            metrics.extend(task.validate(epoch)?);
+            bar.set_message(format!(
+                "{}/{} {}",
+                epoch + 1,
+                cfg.epochs,
+                metrics
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+            let record = EpochRecord {
+                epoch,
+                lr,
+                seconds: started.elapsed().as_secs_f64(),
+                metrics,
+            };
+            append_history(&self.run_dir, &record)?;
+            progress.history.push(record.clone());
+            progress.epochs_done = epoch + 1;
+            if let Some(es) = &cfg.early_stopping {
+                let value = *record.metrics.get(&es.monitor).ok_or_else(|| {
+                    CoreError::Config(format!(
+                        "early stopping monitors '{}', but the epoch reported only: {}",
+                        es.monitor,
+                        record.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                })?;
+                let improved = match (progress.best, es.mode) {
+                    (None, _) => true,
+                    (Some(b), Mode::Min) => value < b - es.min_delta,
+                    (Some(b), Mode::Max) => value > b + es.min_delta,
+                };
+                if improved {
+                    progress.best = Some(value);
+                    progress.best_epoch = Some(epoch);
+                    progress.epochs_without_improvement = 0;
+                    save_checkpoint(&self.checkpoint_dir(), "best", &task.state()?, &progress)?;
+                } else {
+                    progress.epochs_without_improvement += 1;
+                    progress.stopped_early = progress.epochs_without_improvement >= es.patience;
+                }
+            }
+            let last_epoch = epoch + 1 == cfg.epochs || progress.stopped_early;
+            if (epoch + 1) % cfg.checkpoint_every == 0 || last_epoch {
+                save_checkpoint(&self.checkpoint_dir(), "last", &task.state()?, &progress)?;
+            }
+        }
+        bar.finish_and_clear();
+        let summary = TrainSummary {
+            epochs_done: progress.epochs_done,
+            resumed_from_epoch,
+            stopped_early: progress.stopped_early,
+            best: progress.best,
+            best_epoch: progress.best_epoch,
+            last: progress.history.last().cloned(),
+        };
+        profiles::write_json(&self.run_dir.join("summary.json"), &summary)?;
+        Ok(summary)
+    }
+}
+
+/// Rewrites `metrics.jsonl` to exactly the checkpointed history (dropping lines of epochs a
+/// crash interrupted before their checkpoint).
+fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {
+    profiles::write_atomic(&dir.join("metrics.jsonl"), |w| {
+        for r in history {
+            serde_json::to_writer(&mut *w, r).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn append_history(dir: &Path, record: &EpochRecord) -> Result<()> {
+    let path = dir.join("metrics.jsonl");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|source| CoreError::Io { path: path.clone(), source })?;
+    let mut line = serde_json::to_vec(record).map_err(|e| CoreError::Config(e.to_string()))?;
+    line.push(b'\n');
+    f.write_all(&line)
+        .map_err(|source| CoreError::Io { path, source })
+}
