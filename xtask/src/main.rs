@@ -1,1 +1,62 @@
-fn main(){}
+//! `cargo xtask <task>`: project automation.
+//!
+//! * `reproduce <paper>` — regenerate a paper's figures and tables end to end
+//! * `ci` — what `.ci/run` runs: the workspace tests, then sphering on LAPACK
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Papers `reproduce` knows; each method issue adds its entry here.
+const PAPERS: &[(&str, &str)] = &[];
+
+/// Every paper the project will reproduce, for the error message until it lands.
+const PLANNED: &[&str] = &["profile-vae", "cyto-vaegan", "deepprofiler-wsl", "moa-profiler"];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("reproduce") => reproduce(args.get(1).map(String::as_str)),
+        Some("ci") => ci(),
+        _ => {
+            eprintln!("usage: cargo xtask reproduce <paper> | cargo xtask ci");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn reproduce(paper: Option<&str>) -> Result<()> {
+    let known = if PAPERS.is_empty() {
+        "none yet".to_string()
+    } else {
+        PAPERS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+    };
+    let Some(paper) = paper else {
+        bail!("which paper? known: {known}")
+    };
+    match PAPERS.iter().find(|(n, _)| *n == paper) {
+        Some((_, package)) => cargo(&["run", "--release", "-p", package, "--", "reproduce"]),
+        None if PLANNED.contains(&paper) => bail!(
+            "'{paper}' is planned but its crate has not landed yet; papers reproducible now: {known}"
+        ),
+        None => bail!("unknown paper '{paper}'; known: {known} (planned: {})", PLANNED.join(", ")),
+    }
+}
+
+fn ci() -> Result<()> {
+    cargo(&["test", "--workspace", "--release"])?;
+    cargo(&["test", "--release", "-p", "sphering", "--features", "lapack"])
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(&cargo)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {cargo}"))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

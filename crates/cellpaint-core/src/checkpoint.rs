@@ -33,7 +33,7 @@ fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CoreError + '_ {
     move |source| CoreError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 

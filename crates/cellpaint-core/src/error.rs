@@ -7,11 +7,11 @@ pub enum CoreError {
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
     Profiles(#[from] profiles::ProfileError),
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // Shown in the message, not chained as a source, so it is printed once.
+        cause: std::io::Error,
     },
     #[error("checkpoint {path}: {message}")]
     Checkpoint { path: PathBuf, message: String },

@@ -278,9 +278,9 @@ fn append_history(dir: &Path, record: &EpochRecord) -> Result<()> {
         .append(true)
         .create(true)
         .open(&path)
-        .map_err(|source| CoreError::Io { path: path.clone(), source })?;
+        .map_err(|source| CoreError::Io { path: path.clone(), cause: source })?;
     let mut line = serde_json::to_vec(record).map_err(|e| CoreError::Config(e.to_string()))?;
     line.push(b'\n');
     f.write_all(&line)
-        .map_err(|source| CoreError::Io { path, source })
+        .map_err(|source| CoreError::Io { path, cause: source })
 }

@@ -43,7 +43,7 @@ fn existing(p: &Path, what: &str) -> Result<Option<PathBuf>> {
     } else {
         Err(ProfileError::Io {
             path: p.to_path_buf(),
-            source: std::io::Error::new(
+            cause: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!("data directory given by {what} does not exist"),
             ),
@@ -59,7 +59,7 @@ pub fn data_file(dir: &Path, relative: &str) -> Result<PathBuf> {
     } else {
         Err(ProfileError::Io {
             path: p,
-            source: std::io::Error::new(
+            cause: std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 "expected file is missing from the data directory (see docs/data.md)",
             ),

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 /// and the line or column when there is one, plus what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // Shown in the message, not chained as a source, so it is printed once.
+        cause: std::io::Error,
     },
     #[error("{path}, line {line}: {message}")]
     Parse {
@@ -67,7 +67,7 @@ impl ProfileError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ProfileError::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
     pub(crate) fn invalid(path: &str, message: impl Into<String>) -> Self {

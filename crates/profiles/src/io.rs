@@ -289,6 +289,14 @@ pub fn write_atomic(
         buf.flush().map_err(|e| ProfileError::io(path, e))?;
     }
     tmp.as_file().sync_all().map_err(|e| ProfileError::io(path, e))?;
+    // Temporary files are created private (0600); the result should be an ordinary file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| ProfileError::io(path, e))?;
+    }
     tmp.persist(path)
         .map_err(|e| ProfileError::io(path, e.error))?;
     Ok(())

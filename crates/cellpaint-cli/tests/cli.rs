@@ -1,0 +1,85 @@
+//! The `cellpaint` binary end to end: real plate, bad input, no data directory.
+
+use std::path::Path;
+use std::process::Command;
+
+use profiles::data::{data_dir_for_tests, known};
+use profiles::{read_table, ReadOptions};
+
+fn cellpaint() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cellpaint"))
+}
+
+#[test]
+fn sphere_command_reproduces_the_numpy_reference() {
+    let Some(dir) = data_dir_for_tests() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("sphered.csv.gz");
+    let status = cellpaint()
+        .args(["--quiet", "sphere"])
+        .arg(dir.join(known::LINCS_PLATE))
+        .arg(&o)
+        .args(["--method", "ZCA", "--lambda", "0.01", "--fit-on", "Metadata_broad_sample=DMSO"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ours = read_table(&o, &ReadOptions::default()).unwrap();
+    let reference = read_table(dir.join("reference/numpy_sphering_ZCA_lambda0.01_fit_DMSO.csv.gz"), &ReadOptions::default()).unwrap();
+    assert_eq!(ours.metadata_names()[0], "Metadata_plate_map_name", "metadata first, in input order");
+    let mut worst = 0.0f64;
+    for (c, name) in ours.feature_names().iter().enumerate() {
+        let rc = reference.feature_index(name).unwrap();
+        for r in 0..ours.n_rows() {
+            worst = worst.max((ours.features()[[r, c]] - reference.features()[[r, rc]]).abs());
+        }
+    }
+    assert!(worst < 1e-4, "max abs diff {worst}");
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("sphered.csv.gz.run.json")).unwrap()).unwrap();
+    assert_eq!(run["controls"]["n_controls"], 24);
+    assert_eq!(run["params"]["regularization"]["eigenvalue"]["lambda"], 0.01);
+}
+
+#[test]
+fn bad_input_exits_nonzero_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "Metadata_Well,f1,f2\nA01,1,2\nA02,3\n").unwrap();
+    let out = cellpaint().arg("normalize").arg(&bad).arg(dir.path().join("o.csv")).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("bad.csv, line 3") && err.contains("expected 3 fields"), "{err}");
+    assert!(!dir.path().join("o.csv").exists(), "nothing written on failure");
+    let out = cellpaint()
+        .args(["sphere"])
+        .arg(&bad)
+        .arg(dir.path().join("o.csv"))
+        .args(["--fit-on", "Metadata_Well"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("COLUMN=VALUE"));
+}
+
+#[test]
+fn pipeline_without_data_runs_on_the_seeded_plate() {
+    let cwd = tempfile::tempdir().unwrap();
+    let run = |out: &Path| {
+        let o = cellpaint()
+            .current_dir(cwd.path())
+            .env_remove(profiles::DATA_ENV)
+            .args(["pipeline", "--out"])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("synthetic plate"));
+        std::fs::read(out.join("profiles_sphered.csv.gz")).unwrap()
+    };
+    let a = run(&cwd.path().join("a"));
+    let b = run(&cwd.path().join("b"));
+    assert_eq!(a, b, "same seed, same output");
+    let missing = cellpaint().args(["pipeline", "--data", "/no/such/dir"]).output().unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--data does not exist"));
+}
