@@ -11,17 +11,26 @@ use anyhow::{bail, Context, Result};
 const PAPERS: &[(&str, &str)] = &[];
 
 /// Every paper the project will reproduce, for the error message until it lands.
-const PLANNED: &[&str] = &["profile-vae", "cyto-vaegan", "deepprofiler-wsl", "moa-profiler"];
+const PLANNED: &[&str] = &[
+    "profile-vae",
+    "cyto-vaegan",
+    "deepprofiler-wsl",
+    "moa-profiler",
+];
 
-fn main() -> Result<()> {
+fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
+    let result = match args.first().map(String::as_str) {
         Some("reproduce") => reproduce(args.get(1).map(String::as_str)),
         Some("ci") => ci(),
         _ => {
             eprintln!("usage: cargo xtask reproduce <paper> | cargo xtask ci");
             std::process::exit(2)
         }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
     }
 }
 
@@ -29,7 +38,11 @@ fn reproduce(paper: Option<&str>) -> Result<()> {
     let known = if PAPERS.is_empty() {
         "none yet".to_string()
     } else {
-        PAPERS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+        PAPERS
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let Some(paper) = paper else {
         bail!("which paper? known: {known}")
@@ -45,7 +58,14 @@ fn reproduce(paper: Option<&str>) -> Result<()> {
 
 fn ci() -> Result<()> {
     cargo(&["test", "--workspace", "--release"])?;
-    cargo(&["test", "--release", "-p", "sphering", "--features", "lapack"])
+    cargo(&[
+        "test",
+        "--release",
+        "-p",
+        "sphering",
+        "--features",
+        "lapack",
+    ])
 }
 
 fn cargo(args: &[&str]) -> Result<()> {

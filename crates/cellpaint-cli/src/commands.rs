@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use ndarray::Axis;
 use profiles::data::known;
 use profiles::{
-    AggregateOp, ConsensusOp, CorrelationMethod, FeatureSelectOp, FeatureSelectParams, MetadataColumns,
-    NormalizeMethod, NormalizeParams, ProfileTable, ReadOptions, Selection, SyntheticPlate,
+    AggregateOp, ConsensusOp, CorrelationMethod, FeatureSelectOp, FeatureSelectParams,
+    MetadataColumns, NormalizeMethod, NormalizeParams, ProfileTable, ReadOptions, Selection,
+    SyntheticPlate,
 };
 use serde_json::json;
 use sphering::{FittedSphering, Regularization, SpheringMethod, SpheringParams};
@@ -68,14 +69,31 @@ impl Io {
             delimiter: None,
         };
         let t = profiles::read_table(&self.input, &opts)?;
-        say(quiet, &format!("read {} rows × {} features from {}", t.n_rows(), t.n_features(), self.input.display()));
+        say(
+            quiet,
+            &format!(
+                "read {} rows × {} features from {}",
+                t.n_rows(),
+                t.n_features(),
+                self.input.display()
+            ),
+        );
         Ok(t)
     }
     fn write(&self, table: &ProfileTable, run: serde_json::Value, quiet: bool) -> Result<()> {
         profiles::write_table(table, &self.output)?;
         let sidecar = sidecar_path(&self.output);
         profiles::write_json(&sidecar, &run)?;
-        say(quiet, &format!("wrote {} rows × {} features to {} (settings in {})", table.n_rows(), table.n_features(), self.output.display(), sidecar.display()));
+        say(
+            quiet,
+            &format!(
+                "wrote {} rows × {} features to {} (settings in {})",
+                table.n_rows(),
+                table.n_features(),
+                self.output.display(),
+                sidecar.display()
+            ),
+        );
         Ok(())
     }
 }
@@ -115,7 +133,11 @@ pub struct FeatureSelectArgs {
     #[command(flatten)]
     pub io: Io,
     /// Comma-separated: variance_threshold, correlation_threshold, drop_na_columns, blocklist, drop_outliers.
-    #[arg(long, value_delimiter = ',', default_value = "variance_threshold,correlation_threshold,drop_na_columns,blocklist")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "variance_threshold,correlation_threshold,drop_na_columns,blocklist"
+    )]
     pub operations: Vec<FeatureSelectOp>,
     /// Compute statistics on these rows only (repeatable).
     #[arg(long = "fit-on")]
@@ -142,7 +164,11 @@ pub struct AggregateArgs {
     #[command(flatten)]
     pub io: Io,
     /// Columns defining the groups, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "Metadata_Plate,Metadata_Well")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "Metadata_Plate,Metadata_Well"
+    )]
     pub strata: Vec<String>,
     /// median | mean
     #[arg(long, default_value = "median")]
@@ -154,7 +180,11 @@ pub struct ConsensusArgs {
     #[command(flatten)]
     pub io: Io,
     /// Columns identifying replicates of one treatment, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "Metadata_broad_sample,Metadata_mmoles_per_liter")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "Metadata_broad_sample,Metadata_mmoles_per_liter"
+    )]
     pub replicate_columns: Vec<String>,
     /// median | mean | modz
     #[arg(long, default_value = "median")]
@@ -219,9 +249,18 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Normalize(a) => {
             let t = a.io.read(q)?;
-            let params = NormalizeParams { method: a.method, fit_on: a.fit_on, per: a.per, mad_epsilon: a.mad_epsilon };
+            let params = NormalizeParams {
+                method: a.method,
+                fit_on: a.fit_on,
+                per: a.per,
+                mad_epsilon: a.mad_epsilon,
+            };
             let out = profiles::normalize(&t, &params)?;
-            a.io.write(&out, json!({"command": "normalize", "input": a.io.input, "params": params}), q)
+            a.io.write(
+                &out,
+                json!({"command": "normalize", "input": a.io.input, "params": params}),
+                q,
+            )
         }
         Command::FeatureSelect(a) => {
             let t = a.io.read(q)?;
@@ -249,7 +288,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 blocklist,
             };
             let (out, report) = profiles::feature_select(&t, &params)?;
-            say(q, &format!("kept {} of {} features", report.n_after, report.n_before));
+            say(
+                q,
+                &format!("kept {} of {} features", report.n_after, report.n_before),
+            );
             a.io.write(&out, json!({"command": "feature-select", "input": a.io.input, "params": params, "report": report}), q)
         }
         Command::Aggregate(a) => {
@@ -272,7 +314,9 @@ pub fn run(cli: Cli) -> Result<()> {
             let t = a.io.read(q)?;
             let (out, fitted, stats) = sphere(&t, &a.settings, q)?;
             if let Some(p) = &a.save_transform {
-                profiles::write_atomic(p, |w| w.write_all(fitted.to_json().map_err(std::io::Error::other)?.as_bytes()))?;
+                profiles::write_atomic(p, |w| {
+                    w.write_all(fitted.to_json().map_err(std::io::Error::other)?.as_bytes())
+                })?;
             }
             a.io.write(&out, json!({"command": "sphere", "input": a.io.input, "params": fitted.params, "fit_on": a.settings.fit_on, "controls": stats}), q)
         }
@@ -281,8 +325,14 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 /// Fits on the control rows, spheres all rows; returns the table, the transform and control checks.
-fn sphere(t: &ProfileTable, s: &SphereSettings, quiet: bool) -> Result<(ProfileTable, FittedSphering, serde_json::Value)> {
-    let rows = t.rows_matching(&s.fit_on).context("choosing control rows for sphering (--fit-on)")?;
+fn sphere(
+    t: &ProfileTable,
+    s: &SphereSettings,
+    quiet: bool,
+) -> Result<(ProfileTable, FittedSphering, serde_json::Value)> {
+    let rows = t
+        .rows_matching(&s.fit_on)
+        .context("choosing control rows for sphering (--fit-on)")?;
     let controls = t.features().select(Axis(0), &rows);
     let params = s.params();
     if let Regularization::SingularValue { .. } = params.regularization {
@@ -300,9 +350,16 @@ fn sphere(t: &ProfileTable, s: &SphereSettings, quiet: bool) -> Result<(ProfileT
         .transform(t.features())
         .map_err(|e| anyhow::anyhow!("{}: {}", t.source(), e.describe(t.feature_names())))?;
     let c = white.select(Axis(0), &rows);
-    let mean_abs = c.mean_axis(Axis(0)).unwrap().iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let mean_abs = c
+        .mean_axis(Axis(0))
+        .unwrap()
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
     let centred = &c - &c.mean_axis(Axis(0)).unwrap();
-    let var: Vec<f64> = centred.axis_iter(Axis(1)).map(|col| col.dot(&col) / c.nrows() as f64).collect();
+    let var: Vec<f64> = centred
+        .axis_iter(Axis(1))
+        .map(|col| col.dot(&col) / c.nrows() as f64)
+        .collect();
     let stats = json!({
         "n_controls": rows.len(),
         "n_features": t.n_features(),
@@ -318,10 +375,16 @@ fn sphere(t: &ProfileTable, s: &SphereSettings, quiet: bool) -> Result<(ProfileT
 fn pipeline(a: PipelineArgs, q: bool) -> Result<()> {
     let data = profiles::resolve_data_dir(a.data.as_deref())?;
     let (table, source) = match (&a.input, &data) {
-        (Some(input), _) => (profiles::read_table(input, &ReadOptions::default())?, input.display().to_string()),
+        (Some(input), _) => (
+            profiles::read_table(input, &ReadOptions::default())?,
+            input.display().to_string(),
+        ),
         (None, Some(dir)) => {
             let p = profiles::data_file(dir, known::LINCS_PLATE)?;
-            (profiles::read_table(&p, &ReadOptions::default())?, p.display().to_string())
+            (
+                profiles::read_table(&p, &ReadOptions::default())?,
+                p.display().to_string(),
+            )
         }
         (None, None) => {
             let plate = SyntheticPlate::default();
@@ -332,10 +395,23 @@ fn pipeline(a: PipelineArgs, q: bool) -> Result<()> {
             (plate.generate(), "synthetic".to_string())
         }
     };
-    say(q, &format!("plate {source}: {} wells × {} features", table.n_rows(), table.n_features()));
+    say(
+        q,
+        &format!(
+            "plate {source}: {} wells × {} features",
+            table.n_rows(),
+            table.n_features()
+        ),
+    );
     let fs_params = FeatureSelectParams::default();
     let (selected, report) = profiles::feature_select(&table, &fs_params)?;
-    say(q, &format!("feature selection kept {} of {} features", report.n_after, report.n_before));
+    say(
+        q,
+        &format!(
+            "feature selection kept {} of {} features",
+            report.n_after, report.n_before
+        ),
+    );
     let (sphered, fitted, stats) = sphere(&selected, &a.settings, q)?;
     say(q, &format!(
         "sphered with {} fit on {} control wells: control means ≤ {:.2e}, mean control variance {:.3}",
@@ -346,7 +422,9 @@ fn pipeline(a: PipelineArgs, q: bool) -> Result<()> {
     let out_table = a.out.join("profiles_sphered.csv.gz");
     profiles::write_table(&sphered, &out_table)?;
     let transform = a.out.join("sphering_transform.json");
-    profiles::write_atomic(&transform, |w| w.write_all(fitted.to_json().map_err(std::io::Error::other)?.as_bytes()))?;
+    profiles::write_atomic(&transform, |w| {
+        w.write_all(fitted.to_json().map_err(std::io::Error::other)?.as_bytes())
+    })?;
     profiles::write_json(
         &a.out.join("run.json"),
         &json!({
@@ -358,6 +436,13 @@ fn pipeline(a: PipelineArgs, q: bool) -> Result<()> {
             "outputs": {"profiles": out_table, "transform": transform},
         }),
     )?;
-    say(q, &format!("wrote {} and run.json in {}", out_table.display(), a.out.display()));
+    say(
+        q,
+        &format!(
+            "wrote {} and run.json in {}",
+            out_table.display(),
+            a.out.display()
+        ),
+    );
     Ok(())
 }

@@ -12,20 +12,37 @@ fn cellpaint() -> Command {
 
 #[test]
 fn sphere_command_reproduces_the_numpy_reference() {
-    let Some(dir) = data_dir_for_tests() else { return };
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
     let out = tempfile::tempdir().unwrap();
     let o = out.path().join("sphered.csv.gz");
     let status = cellpaint()
         .args(["--quiet", "sphere"])
         .arg(dir.join(known::LINCS_PLATE))
         .arg(&o)
-        .args(["--method", "ZCA", "--lambda", "0.01", "--fit-on", "Metadata_broad_sample=DMSO"])
+        .args([
+            "--method",
+            "ZCA",
+            "--lambda",
+            "0.01",
+            "--fit-on",
+            "Metadata_broad_sample=DMSO",
+        ])
         .status()
         .unwrap();
     assert!(status.success());
     let ours = read_table(&o, &ReadOptions::default()).unwrap();
-    let reference = read_table(dir.join("reference/numpy_sphering_ZCA_lambda0.01_fit_DMSO.csv.gz"), &ReadOptions::default()).unwrap();
-    assert_eq!(ours.metadata_names()[0], "Metadata_plate_map_name", "metadata first, in input order");
+    let reference = read_table(
+        dir.join("reference/numpy_sphering_ZCA_lambda0.01_fit_DMSO.csv.gz"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        ours.metadata_names()[0],
+        "Metadata_plate_map_name",
+        "metadata first, in input order"
+    );
     let mut worst = 0.0f64;
     for (c, name) in ours.feature_names().iter().enumerate() {
         let rc = reference.feature_index(name).unwrap();
@@ -34,9 +51,15 @@ fn sphere_command_reproduces_the_numpy_reference() {
         }
     }
     assert!(worst < 1e-4, "max abs diff {worst}");
-    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("sphered.csv.gz.run.json")).unwrap()).unwrap();
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("sphered.csv.gz.run.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(run["controls"]["n_controls"], 24);
-    assert_eq!(run["params"]["regularization"]["eigenvalue"]["lambda"], 0.01);
+    assert_eq!(
+        run["params"]["regularization"]["eigenvalue"]["lambda"],
+        0.01
+    );
 }
 
 #[test]
@@ -44,12 +67,23 @@ fn bad_input_exits_nonzero_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.csv");
     std::fs::write(&bad, "Metadata_Well,f1,f2\nA01,1,2\nA02,3\n").unwrap();
-    let out = cellpaint().arg("normalize").arg(&bad).arg(dir.path().join("o.csv")).output().unwrap();
+    let out = cellpaint()
+        .arg("normalize")
+        .arg(&bad)
+        .arg(dir.path().join("o.csv"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("bad.csv, line 3") && err.contains("expected 3 fields"), "{err}");
-    assert!(!dir.path().join("o.csv").exists(), "nothing written on failure");
+    assert!(
+        err.contains("bad.csv, line 3") && err.contains("expected 3 fields"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("o.csv").exists(),
+        "nothing written on failure"
+    );
     let out = cellpaint()
         .args(["sphere"])
         .arg(&bad)
@@ -79,7 +113,31 @@ fn pipeline_without_data_runs_on_the_seeded_plate() {
     let a = run(&cwd.path().join("a"));
     let b = run(&cwd.path().join("b"));
     assert_eq!(a, b, "same seed, same output");
-    let missing = cellpaint().args(["pipeline", "--data", "/no/such/dir"]).output().unwrap();
+    let missing = cellpaint()
+        .args(["pipeline", "--data", "/no/such/dir"])
+        .output()
+        .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--data does not exist"));
+}
+
+#[test]
+fn aggregate_the_hand_checked_fixture() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/tiny_cells.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wells.tsv");
+    let s = cellpaint()
+        .args(["-q", "aggregate"])
+        .arg(&fixture)
+        .arg(&out)
+        .args(["--strata", "Metadata_Plate,Metadata_Well"])
+        .status()
+        .unwrap();
+    assert!(s.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        text,
+        "Metadata_Plate\tMetadata_Well\tCells_AreaShape_Area\tNuclei_Intensity_MeanIntensity_DNA\n\
+         P1\tA01\t100\t0.5\nP1\tA02\t210\t1\nP2\tA01\t50\t0.1\n"
+    );
 }

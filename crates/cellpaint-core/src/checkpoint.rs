@@ -122,25 +122,50 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = HashMap::from([(
             "w".to_string(),
-            Tensor::arange(0f32, 12.0, &Device::Cpu).unwrap().reshape((3, 4)).unwrap(),
+            Tensor::arange(0f32, 12.0, &Device::Cpu)
+                .unwrap()
+                .reshape((3, 4))
+                .unwrap(),
         )]);
-        assert!(load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu).unwrap().is_none());
+        assert!(load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
+            .unwrap()
+            .is_none());
         save_checkpoint(dir.path(), "last", &t, &42u32).unwrap();
-        let (back, meta) = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu).unwrap().unwrap();
+        let (back, meta) = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
+            .unwrap()
+            .unwrap();
         assert_eq!(meta, 42);
-        assert_eq!(back["w"].to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()[11], 11.0);
+        assert_eq!(
+            back["w"]
+                .to_dtype(DType::F32)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()[11],
+            11.0
+        );
         // Truncate the tensor file: a clear error naming it, not a panic.
         let st = dir.path().join("last.safetensors");
         let bytes = std::fs::read(&st).unwrap();
         std::fs::write(&st, &bytes[..bytes.len() / 2]).unwrap();
-        let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu).unwrap_err().to_string();
-        assert!(e.contains("last.safetensors") && e.contains("truncated"), "{e}");
+        let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("last.safetensors") && e.contains("truncated"),
+            "{e}"
+        );
         // Garbage of the right length is caught by the safetensors parser.
         std::fs::write(&st, vec![7u8; bytes.len()]).unwrap();
-        let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu).unwrap_err().to_string();
+        let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a readable safetensors"), "{e}");
         std::fs::write(dir.path().join("last.json"), "{oops").unwrap();
-        let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu).unwrap_err().to_string();
+        let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("last.json") && e.contains("sidecar"), "{e}");
     }
 }

@@ -79,7 +79,10 @@ mod tests {
     #[test]
     fn parses_and_reports_missing_cuda() {
         assert_eq!("CPU".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
-        assert_eq!("cuda:1".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cuda(1));
+        assert_eq!(
+            "cuda:1".parse::<DeviceChoice>().unwrap(),
+            DeviceChoice::Cuda(1)
+        );
         assert!("tpu".parse::<DeviceChoice>().is_err());
         assert!(DeviceChoice::Cpu.device().unwrap().is_cpu());
         if !cuda_compiled() {

@@ -61,7 +61,12 @@ mod tests {
         let ok = check_gradients(|t| t.sqr()?.sin(), &x, 1e-5).unwrap();
         assert!(ok.max_abs_error < 1e-7 && ok.n_checked == 3, "{ok:?}");
         // A function whose forward and backward disagree: value x², gradient of 3x (detach trick).
-        let wrong = check_gradients(|t| t.sqr()?.detach() + (t * 3.0)? - (t.detach() * 3.0)?, &x, 1e-5).unwrap();
+        let wrong = check_gradients(
+            |t| t.sqr()?.detach() + (t * 3.0)? - (t.detach() * 3.0)?,
+            &x,
+            1e-5,
+        )
+        .unwrap();
         assert!(wrong.max_abs_error > 0.5, "{wrong:?}");
     }
 }

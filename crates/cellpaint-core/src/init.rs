@@ -135,7 +135,12 @@ impl SimpleBackend for SeededVarMap {
         Ok(out)
     }
 
-    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let data = self.varmap.data().lock().expect("varmap lock");
         data.get(name)
             .map(|v| v.as_tensor().clone())
@@ -143,7 +148,11 @@ impl SimpleBackend for SeededVarMap {
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        self.varmap.data().lock().expect("varmap lock").contains_key(name)
+        self.varmap
+            .data()
+            .lock()
+            .expect("varmap lock")
+            .contains_key(name)
     }
 }
 
@@ -189,7 +198,9 @@ mod tests {
         assert!((var - 0.02).abs() < 0.002, "{var}");
         let b: Vec<f64> = t["bias"].to_vec1().unwrap();
         assert!(b.iter().all(|v| v.abs() <= 0.1) && b.iter().any(|v| v.abs() > 0.05));
-        let out = lin.forward(&Tensor::zeros((2, 100), DType::F64, &Device::Cpu).unwrap()).unwrap();
+        let out = lin
+            .forward(&Tensor::zeros((2, 100), DType::F64, &Device::Cpu).unwrap())
+            .unwrap();
         assert_eq!(out.dims(), &[2, 50]);
     }
 }

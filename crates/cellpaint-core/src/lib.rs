@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Overview
+//!
 //! The shared candle layer of cellpaint: every method crate builds on it.
 //!
 //! * [`DeviceChoice`] — the one device setting (`cpu`, `cuda[:N]`; CUDA behind feature `cuda`)
@@ -32,4 +36,6 @@ pub use error::{CoreError, Result};
 pub use init::SeededVarMap;
 pub use optim::{AdamW, AdamWParams, AnyOptimizer, OptimizerConfig, Sgd, SgdParams};
 pub use schedule::{LrSchedule, Warmup};
-pub use train::{EarlyStopping, EpochRecord, Metrics, Mode, TrainConfig, TrainSummary, TrainTask, Trainer};
+pub use train::{
+    EarlyStopping, EpochRecord, Metrics, Mode, TrainConfig, TrainSummary, TrainTask, Trainer,
+};

@@ -147,7 +147,10 @@ impl Optimizer for AdamW {
     type Config = AdamWParams;
 
     fn new(vars: Vec<Var>, params: AdamWParams) -> candle_core::Result<Self> {
-        if !(params.lr >= 0.0 && (0.0..1.0).contains(&params.beta1) && (0.0..1.0).contains(&params.beta2)) {
+        if !(params.lr >= 0.0
+            && (0.0..1.0).contains(&params.beta1)
+            && (0.0..1.0).contains(&params.beta2))
+        {
             candle_core::bail!("AdamW needs lr ≥ 0 and betas in [0, 1), got {params:?}");
         }
         let vars: Vec<Var> = vars.into_iter().filter(|v| v.dtype().is_float()).collect();
@@ -327,7 +330,10 @@ mod tests {
         let mut opt = config.build(vec![theta.clone()]).unwrap();
         (0..steps)
             .map(|_| {
-                let loss = (theta.as_tensor().sqr().unwrap() * 0.5).unwrap().sum_all().unwrap();
+                let loss = (theta.as_tensor().sqr().unwrap() * 0.5)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap();
                 opt.backward_step(&loss).unwrap();
                 theta.as_tensor().to_vec1::<f64>().unwrap()[0]
             })
@@ -338,30 +344,62 @@ mod tests {
     fn sgd_momentum_nesterov_weight_decay_by_hand() {
         // lr 0.1, momentum 0.9, wd 0.1: g1 = 1 + 0.1 = 1.1, b1 = 1.1, θ1 = 1 − 0.11 = 0.89.
         // g2 = 0.89·1.1 = 0.979, b2 = 0.9·1.1 + 0.979 = 1.969, θ2 = 0.89 − 0.1969 = 0.6931.
-        let p = SgdParams { lr: 0.1, momentum: 0.9, weight_decay: 0.1, ..Default::default() };
+        let p = SgdParams {
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 0.1,
+            ..Default::default()
+        };
         let t = run(OptimizerConfig::Sgd(p), 2);
-        assert!((t[0] - 0.89).abs() < 1e-12 && (t[1] - 0.6931).abs() < 1e-12, "{t:?}");
+        assert!(
+            (t[0] - 0.89).abs() < 1e-12 && (t[1] - 0.6931).abs() < 1e-12,
+            "{t:?}"
+        );
         // Nesterov, lr 0.1, μ 0.9, no wd: g1 = 1, b1 = 1, step = 1 + 0.9 = 1.9 → θ1 = 0.81.
         // g2 = 0.81, b2 = 0.9 + 0.81 = 1.71, step = 0.81 + 1.539 = 2.349 → θ2 = 0.5751.
-        let p = SgdParams { lr: 0.1, momentum: 0.9, nesterov: true, ..Default::default() };
+        let p = SgdParams {
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            ..Default::default()
+        };
         let t = run(OptimizerConfig::Sgd(p), 2);
-        assert!((t[0] - 0.81).abs() < 1e-12 && (t[1] - 0.5751).abs() < 1e-12, "{t:?}");
-        let bad = SgdParams { nesterov: true, ..Default::default() };
+        assert!(
+            (t[0] - 0.81).abs() < 1e-12 && (t[1] - 0.5751).abs() < 1e-12,
+            "{t:?}"
+        );
+        let bad = SgdParams {
+            nesterov: true,
+            ..Default::default()
+        };
         assert!(OptimizerConfig::Sgd(bad).build(vec![]).is_err());
     }
 
     #[test]
     fn adamw_matches_candle_nn() {
-        let p = AdamWParams { lr: 0.05, weight_decay: 0.1, ..Default::default() };
+        let p = AdamWParams {
+            lr: 0.05,
+            weight_decay: 0.1,
+            ..Default::default()
+        };
         let ours = run(OptimizerConfig::AdamW(p), 5);
         let theta = Var::new(&[1.0f64], &Device::Cpu).unwrap();
         let mut theirs = candle_nn::AdamW::new(
             vec![theta.clone()],
-            candle_nn::ParamsAdamW { lr: p.lr, beta1: p.beta1, beta2: p.beta2, eps: p.eps, weight_decay: p.weight_decay },
+            candle_nn::ParamsAdamW {
+                lr: p.lr,
+                beta1: p.beta1,
+                beta2: p.beta2,
+                eps: p.eps,
+                weight_decay: p.weight_decay,
+            },
         )
         .unwrap();
         for (k, want) in ours.iter().enumerate() {
-            let loss = (theta.as_tensor().sqr().unwrap() * 0.5).unwrap().sum_all().unwrap();
+            let loss = (theta.as_tensor().sqr().unwrap() * 0.5)
+                .unwrap()
+                .sum_all()
+                .unwrap();
             theirs.backward_step(&loss).unwrap();
             let got = theta.as_tensor().to_vec1::<f64>().unwrap()[0];
             assert_eq!(got, *want, "step {k}");
@@ -371,7 +409,11 @@ mod tests {
     #[test]
     fn state_round_trips() {
         for config in [
-            OptimizerConfig::Sgd(SgdParams { lr: 0.1, momentum: 0.9, ..Default::default() }),
+            OptimizerConfig::Sgd(SgdParams {
+                lr: 0.1,
+                momentum: 0.9,
+                ..Default::default()
+            }),
             OptimizerConfig::AdamW(AdamWParams::default()),
         ] {
             let theta = Var::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
@@ -384,8 +426,20 @@ mod tests {
             let s2 = b.state().unwrap();
             assert_eq!(state.len(), s2.len());
             for (k, t) in &state {
-                let x: Vec<f64> = t.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1().unwrap();
-                let y: Vec<f64> = s2[k].flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap().to_vec1().unwrap();
+                let x: Vec<f64> = t
+                    .flatten_all()
+                    .unwrap()
+                    .to_dtype(candle_core::DType::F64)
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
+                let y: Vec<f64> = s2[k]
+                    .flatten_all()
+                    .unwrap()
+                    .to_dtype(candle_core::DType::F64)
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
                 assert_eq!(x, y, "{k}");
             }
             let bad = Tensor::zeros(3, candle_core::DType::F64, &Device::Cpu).unwrap();

@@ -22,7 +22,9 @@ pub fn max_pool2d(
         candle_core::bail!("max_pool2d: kernel and stride must be ≥ 1, got {kernel:?}, {stride:?}");
     }
     if ph * 2 > kh || pw * 2 > kw {
-        candle_core::bail!("max_pool2d: padding {padding:?} larger than half the kernel {kernel:?}");
+        candle_core::bail!(
+            "max_pool2d: padding {padding:?} larger than half the kernel {kernel:?}"
+        );
     }
     let (hp, wp) = (h + 2 * ph, w + 2 * pw);
     if hp < kh || wp < kw {
@@ -66,7 +68,9 @@ mod tests {
     fn input(dims: (usize, usize, usize, usize)) -> Tensor {
         // Distinct values (no ties), deterministic.
         let n = dims.0 * dims.1 * dims.2 * dims.3;
-        let v: Vec<f64> = (0..n).map(|i| ((i * 7919) % 101) as f64 / 10.0 - 5.0).collect();
+        let v: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 101) as f64 / 10.0 - 5.0)
+            .collect();
         Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
     }
 
@@ -75,17 +79,35 @@ mod tests {
         let x = input((2, 3, 6, 8));
         let ours = max_pool2d(&x, (2, 2), (2, 2), (0, 0)).unwrap();
         let theirs = x.max_pool2d(2).unwrap();
-        let d = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        let d = (ours - theirs)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
         assert_eq!(d, 0.0);
     }
 
     #[test]
     fn stem_pool_3x3_stride_2_pad_1_by_hand_and_gradient() {
         // 1×1×3×3 input 1..9: with pad 1, windows centred at (0,0),(0,2),(2,0),(2,2) → 5, 6, 8, 9.
-        let x = Tensor::arange(1f64, 10.0, &Device::Cpu).unwrap().reshape((1, 1, 3, 3)).unwrap();
+        let x = Tensor::arange(1f64, 10.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 3, 3))
+            .unwrap();
         let y = max_pool2d(&x, (3, 3), (2, 2), (1, 1)).unwrap();
-        assert_eq!(y.flatten_all().unwrap().to_vec1::<f64>().unwrap(), vec![5.0, 6.0, 8.0, 9.0]);
-        let report = check_gradients(|t| max_pool2d(t, (3, 3), (2, 2), (1, 1)), &input((1, 2, 7, 7)), 1e-4).unwrap();
+        assert_eq!(
+            y.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+            vec![5.0, 6.0, 8.0, 9.0]
+        );
+        let report = check_gradients(
+            |t| max_pool2d(t, (3, 3), (2, 2), (1, 1)),
+            &input((1, 2, 7, 7)),
+            1e-4,
+        )
+        .unwrap();
         assert!(report.max_abs_error < 1e-6, "{report:?}");
     }
 
@@ -94,11 +116,38 @@ mod tests {
         // Why this module exists: with kernel = stride = 2 every input's gradient should be
         // 1 or 0 (one max per window); candle's own backward gives 1/4.
         let x = candle_core::Var::from_tensor(&input((1, 1, 4, 4))).unwrap();
-        let g = x.as_tensor().max_pool2d(2).unwrap().sum_all().unwrap().backward().unwrap();
-        let total = g.get(&x).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
-        let ours = max_pool2d(x.as_tensor(), (2, 2), (2, 2), (0, 0)).unwrap().sum_all().unwrap().backward().unwrap();
-        let ours_total = ours.get(&x).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+        let g = x
+            .as_tensor()
+            .max_pool2d(2)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let total = g
+            .get(&x)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        let ours = max_pool2d(x.as_tensor(), (2, 2), (2, 2), (0, 0))
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let ours_total = ours
+            .get(&x)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
         assert_eq!(ours_total, 4.0, "four windows, one unit gradient each");
-        assert_ne!(total, 4.0, "candle fixed its max_pool2d backward: revisit cellpaint_core::pool");
+        assert_ne!(
+            total, 4.0,
+            "candle fixed its max_pool2d backward: revisit cellpaint_core::pool"
+        );
     }
 }

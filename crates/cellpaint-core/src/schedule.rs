@@ -64,12 +64,18 @@ impl LrSchedule {
                 match warmup {
                     Warmup::Reciprocal if epoch < *warmup_epochs => base_lr / (w - t),
                     Warmup::Reciprocal => {
-                        min_lr + (base_lr - min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * t / e).cos())
+                        min_lr
+                            + (base_lr - min_lr)
+                                * 0.5
+                                * (1.0 + (std::f64::consts::PI * t / e).cos())
                     }
                     Warmup::Linear if epoch < *warmup_epochs => base_lr * (t + 1.0) / w,
                     Warmup::Linear => {
                         let progress = ((t - w) / (e - w)).min(1.0);
-                        min_lr + (base_lr - min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+                        min_lr
+                            + (base_lr - min_lr)
+                                * 0.5
+                                * (1.0 + (std::f64::consts::PI * progress).cos())
                     }
                 }
             }
@@ -84,7 +90,10 @@ mod tests {
     #[test]
     fn multistep_like_moa_profiler() {
         // lr 0.1, ×0.1 at 50 and 75 of 100 epochs.
-        let s = LrSchedule::MultiStep { milestones: vec![50, 75], gamma: 0.1 };
+        let s = LrSchedule::MultiStep {
+            milestones: vec![50, 75],
+            gamma: 0.1,
+        };
         assert_eq!(s.lr_at(49, 0.1), 0.1);
         assert!((s.lr_at(50, 0.1) - 0.01).abs() < 1e-15);
         assert!((s.lr_at(99, 0.1) - 0.001).abs() < 1e-15);
@@ -93,15 +102,32 @@ mod tests {
     #[test]
     fn deepprofiler_cosine_with_reciprocal_warmup() {
         // lr 0.005, 30 epochs, 5 warm-up: t=0 → 0.001, t=4 → 0.005, t=5 → 0.5(1+cos(π/6))·0.005.
-        let s = LrSchedule::Cosine { total_epochs: 30, warmup_epochs: 5, warmup: Warmup::Reciprocal, min_lr: 0.0 };
+        let s = LrSchedule::Cosine {
+            total_epochs: 30,
+            warmup_epochs: 5,
+            warmup: Warmup::Reciprocal,
+            min_lr: 0.0,
+        };
         assert!((s.lr_at(0, 0.005) - 0.001).abs() < 1e-15);
         assert!((s.lr_at(4, 0.005) - 0.005).abs() < 1e-15);
         let want = 0.5 * (1.0 + (std::f64::consts::PI / 6.0).cos()) * 0.005;
         assert!((s.lr_at(5, 0.005) - want).abs() < 1e-15);
-        let lin = LrSchedule::Cosine { total_epochs: 10, warmup_epochs: 2, warmup: Warmup::Linear, min_lr: 0.0 };
+        let lin = LrSchedule::Cosine {
+            total_epochs: 10,
+            warmup_epochs: 2,
+            warmup: Warmup::Linear,
+            min_lr: 0.0,
+        };
         assert_eq!(lin.lr_at(0, 1.0), 0.5);
         assert_eq!(lin.lr_at(2, 1.0), 1.0);
         assert!(lin.lr_at(10, 1.0).abs() < 1e-15);
-        assert!(LrSchedule::Cosine { total_epochs: 3, warmup_epochs: 3, warmup: Warmup::Linear, min_lr: 0.0 }.check().is_err());
+        assert!(LrSchedule::Cosine {
+            total_epochs: 3,
+            warmup_epochs: 3,
+            warmup: Warmup::Linear,
+            min_lr: 0.0
+        }
+        .check()
+        .is_err());
     }
 }

@@ -172,8 +172,10 @@ impl Trainer {
             ProgressBar::new((cfg.epochs * task.steps_per_epoch()) as u64)
         };
         bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} steps, epoch {msg} [{elapsed} < {eta}]")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} steps, epoch {msg} [{elapsed} < {eta}]",
+            )
+            .expect("valid template"),
         );
         bar.set_position((progress.epochs_done * task.steps_per_epoch()) as u64);
         let start_epoch = progress.epochs_done;
@@ -222,7 +224,12 @@ impl Trainer {
                     CoreError::Config(format!(
                         "early stopping monitors '{}', but the epoch reported only: {}",
                         es.monitor,
-                        record.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+                        record
+                            .metrics
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 })?;
                 let improved = match (progress.best, es.mode) {
@@ -278,9 +285,14 @@ fn append_history(dir: &Path, record: &EpochRecord) -> Result<()> {
         .append(true)
         .create(true)
         .open(&path)
-        .map_err(|source| CoreError::Io { path: path.clone(), cause: source })?;
+        .map_err(|source| CoreError::Io {
+            path: path.clone(),
+            cause: source,
+        })?;
     let mut line = serde_json::to_vec(record).map_err(|e| CoreError::Config(e.to_string()))?;
     line.push(b'\n');
-    f.write_all(&line)
-        .map_err(|source| CoreError::Io { path, cause: source })
+    f.write_all(&line).map_err(|source| CoreError::Io {
+        path,
+        cause: source,
+    })
 }

@@ -25,14 +25,25 @@ impl Regression {
         let w = [1.0f32, -2.0, 0.5, 3.0];
         let ys: Vec<f32> = xs
             .chunks(4)
-            .map(|r| r.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>() + 0.7 + rng.random_range(-0.05..0.05))
+            .map(|r| {
+                r.iter().zip(&w).map(|(a, b)| a * b).sum::<f32>()
+                    + 0.7
+                    + rng.random_range(-0.05..0.05)
+            })
             .collect();
         let map = SeededVarMap::new(seed);
-        let model = candle_nn::linear(4, 1, map.var_builder(DType::F32, &Device::Cpu).pp("fc")).unwrap();
+        let model =
+            candle_nn::linear(4, 1, map.var_builder(DType::F32, &Device::Cpu).pp("fc")).unwrap();
         let vars = map.named_vars().into_iter().map(|(_, v)| v).collect();
-        let opt = OptimizerConfig::Sgd(SgdParams { lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 1e-4, ..Default::default() })
-            .build(vars)
-            .unwrap();
+        let opt = OptimizerConfig::Sgd(SgdParams {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 1e-4,
+            ..Default::default()
+        })
+        .build(vars)
+        .unwrap();
         Self {
             map,
             model,
@@ -57,9 +68,15 @@ impl TrainTask for Regression {
         }
         let idx: Vec<u32> = (0..32).map(|_| rng.random_range(0..256u32)).collect();
         let idx = Tensor::new(idx.as_slice(), &Device::Cpu)?;
-        let loss = self.mse(&self.x.index_select(&idx, 0)?, &self.y.index_select(&idx, 0)?)?;
+        let loss = self.mse(
+            &self.x.index_select(&idx, 0)?,
+            &self.y.index_select(&idx, 0)?,
+        )?;
         self.opt.backward_step(&loss)?;
-        Ok(Metrics::from([("loss".into(), loss.to_scalar::<f32>()? as f64)]))
+        Ok(Metrics::from([(
+            "loss".into(),
+            loss.to_scalar::<f32>()? as f64,
+        )]))
     }
     fn validate(&mut self, _epoch: usize) -> Result<Metrics> {
         let l = self.mse(&self.x, &self.y)?.to_scalar::<f32>()? as f64;
@@ -84,7 +101,10 @@ fn config(epochs: usize) -> TrainConfig {
         epochs,
         seed: 3,
         base_lr: 0.05,
-        schedule: LrSchedule::MultiStep { milestones: vec![4], gamma: 0.5 },
+        schedule: LrSchedule::MultiStep {
+            milestones: vec![4],
+            gamma: 0.5,
+        },
         early_stopping: None,
         checkpoint_every: 1,
         quiet: true,
@@ -92,7 +112,11 @@ fn config(epochs: usize) -> TrainConfig {
 }
 
 fn weights(t: &Regression) -> Vec<f32> {
-    t.map.tensors()["fc.weight"].flatten_all().unwrap().to_vec1().unwrap()
+    t.map.tensors()["fc.weight"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
 }
 
 fn history(dir: &std::path::Path) -> Vec<EpochRecord> {
@@ -108,20 +132,36 @@ fn learns_and_resumes_bit_for_bit_after_a_crash() {
     let a = tempfile::tempdir().unwrap();
     let mut straight = Regression::new(1, None);
     let first = straight.validate(0).unwrap()["val_loss"];
-    let summary = Trainer::new(config(6), a.path()).unwrap().run(&mut straight).unwrap();
+    let summary = Trainer::new(config(6), a.path())
+        .unwrap()
+        .run(&mut straight)
+        .unwrap();
     let last = summary.last.unwrap().metrics["val_loss"];
     assert!(last < first / 20.0, "val_loss {first} → {last}");
     let w = weights(&straight);
-    assert!((w[1] + 2.0).abs() < 0.1 && (w[3] - 3.0).abs() < 0.1, "{w:?}");
+    assert!(
+        (w[1] + 2.0).abs() < 0.1 && (w[3] - 3.0).abs() < 0.1,
+        "{w:?}"
+    );
 
     let b = tempfile::tempdir().unwrap();
     let mut crashing = Regression::new(1, Some(3));
-    let e = Trainer::new(config(6), b.path()).unwrap().run(&mut crashing).unwrap_err();
+    let e = Trainer::new(config(6), b.path())
+        .unwrap()
+        .run(&mut crashing)
+        .unwrap_err();
     assert!(e.to_string().contains("simulated crash"));
     let mut resumed = Regression::new(1, None);
-    let s = Trainer::new(config(6), b.path()).unwrap().run(&mut resumed).unwrap();
+    let s = Trainer::new(config(6), b.path())
+        .unwrap()
+        .run(&mut resumed)
+        .unwrap();
     assert_eq!(s.resumed_from_epoch, Some(3));
-    assert_eq!(weights(&resumed), w, "same weights as the uninterrupted run");
+    assert_eq!(
+        weights(&resumed),
+        w,
+        "same weights as the uninterrupted run"
+    );
     let (ha, hb) = (history(a.path()), history(b.path()));
     assert_eq!(ha.len(), 6);
     assert_eq!(hb.len(), 6);
@@ -139,16 +179,30 @@ fn early_stopping_stops_and_keeps_best() {
     let mut cfg = config(50);
     cfg.base_lr = 0.0; // nothing improves after the first epoch
     cfg.schedule = LrSchedule::Constant;
-    cfg.early_stopping = Some(EarlyStopping { monitor: "val_loss".into(), mode: Mode::Min, patience: 3, min_delta: 0.0 });
-    let s = Trainer::new(cfg.clone(), dir.path()).unwrap().run(&mut task).unwrap();
+    cfg.early_stopping = Some(EarlyStopping {
+        monitor: "val_loss".into(),
+        mode: Mode::Min,
+        patience: 3,
+        min_delta: 0.0,
+    });
+    let s = Trainer::new(cfg.clone(), dir.path())
+        .unwrap()
+        .run(&mut task)
+        .unwrap();
     assert!(s.stopped_early);
     assert_eq!(s.epochs_done, 4);
     assert_eq!(s.best_epoch, Some(0));
     assert!(dir.path().join("checkpoints/best.safetensors").exists());
     cfg.early_stopping.as_mut().unwrap().monitor = "accuracy".into();
     let other = tempfile::tempdir().unwrap();
-    let e = Trainer::new(cfg, other.path()).unwrap().run(&mut Regression::new(2, None)).unwrap_err();
-    assert!(e.to_string().contains("'accuracy'") && e.to_string().contains("val_loss"), "{e}");
+    let e = Trainer::new(cfg, other.path())
+        .unwrap()
+        .run(&mut Regression::new(2, None))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("'accuracy'") && e.to_string().contains("val_loss"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -156,7 +210,10 @@ fn same_seed_same_run() {
     let run = |seed| {
         let d = tempfile::tempdir().unwrap();
         let mut t = Regression::new(seed, None);
-        Trainer::new(config(2), d.path()).unwrap().run(&mut t).unwrap();
+        Trainer::new(config(2), d.path())
+            .unwrap()
+            .run(&mut t)
+            .unwrap();
         weights(&t)
     };
     assert_eq!(run(5), run(5));

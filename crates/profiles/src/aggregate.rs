@@ -84,7 +84,13 @@ mod tests {
             "cells",
             vec!["Metadata_Well".into(), "Metadata_Cell".into()],
             vec![
-                vec!["A02".into(), "A01".into(), "A01".into(), "A01".into(), "A02".into()],
+                vec![
+                    "A02".into(),
+                    "A01".into(),
+                    "A01".into(),
+                    "A01".into(),
+                    "A02".into(),
+                ],
                 vec!["1".into(), "2".into(), "3".into(), "4".into(), "5".into()],
             ],
             vec!["f".into()],

@@ -56,7 +56,11 @@ pub fn modz_weights(
             .filter(|c| !c.is_nan())
             .map(|c| c.max(0.0))
             .collect();
-        let m = if cors.is_empty() { 0.0 } else { cors.iter().sum::<f64>() / cors.len() as f64 };
+        let m = if cors.is_empty() {
+            0.0
+        } else {
+            cors.iter().sum::<f64>() / cors.len() as f64
+        };
         raw[i] = m.max(min_weight);
     }
     let total: f64 = raw.iter().sum();
@@ -120,7 +124,10 @@ pub fn consensus<S: AsRef<str> + Sync>(
                 .collect();
             ProfileTable::new(
                 table.source(),
-                replicate_columns.iter().map(|s| s.as_ref().to_string()).collect(),
+                replicate_columns
+                    .iter()
+                    .map(|s| s.as_ref().to_string())
+                    .collect(),
                 meta,
                 table.feature_names().to_vec(),
                 values,
@@ -140,7 +147,11 @@ mod tests {
         // Spearman: c12 = 1, c13 = -1 → 0, c23 = -1 → 0.
         // raw = [mean(1,0), mean(1,0), mean(0,0)] = [0.5, 0.5, 0 → 0.01]; total 1.01
         // weights = [0.4950, 0.4950, 0.0099]
-        let x = array![[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 5.0], [4.0, 3.0, 2.0, 1.0]];
+        let x = array![
+            [1.0, 2.0, 3.0, 4.0],
+            [1.0, 2.0, 3.0, 5.0],
+            [4.0, 3.0, 2.0, 1.0]
+        ];
         let w = modz_weights(x.view(), CorrelationMethod::Spearman, 0.01, Some(4));
         assert_eq!(w, vec![0.495, 0.495, 0.0099]);
         let full = modz_weights(x.view(), CorrelationMethod::Spearman, 0.01, None);

@@ -77,7 +77,9 @@ pub fn data_dir_for_tests() -> Option<PathBuf> {
             panic!("CI is set but no data directory was found: set {DATA_ENV} or put shared/data beside the checkout")
         }
         Ok(None) => {
-            eprintln!("note: no data directory ({DATA_ENV} or ../shared/data); skipping a real-data test");
+            eprintln!(
+                "note: no data directory ({DATA_ENV} or ../shared/data); skipping a real-data test"
+            );
             None
         }
         Err(e) => panic!("{e}"),

@@ -32,7 +32,9 @@ pub enum ProfileError {
         column: String,
         value: String,
     },
-    #[error("{path}: column '{column}' appears twice in the header (columns {first} and {second})")]
+    #[error(
+        "{path}: column '{column}' appears twice in the header (columns {first} and {second})"
+    )]
     DuplicateColumn {
         path: String,
         column: String,

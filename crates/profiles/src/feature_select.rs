@@ -13,7 +13,9 @@ use crate::stats::{self, CorrelationMethod};
 use crate::table::{ProfileTable, Selection};
 
 /// One feature-selection operation (pycytominer's names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureSelectOp {
     /// Near-zero variance: drop when (2nd most common count / most common count) < `freq_cut`
@@ -96,7 +98,10 @@ impl FeatureSelectParams {
             }
         }
         if self.outlier_cutoff.is_nan() || self.outlier_cutoff < 0.0 {
-            return Err(format!("outlier_cutoff must be ≥ 0, got {}", self.outlier_cutoff));
+            return Err(format!(
+                "outlier_cutoff must be ≥ 0, got {}",
+                self.outlier_cutoff
+            ));
         }
         if self.operations.is_empty() {
             return Err("no operations given".into());
@@ -170,7 +175,9 @@ pub fn feature_select(
                     .unwrap_or_else(default_blocklist)
                     .into_iter()
                     .collect();
-                (0..names.len()).filter(|&c| list.contains(&names[c])).collect()
+                (0..names.len())
+                    .filter(|&c| list.contains(&names[c]))
+                    .collect()
             }
         };
         all.extend(cols.iter().copied());
@@ -289,7 +296,13 @@ pub fn correlation_threshold(
     let c = feature_correlations(x, method);
     let p = c.nrows();
     let abs_sum: Vec<f64> = (0..p)
-        .map(|i| c.row(i).iter().filter(|v| !v.is_nan()).map(|v| v.abs()).sum())
+        .map(|i| {
+            c.row(i)
+                .iter()
+                .filter(|v| !v.is_nan())
+                .map(|v| v.abs())
+                .sum()
+        })
         .collect();
     let mut order: Vec<usize> = (0..p).collect();
     order.sort_by(|&a, &b| abs_sum[a].total_cmp(&abs_sum[b]));
@@ -335,8 +348,16 @@ mod tests {
     fn correlation_threshold_drops_the_more_connected_feature() {
         // a and b are identical (r = 1); c is independent-ish.
         // |r| sums: a = b = 1 + 1 + |r(a,c)|, c smaller; ties keep order: a ranks before b → drop b
-        let x = array![[1.0, 1.0, 5.0], [2.0, 2.0, 1.0], [3.0, 3.0, 4.0], [4.0, 4.0, 2.0]];
-        assert_eq!(correlation_threshold(x.view(), 0.9, CorrelationMethod::Pearson), vec![1]);
+        let x = array![
+            [1.0, 1.0, 5.0],
+            [2.0, 2.0, 1.0],
+            [3.0, 3.0, 4.0],
+            [4.0, 4.0, 2.0]
+        ];
+        assert_eq!(
+            correlation_threshold(x.view(), 0.9, CorrelationMethod::Pearson),
+            vec![1]
+        );
         // a negative correlation is not "above" the threshold (pycytominer uses signed r)
         let y = array![[1.0, -1.0], [2.0, -2.0], [3.0, -3.5]];
         assert!(correlation_threshold(y.view(), 0.9, CorrelationMethod::Pearson).is_empty());

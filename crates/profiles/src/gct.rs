@@ -60,7 +60,13 @@ pub fn read_gct_from(reader: impl BufRead, label: &str) -> Result<ProfileTable> 
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().parse::<usize>())
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| parse_err(label, ln, format!("dimensions must be whole numbers, found '{dims}'")))?;
+        .map_err(|_| {
+            parse_err(
+                label,
+                ln,
+                format!("dimensions must be whole numbers, found '{dims}'"),
+            )
+        })?;
     let expected = if v13 { 4 } else { 2 };
     if nums.len() != expected {
         return Err(parse_err(
@@ -136,9 +142,13 @@ mod tests {
     #[test]
     fn truncated_gct_is_an_error() {
         let cut = &TINY[..TINY.len() - 12];
-        let e = read_gct_from(cut.as_bytes(), "cut.gct").unwrap_err().to_string();
+        let e = read_gct_from(cut.as_bytes(), "cut.gct")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cut.gct"), "{e}");
-        let e = read_gct_from("#2.0\n".as_bytes(), "v.gct").unwrap_err().to_string();
+        let e = read_gct_from("#2.0\n".as_bytes(), "v.gct")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1") && e.contains("#1.3"), "{e}");
     }
 }

@@ -103,7 +103,12 @@ pub fn read_table(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Profi
     }
     let delimiter = options.delimiter.unwrap_or_else(|| delimiter_for(path));
     let reader = open_maybe_gz(path)?;
-    read_delimited(reader, &path.display().to_string(), delimiter, &options.metadata)
+    read_delimited(
+        reader,
+        &path.display().to_string(),
+        delimiter,
+        &options.metadata,
+    )
 }
 
 /// Reads a delimited table from any reader; `label` names it in errors.
@@ -120,7 +125,12 @@ pub fn read_delimited(
         .from_reader(reader);
     let mut records = rdr.records();
     let header = match records.next() {
-        None => return Err(ProfileError::invalid(label, "file is empty (no header line)")),
+        None => {
+            return Err(ProfileError::invalid(
+                label,
+                "file is empty (no header line)",
+            ))
+        }
         Some(h) => h.map_err(|e| csv_error(label, e))?,
     };
     let names: Vec<String> = header.iter().map(|s| s.trim().to_string()).collect();
@@ -288,7 +298,9 @@ pub fn write_atomic(
         write(&mut buf).map_err(|e| ProfileError::io(path, e))?;
         buf.flush().map_err(|e| ProfileError::io(path, e))?;
     }
-    tmp.as_file().sync_all().map_err(|e| ProfileError::io(path, e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| ProfileError::io(path, e))?;
     // Temporary files are created private (0600); the result should be an ordinary file.
     #[cfg(unix)]
     {
@@ -320,7 +332,8 @@ mod tests {
 
     #[test]
     fn reads_metadata_and_features() {
-        let t = read_str("Metadata_Well,f1,Metadata_Plate,f2\nA01,1.5,P1,NaN\nA02,-2,P1,\n").unwrap();
+        let t =
+            read_str("Metadata_Well,f1,Metadata_Plate,f2\nA01,1.5,P1,NaN\nA02,-2,P1,\n").unwrap();
         assert_eq!(t.metadata_names(), &["Metadata_Well", "Metadata_Plate"]);
         assert_eq!(t.feature_names(), &["f1", "f2"]);
         assert_eq!(t.features()[[1, 0]], -2.0);
@@ -329,26 +342,44 @@ mod tests {
 
     #[test]
     fn ragged_rows_name_line() {
-        let e = read_str("Metadata_Well,f1\nA01,1\nA02\n").unwrap_err().to_string();
-        assert!(e.contains("mem.csv, line 3") && e.contains("expected 2"), "{e}");
+        let e = read_str("Metadata_Well,f1\nA01,1\nA02\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("mem.csv, line 3") && e.contains("expected 2"),
+            "{e}"
+        );
     }
 
     #[test]
     fn non_numeric_names_line_and_column() {
-        let e = read_str("Metadata_Well,f1,f2\nA01,1,2\nA02,3,oops\n").unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("'f2'") && e.contains("'oops'"), "{e}");
+        let e = read_str("Metadata_Well,f1,f2\nA01,1,2\nA02,3,oops\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("'f2'") && e.contains("'oops'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn duplicate_header_is_an_error() {
-        let e = read_str("Metadata_Well,f1,f1\nA01,1,2\n").unwrap_err().to_string();
-        assert!(e.contains("'f1' appears twice") && e.contains("columns 2 and 3"), "{e}");
+        let e = read_str("Metadata_Well,f1,f1\nA01,1,2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("'f1' appears twice") && e.contains("columns 2 and 3"),
+            "{e}"
+        );
     }
 
     #[test]
     fn empty_and_featureless_files_are_errors() {
         assert!(read_str("").unwrap_err().to_string().contains("empty"));
-        assert!(read_str("Metadata_A\nx\n").unwrap_err().to_string().contains("no feature"));
+        assert!(read_str("Metadata_A\nx\n")
+            .unwrap_err()
+            .to_string()
+            .contains("no feature"));
     }
 
     #[test]
@@ -359,7 +390,10 @@ mod tests {
             let p = dir.path().join(name);
             write_table(&t, &p).unwrap();
             let back = read_table(&p, &ReadOptions::default()).unwrap();
-            assert_eq!(back.metadata("Metadata_Well").unwrap(), t.metadata("Metadata_Well").unwrap());
+            assert_eq!(
+                back.metadata("Metadata_Well").unwrap(),
+                t.metadata("Metadata_Well").unwrap()
+            );
             assert_eq!(back.features()[[0, 0]], 0.1);
             assert_eq!(back.features()[[0, 1]], 1e-300);
             assert!(back.features()[[1, 1]].is_nan());

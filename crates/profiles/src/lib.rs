@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Overview
+//!
 //! Tabular profiles for image-based profiling: a [`ProfileTable`] of text metadata beside
 //! `f64` features, read from CSV/TSV (optionally gzipped) or CMap GCT, and the pycytominer
 //! operations on it — [`aggregate`], [`normalize`], [`feature_select`], [`consensus`].
@@ -29,7 +33,9 @@ pub use aggregate::{aggregate, AggregateOp};
 pub use consensus::{consensus, ConsensusOp};
 pub use data::{data_file, resolve_data_dir, DATA_ENV};
 pub use error::{ProfileError, Result};
-pub use feature_select::{default_blocklist, feature_select, FeatureSelectOp, FeatureSelectParams, FeatureSelectReport};
+pub use feature_select::{
+    default_blocklist, feature_select, FeatureSelectOp, FeatureSelectParams, FeatureSelectReport,
+};
 pub use io::{read_table, write_atomic, write_json, write_table, MetadataColumns, ReadOptions};
 pub use normalize::{normalize, NormalizeMethod, NormalizeParams, Scaler};
 pub use stats::CorrelationMethod;

@@ -182,7 +182,9 @@ pub fn normalize(table: &ProfileTable, params: &NormalizeParams) -> Result<Profi
     } else {
         let rows = match table.rows_matching(&params.fit_on) {
             Ok(r) => r,
-            Err(ProfileError::EmptySelection { path, selection, .. }) => {
+            Err(ProfileError::EmptySelection {
+                path, selection, ..
+            }) => {
                 return Err(ProfileError::EmptySelection {
                     path,
                     selection,
@@ -236,11 +238,32 @@ mod tests {
             "plate",
             vec!["Metadata_Plate".into(), "Metadata_pert".into()],
             vec![
-                vec!["P1".into(), "P1".into(), "P1".into(), "P2".into(), "P2".into(), "P2".into()],
-                vec!["DMSO".into(), "DMSO".into(), "drug".into(), "DMSO".into(), "DMSO".into(), "drug".into()],
+                vec![
+                    "P1".into(),
+                    "P1".into(),
+                    "P1".into(),
+                    "P2".into(),
+                    "P2".into(),
+                    "P2".into(),
+                ],
+                vec![
+                    "DMSO".into(),
+                    "DMSO".into(),
+                    "drug".into(),
+                    "DMSO".into(),
+                    "DMSO".into(),
+                    "drug".into(),
+                ],
             ],
             vec!["f".into(), "g".into()],
-            array![[1.0, 0.0], [3.0, 4.0], [10.0, 8.0], [10.0, 1.0], [20.0, 3.0], [40.0, 9.0]],
+            array![
+                [1.0, 0.0],
+                [3.0, 4.0],
+                [10.0, 8.0],
+                [10.0, 1.0],
+                [20.0, 3.0],
+                [40.0, 9.0]
+            ],
         )
         .unwrap()
     }
@@ -252,7 +275,10 @@ mod tests {
             .fit_on("Metadata_pert=DMSO".parse().unwrap())
             .per("Metadata_Plate");
         let out = normalize(&plate(), &p).unwrap();
-        assert_eq!(out.features().column(0).to_vec(), vec![-1.0, 1.0, 8.0, -1.0, 1.0, 5.0]);
+        assert_eq!(
+            out.features().column(0).to_vec(),
+            vec![-1.0, 1.0, 8.0, -1.0, 1.0, 5.0]
+        );
         // g, P1 DMSO {0, 4}: mean 2 sd 2 → drug 8 ↦ 3
         assert_eq!(out.features()[[2, 1]], 3.0);
     }
@@ -275,13 +301,30 @@ mod tests {
         let mut t = plate();
         t.features_mut().column_mut(1).fill(2.0);
         let e = normalize(&t, &NormalizeParams::new(NormalizeMethod::Standardize)).unwrap_err();
-        assert!(e.to_string().contains("column 'g'") && e.to_string().contains("zero spread"), "{e}");
+        assert!(
+            e.to_string().contains("column 'g'") && e.to_string().contains("zero spread"),
+            "{e}"
+        );
         let p = NormalizeParams::new(NormalizeMethod::Standardize)
             .fit_on("Metadata_pert=DMSO".parse().unwrap())
             .per("Metadata_Plate");
         let mut t = plate();
-        t.set_metadata("Metadata_pert", vec!["DMSO".into(), "DMSO".into(), "x".into(), "x".into(), "x".into(), "x".into()]).unwrap();
+        t.set_metadata(
+            "Metadata_pert",
+            vec![
+                "DMSO".into(),
+                "DMSO".into(),
+                "x".into(),
+                "x".into(),
+                "x".into(),
+                "x".into(),
+            ],
+        )
+        .unwrap();
         let e = normalize(&t, &p).unwrap_err().to_string();
-        assert!(e.contains("Metadata_Plate = P2") && e.contains("Metadata_pert=DMSO"), "{e}");
+        assert!(
+            e.contains("Metadata_Plate = P2") && e.contains("Metadata_pert=DMSO"),
+            "{e}"
+        );
     }
 }

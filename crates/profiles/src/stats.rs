@@ -46,7 +46,14 @@ pub fn mean_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
         ss += (v - m) * (v - m);
         n += 1;
     }
-    (m, if n == 0 { f64::NAN } else { (ss / n as f64).sqrt() })
+    (
+        m,
+        if n == 0 {
+            f64::NAN
+        } else {
+            (ss / n as f64).sqrt()
+        },
+    )
 }
 
 /// Ranks with ties given their average rank (1-based), as scipy's `rankdata`.
@@ -110,7 +117,9 @@ impl std::str::FromStr for CorrelationMethod {
         match s.to_ascii_lowercase().as_str() {
             "pearson" => Ok(Self::Pearson),
             "spearman" => Ok(Self::Spearman),
-            _ => Err(format!("unknown correlation method '{s}' (pearson or spearman)")),
+            _ => Err(format!(
+                "unknown correlation method '{s}' (pearson or spearman)"
+            )),
         }
     }
 }
@@ -138,7 +147,10 @@ mod tests {
 
     #[test]
     fn ranks_average_ties() {
-        assert_eq!(average_ranks(&[10.0, 20.0, 10.0, 30.0]), vec![1.5, 3.0, 1.5, 4.0]);
+        assert_eq!(
+            average_ranks(&[10.0, 20.0, 10.0, 30.0]),
+            vec![1.5, 3.0, 1.5, 4.0]
+        );
     }
 
     #[test]
@@ -148,7 +160,14 @@ mod tests {
         let r = pearson(&[1.0, 2.0, 3.0], &[2.0, 4.0, 7.0]);
         assert!((r - 0.993_399_27).abs() < 1e-8, "{r}");
         assert!(pearson(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).is_nan());
-        assert_eq!(correlation(&[1.0, 2.0, 3.0], &[1.0, 4.0, 9.0], CorrelationMethod::Spearman), 1.0);
+        assert_eq!(
+            correlation(
+                &[1.0, 2.0, 3.0],
+                &[1.0, 4.0, 9.0],
+                CorrelationMethod::Spearman
+            ),
+            1.0
+        );
     }
 
     #[test]

@@ -59,7 +59,11 @@ impl SyntheticPlate {
         let mut x = Array2::<f64>::zeros((n, p));
         for r in 0..n {
             plate.push("SYNTH0001".to_string());
-            well.push(format!("{}{:02}", (b'A' + (r / 24) as u8) as char, r % 24 + 1));
+            well.push(format!(
+                "{}{:02}",
+                (b'A' + (r / 24) as u8) as char,
+                r % 24 + 1
+            ));
             let factors: Vec<f64> = (0..self.n_factors).map(|_| normal(&mut rng)).collect();
             for c in 0..p {
                 let shared: f64 = loadings[c].iter().zip(&factors).map(|(l, f)| l * f).sum();
@@ -94,7 +98,9 @@ impl SyntheticPlate {
             .map(String::from)
             .to_vec(),
             vec![plate, well, sample, moa, dose],
-            (0..p).map(|c| format!("Cells_Synthetic_Feature_{c:03}")).collect(),
+            (0..p)
+                .map(|c| format!("Cells_Synthetic_Feature_{c:03}"))
+                .collect(),
             x,
         )
         .expect("synthetic table is well formed")
@@ -110,7 +116,11 @@ mod tests {
         let a = SyntheticPlate::default().generate();
         let b = SyntheticPlate::default().generate();
         assert_eq!(a, b);
-        let c = SyntheticPlate { seed: 1, ..Default::default() }.generate();
+        let c = SyntheticPlate {
+            seed: 1,
+            ..Default::default()
+        }
+        .generate();
         assert_ne!(a.features(), c.features());
         assert_eq!(a.n_rows(), 24 + 16 * 4);
         assert_eq!(a.metadata("Metadata_broad_sample").unwrap()[0], "DMSO");

@@ -215,7 +215,10 @@ impl ProfileTable {
             source: self.source.clone(),
             metadata_names: self.metadata_names.clone(),
             metadata: self.metadata.clone(),
-            feature_names: cols.iter().map(|&c| self.feature_names[c].clone()).collect(),
+            feature_names: cols
+                .iter()
+                .map(|&c| self.feature_names[c].clone())
+                .collect(),
             features: self.features.select(Axis(1), cols),
         }
     }
@@ -330,9 +333,10 @@ impl PartialOrd for GroupKey {
 /// Numeric comparison when both strings are numbers, else lexicographic.
 pub fn compare_values(a: &str, b: &str) -> Ordering {
     match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => {
-            x.partial_cmp(&y).unwrap_or(Ordering::Equal).then_with(|| a.cmp(b))
-        }
+        (Ok(x), Ok(y)) if x.is_finite() && y.is_finite() => x
+            .partial_cmp(&y)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| a.cmp(b)),
         _ => a.cmp(b),
     }
 }

@@ -12,7 +12,10 @@ fn plate() -> Option<ProfileTable> {
 #[test]
 fn reads_the_plate_as_described() {
     let Some(t) = plate() else { return };
-    assert_eq!((t.n_rows(), t.n_features(), t.metadata_names().len()), (384, 454, 26));
+    assert_eq!(
+        (t.n_rows(), t.n_features(), t.metadata_names().len()),
+        (384, 454, 26)
+    );
     let samples = t.metadata("Metadata_broad_sample").unwrap();
     assert_eq!(samples.iter().filter(|s| *s == "DMSO").count(), 24);
     assert!(t.features().iter().all(|v| v.is_finite()));
@@ -43,12 +46,18 @@ fn standardize_on_dmso_gives_dmso_mean_0_sd_1() {
     let dmso = out.select_rows(&out.rows_matching(&p.fit_on).unwrap());
     for c in 0..dmso.n_features() {
         let (m, s) = profiles::stats::mean_std(dmso.features().column(c).iter().copied());
-        assert!(m.abs() < 1e-12 && (s - 1.0).abs() < 1e-12, "feature {c}: mean {m} sd {s}");
+        assert!(
+            m.abs() < 1e-12 && (s - 1.0).abs() < 1e-12,
+            "feature {c}: mean {m} sd {s}"
+        );
     }
     let missing = NormalizeParams::new(NormalizeMethod::Standardize)
         .fit_on("Metadata_broad_sample=NOT-ON-PLATE".parse().unwrap());
     let e = normalize(&t, &missing).unwrap_err().to_string();
-    assert!(e.contains("SQ00015054") && e.contains("no control rows"), "{e}");
+    assert!(
+        e.contains("SQ00015054") && e.contains("no control rows"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -67,16 +76,23 @@ fn feature_select_on_level_4b() {
         report.n_before
     );
     // What is left has no pair above the threshold.
-    let c = profiles::feature_select::feature_correlations(out.features(), CorrelationMethod::Pearson);
+    let c =
+        profiles::feature_select::feature_correlations(out.features(), CorrelationMethod::Pearson);
     for i in 0..c.nrows() {
         for j in 0..i {
             assert!(c[[i, j]] <= 0.9, "pair ({i}, {j}) r = {}", c[[i, j]]);
         }
     }
     // A low outlier cut-off drops exactly the features with a large value.
-    let p = FeatureSelectParams { operations: vec![FeatureSelectOp::DropOutliers], outlier_cutoff: 50.0, ..Default::default() };
+    let p = FeatureSelectParams {
+        operations: vec![FeatureSelectOp::DropOutliers],
+        outlier_cutoff: 50.0,
+        ..Default::default()
+    };
     let (_, r) = feature_select(&t, &p).unwrap();
-    let expect = (0..t.n_features()).filter(|&c| t.features().column(c).iter().any(|v| v.abs() > 50.0)).count();
+    let expect = (0..t.n_features())
+        .filter(|&c| t.features().column(c).iter().any(|v| v.abs() > 50.0))
+        .count();
     assert_eq!(r.excluded[&FeatureSelectOp::DropOutliers].len(), expect);
 }
 
@@ -89,7 +105,9 @@ fn aggregate_and_consensus_by_compound() {
     let names = med.metadata("Metadata_broad_sample").unwrap();
     assert!(names.windows(2).all(|w| w[0] < w[1]), "groups sorted");
     // DMSO median of the first feature, by hand from the 24 wells.
-    let rows = t.rows_matching(&["Metadata_broad_sample=DMSO".parse().unwrap()]).unwrap();
+    let rows = t
+        .rows_matching(&["Metadata_broad_sample=DMSO".parse().unwrap()])
+        .unwrap();
     let mut v: Vec<f64> = rows.iter().map(|&r| t.features()[[r, 0]]).collect();
     v.sort_by(f64::total_cmp);
     let dmso = names.iter().position(|n| n == "DMSO").unwrap();
@@ -100,7 +118,9 @@ fn aggregate_and_consensus_by_compound() {
     let dmso_rows = t.select_rows(&rows);
     for c in 0..t.n_features() {
         let col = dmso_rows.features().column(c).to_vec();
-        let (lo, hi) = col.iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        let (lo, hi) = col
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
         let m = modz.features()[[dmso, c]];
         assert!(m >= lo - 1e-3 * lo.abs().max(1.0) && m <= hi + 1e-3 * hi.abs().max(1.0));
     }
@@ -108,12 +128,25 @@ fn aggregate_and_consensus_by_compound() {
 
 #[test]
 fn reads_the_real_l1000_gct() {
-    let Some(dir) = data_dir_for_tests() else { return };
-    let t = read_table(data_file(&dir, known::L1000_PLATE).unwrap(), &ReadOptions::default()).unwrap();
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let t = read_table(
+        data_file(&dir, known::L1000_PLATE).unwrap(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
     assert_eq!((t.n_rows(), t.n_features()), (377, 978));
-    assert_eq!(t.metadata_names().len(), 36, "cid + 35 column-metadata fields");
+    assert_eq!(
+        t.metadata_names().len(),
+        36,
+        "cid + 35 column-metadata fields"
+    );
     let pert = t.metadata("Metadata_pert_type").unwrap();
     assert_eq!(pert.iter().filter(|p| *p == "ctl_vehicle").count(), 26);
-    let (lo, hi) = t.features().iter().fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    let (lo, hi) = t
+        .features()
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
     assert!(lo > 3.0 && hi < 16.0, "log2 expression range {lo}..{hi}");
 }

@@ -7,7 +7,9 @@ use crate::SpheringError;
 
 /// Eigenvalues in ascending order and the matching unit eigenvectors as columns.
 #[cfg(not(feature = "lapack"))]
-pub fn symmetric_eigen(c: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>), SpheringError> {
+pub fn symmetric_eigen(
+    c: ArrayView2<'_, f64>,
+) -> Result<(Array1<f64>, Array2<f64>), SpheringError> {
     let d = c.nrows();
     let m = faer::Mat::<f64>::from_fn(d, d, |i, j| c[[i, j]]);
     let evd = m
@@ -21,7 +23,9 @@ pub fn symmetric_eigen(c: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f6
 }
 
 #[cfg(feature = "lapack")]
-pub fn symmetric_eigen(c: ArrayView2<'_, f64>) -> Result<(Array1<f64>, Array2<f64>), SpheringError> {
+pub fn symmetric_eigen(
+    c: ArrayView2<'_, f64>,
+) -> Result<(Array1<f64>, Array2<f64>), SpheringError> {
     use ndarray_linalg::{Eigh, UPLO};
     c.to_owned()
         .eigh(UPLO::Lower)

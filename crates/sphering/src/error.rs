@@ -6,7 +6,11 @@ pub enum SpheringError {
     #[error("sphering needs at least 2 control rows to estimate a covariance, got {n}")]
     TooFewRows { n: usize },
     #[error("value at row {row}, feature column {column} is {value}; sphering needs finite values (drop or impute NaN features first)")]
-    NonFinite { row: usize, column: usize, value: f64 },
+    NonFinite {
+        row: usize,
+        column: usize,
+        value: f64,
+    },
     #[error("feature column {column} is constant over the {n} control rows, so its standard deviation is 0 and the -cor methods cannot scale it; drop it (feature-select variance_threshold) or use ZCA/PCA")]
     ConstantFeature { column: usize, n: usize },
     #[error("the control covariance is singular (smallest eigenvalue {smallest:e}, largest {largest:e}; {n} controls for {d} features) and the regularisation is 0; use a positive lambda (e.g. 0.01) or epsilon")]

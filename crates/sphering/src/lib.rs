@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Overview
+//!
 //! Sphering (whitening) of morphological profiles, fit on control wells and applied to all.
 //!
 //! After sphering, the controls have identity covariance (up to the regularisation), so
@@ -69,7 +73,9 @@ impl std::str::FromStr for SpheringMethod {
             "PCA" => Ok(Self::Pca),
             "ZCA-COR" => Ok(Self::ZcaCor),
             "PCA-COR" => Ok(Self::PcaCor),
-            _ => Err(format!("unknown sphering method '{s}' (ZCA, PCA, ZCA-cor, PCA-cor)")),
+            _ => Err(format!(
+                "unknown sphering method '{s}' (ZCA, PCA, ZCA-cor, PCA-cor)"
+            )),
         }
     }
 }
@@ -183,7 +189,9 @@ impl SpheringParams {
             }
         }
         let gains: Array1<f64> = match self.regularization {
-            Regularization::Eigenvalue { lambda } => eigenvalues.mapv(|s| 1.0 / (s + lambda).sqrt()),
+            Regularization::Eigenvalue { lambda } => {
+                eigenvalues.mapv(|s| 1.0 / (s + lambda).sqrt())
+            }
             Regularization::SingularValue { epsilon } => {
                 let root = ((n - 1) as f64).sqrt();
                 eigenvalues.mapv(|s| root / ((s * n as f64).sqrt() + epsilon))
@@ -314,14 +322,26 @@ mod tests {
 
     #[test]
     fn whitened_controls_have_identity_covariance() {
-        for method in [SpheringMethod::Zca, SpheringMethod::Pca, SpheringMethod::ZcaCor, SpheringMethod::PcaCor] {
-            let f = SpheringParams::new(method).lambda(0.0).fit(controls().view()).unwrap();
+        for method in [
+            SpheringMethod::Zca,
+            SpheringMethod::Pca,
+            SpheringMethod::ZcaCor,
+            SpheringMethod::PcaCor,
+        ] {
+            let f = SpheringParams::new(method)
+                .lambda(0.0)
+                .fit(controls().view())
+                .unwrap();
             let w = f.transform(controls().view()).unwrap();
             let c = covariance(&w);
             for i in 0..3 {
                 for j in 0..3 {
                     let want = if i == j { 1.0 } else { 0.0 };
-                    assert!((c[[i, j]] - want).abs() < 1e-10, "{method}: C[{i},{j}] = {}", c[[i, j]]);
+                    assert!(
+                        (c[[i, j]] - want).abs() < 1e-10,
+                        "{method}: C[{i},{j}] = {}",
+                        c[[i, j]]
+                    );
                 }
             }
         }
@@ -329,11 +349,17 @@ mod tests {
 
     #[test]
     fn zca_is_symmetric_and_pycytominer_scaling_is_sample_covariance() {
-        let f = SpheringParams::new(SpheringMethod::Zca).lambda(0.0).fit(controls().view()).unwrap();
+        let f = SpheringParams::new(SpheringMethod::Zca)
+            .lambda(0.0)
+            .fit(controls().view())
+            .unwrap();
         let w = &f.whitening;
         assert!((w - &w.t()).iter().all(|v| v.abs() < 1e-12));
         // ε = 0: W = U diag(√(n−1)/σ) Uᵀ whitens to the ddof-1 covariance, i.e. C·n/(n−1) = I.
-        let g = SpheringParams::new(SpheringMethod::Zca).epsilon(0.0).fit(controls().view()).unwrap();
+        let g = SpheringParams::new(SpheringMethod::Zca)
+            .epsilon(0.0)
+            .fit(controls().view())
+            .unwrap();
         let c = covariance(&g.transform(controls().view()).unwrap()) * (6.0 / 5.0);
         assert!((c[[0, 0]] - 1.0).abs() < 1e-10 && c[[0, 1]].abs() < 1e-10);
     }
@@ -342,7 +368,10 @@ mod tests {
     fn one_dimension_by_hand() {
         // x = {1, 3}: mean 2, C = 1; λ = 0 → W = 1 → outputs −1, 1; λ = 3 → W = 1/2.
         let x = array![[1.0], [3.0]];
-        let f = SpheringParams::new(SpheringMethod::Zca).lambda(3.0).fit(x.view()).unwrap();
+        let f = SpheringParams::new(SpheringMethod::Zca)
+            .lambda(3.0)
+            .fit(x.view())
+            .unwrap();
         assert!((f.whitening[[0, 0]] - 0.5).abs() < 1e-15);
         assert_eq!(f.transform(array![[6.0]].view()).unwrap()[[0, 0]], 2.0);
     }
@@ -350,20 +379,62 @@ mod tests {
     #[test]
     fn bad_inputs_are_errors_not_panics() {
         let p = SpheringParams::new(SpheringMethod::Zca);
-        assert!(matches!(p.fit(array![[1.0, 2.0]].view()), Err(SpheringError::TooFewRows { n: 1 })));
+        assert!(matches!(
+            p.fit(array![[1.0, 2.0]].view()),
+            Err(SpheringError::TooFewRows { n: 1 })
+        ));
         let nan = array![[1.0, f64::NAN], [2.0, 3.0]];
-        assert!(matches!(p.fit(nan.view()), Err(SpheringError::NonFinite { row: 0, column: 1, .. })));
+        assert!(matches!(
+            p.fit(nan.view()),
+            Err(SpheringError::NonFinite {
+                row: 0,
+                column: 1,
+                ..
+            })
+        ));
         let constant = array![[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]];
-        let e = SpheringParams::new(SpheringMethod::ZcaCor).fit(constant.view()).unwrap_err();
-        assert!(matches!(e, SpheringError::ConstantFeature { column: 1, n: 3 }));
-        assert!(e.describe(&["a".into(), "b".into()]).contains("feature 'b'"));
+        let e = SpheringParams::new(SpheringMethod::ZcaCor)
+            .fit(constant.view())
+            .unwrap_err();
+        assert!(matches!(
+            e,
+            SpheringError::ConstantFeature { column: 1, n: 3 }
+        ));
+        assert!(e
+            .describe(&["a".into(), "b".into()])
+            .contains("feature 'b'"));
         // Singular covariance with no regularisation: a clear error; with λ > 0 it works.
-        let e = SpheringParams::new(SpheringMethod::Zca).lambda(0.0).fit(constant.view()).unwrap_err();
+        let e = SpheringParams::new(SpheringMethod::Zca)
+            .lambda(0.0)
+            .fit(constant.view())
+            .unwrap_err();
         assert!(matches!(e, SpheringError::Singular { .. }), "{e}");
-        assert!(SpheringParams::new(SpheringMethod::Zca).lambda(0.1).fit(constant.view()).is_ok());
-        assert!(SpheringParams::new(SpheringMethod::Zca).lambda(-1.0).fit(controls().view()).is_err());
+        assert!(SpheringParams::new(SpheringMethod::Zca)
+            .lambda(0.1)
+            .fit(constant.view())
+            .is_ok());
+        assert!(SpheringParams::new(SpheringMethod::Zca)
+            .lambda(-1.0)
+            .fit(controls().view())
+            .is_err());
         let f = p.fit(controls().view()).unwrap();
-        assert!(matches!(f.transform(array![[1.0]].view()), Err(SpheringError::ColumnMismatch { expected: 3, found: 1 })));
+        assert!(matches!(
+            f.transform(array![[1.0]].view()),
+            Err(SpheringError::ColumnMismatch {
+                expected: 3,
+                found: 1
+            })
+        ));
         assert!(FittedSphering::from_json("{\"params\": 1}").is_err());
+    }
+
+    #[test]
+    fn json_round_trip_is_exact() {
+        // serde_json needs `float_roundtrip` for this; without it some f64 come back 1 ulp off.
+        let f = SpheringParams::new(SpheringMethod::ZcaCor)
+            .fit(controls().view())
+            .unwrap();
+        let back = FittedSphering::from_json(&f.to_json().unwrap()).unwrap();
+        assert_eq!(back, f);
     }
 }
