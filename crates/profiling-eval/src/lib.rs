@@ -1,0 +1,13 @@
+//! Evaluation of image-based profiles, without candle: one fast crate for what copairs,
+//! cytominer-eval and the papers' notebooks compute.
+
+pub mod error;
+pub mod map;
+pub mod similarity;
+
+pub use error::{EvalError, Result};
+pub use map::{
+    average_precision, benjamini_hochberg, mean_average_precision, GroupMap, MapParams, PairSpec,
+    QueryAp,
+};
+pub use similarity::{Prepared, Similarity};

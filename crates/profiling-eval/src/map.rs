@@ -1,0 +1,395 @@
+//! Average precision and mean average precision with copairs' semantics.
+//!
+//! For each query row, its *positives* are the other rows equal to it on every `pos_sameby`
+//! column and different on every `pos_diffby` column; its *negatives* likewise with
+//! `neg_sameby`/`neg_diffby`. Only those candidates are ranked, by similarity (descending,
+//! stable, ties putting positives first), and AP = (1/n_pos)·Σ over positive ranks k of
+//! (positives up to k)/k — not interpolated. mAP groups queries by `sameby`; its p-value comes
+//! from a seeded null of random rank lists with the same (n_pos, n_total) per query, and is
+//! corrected for multiple testing by Benjamini–Hochberg.
+
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use profiles::table::{compare_values, is_missing};
+use profiles::ProfileTable;
+
+use crate::error::{EvalError, Result};
+use crate::similarity::{Prepared, Similarity};
+
+/// Which pairs are positives and which negatives (copairs' four lists).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PairSpec {
+    pub pos_sameby: Vec<String>,
+    pub pos_diffby: Vec<String>,
+    pub neg_sameby: Vec<String>,
+    pub neg_diffby: Vec<String>,
+}
+
+impl PairSpec {
+    fn columns(&self) -> Vec<&String> {
+        let mut c: Vec<&String> = self
+            .pos_sameby
+            .iter()
+            .chain(&self.pos_diffby)
+            .chain(&self.neg_sameby)
+            .chain(&self.neg_diffby)
+            .collect();
+        c.sort();
+        c.dedup();
+        c
+    }
+}
+
+/// Average precision of one query row.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct QueryAp {
+    pub row: usize,
+    pub n_pos_pairs: usize,
+    pub n_total_pairs: usize,
+    /// NaN when the query has no positive pair.
+    pub average_precision: f64,
+    /// (AP − E[AP]) / (1 − E[AP]) under random ranking, clipped to [−1, 1].
+    pub normalized_average_precision: f64,
+}
+
+/// Integer codes of metadata columns, so pair tests are integer comparisons.
+struct Codes {
+    cols: HashMap<String, Vec<u32>>,
+}
+
+impl Codes {
+    fn new(table: &ProfileTable, columns: &[&String]) -> Result<Codes> {
+        let mut cols = HashMap::new();
+        for &c in columns {
+            let values = table.metadata(c)?;
+            if let Some(r) = values.iter().position(|v| is_missing(v)) {
+                return Err(EvalError::invalid(
+                    table.source(),
+                    format!("column '{c}' is missing at row {r}; drop or fill such rows before pairing (copairs refuses them too)"),
+                ));
+            }
+            let mut ids: HashMap<&str, u32> = HashMap::new();
+            let coded = values
+                .iter()
+                .map(|v| {
+                    let n = ids.len() as u32;
+                    *ids.entry(v.as_str()).or_insert(n)
+                })
+                .collect();
+            cols.insert(c.clone(), coded);
+        }
+        Ok(Codes { cols })
+    }
+    fn key(&self, cols: &[String], row: usize) -> Vec<u32> {
+        cols.iter().map(|c| self.cols[c][row]).collect()
+    }
+    fn all_differ(&self, cols: &[String], a: usize, b: usize) -> bool {
+        cols.iter().all(|c| self.cols[c][a] != self.cols[c][b])
+    }
+    /// Rows sharing each key of `cols` (one group of everything when `cols` is empty).
+    fn groups(&self, cols: &[String], n: usize) -> (HashMap<Vec<u32>, Vec<usize>>, Vec<Vec<u32>>) {
+        let keys: Vec<Vec<u32>> = (0..n).map(|r| self.key(cols, r)).collect();
+        let mut g: HashMap<Vec<u32>, Vec<usize>> = HashMap::new();
+        for (r, k) in keys.iter().enumerate() {
+            g.entry(k.clone()).or_default().push(r);
+        }
+        (g, keys)
+    }
+}
+
+/// Harmonic number H_n.
+fn harmonic(n: usize) -> f64 {
+    (1..=n).map(|k| 1.0 / k as f64).sum()
+}
+
+/// Expected AP of a random ranking with `m` positives among `m + n` (exact finite formula).
+pub fn expected_ap(m: usize, n: usize) -> f64 {
+    let l = m + n;
+    if l == 0 || m == 0 {
+        return 0.0;
+    }
+    if l == 1 || m == l {
+        return 1.0;
+    }
+    let h = harmonic(l);
+    let (mf, lf) = (m as f64, l as f64);
+    (1.0 / lf) * ((mf - 1.0) / (lf - 1.0) * (lf - h) + h)
+}
+
+/// AP of a ranked relevance list (true = positive).
+pub fn ap_of_ranking(relevant: impl IntoIterator<Item = bool>) -> f64 {
+    let (mut tp, mut sum, mut n_pos) = (0usize, 0.0, 0usize);
+    for (k, rel) in relevant.into_iter().enumerate() {
+        if rel {
+            tp += 1;
+            n_pos += 1;
+            sum += tp as f64 / (k + 1) as f64;
+        }
+    }
+    if n_pos == 0 {
+        f64::NAN
+    } else {
+        sum / n_pos as f64
+    }
+}
+
+/// AP of every row of `table` as a query.
+pub fn average_precision(
+    table: &ProfileTable,
+    spec: &PairSpec,
+    similarity: Similarity,
+) -> Result<Vec<QueryAp>> {
+    let columns = spec.columns();
+    let codes = Codes::new(table, &columns)?;
+    let n = table.n_rows();
+    let (pos_groups, pos_keys) = codes.groups(&spec.pos_sameby, n);
+    let (neg_groups, neg_keys) = codes.groups(&spec.neg_sameby, n);
+    let prepared = Prepared::new(table.features(), similarity);
+    let aps = prepared.map_rows(64, |i, sims| {
+        // Positives first so a stable sort puts them before tied negatives.
+        let mut ranked: Vec<(f64, bool)> = Vec::new();
+        for &j in &pos_groups[&pos_keys[i]] {
+            if j != i && codes.all_differ(&spec.pos_diffby, i, j) {
+                ranked.push((1.0 - sims[j], true));
+            }
+        }
+        let n_pos = ranked.len();
+        for &j in &neg_groups[&neg_keys[i]] {
+            if j != i && codes.all_differ(&spec.neg_diffby, i, j) {
+                ranked.push((1.0 - sims[j], false));
+            }
+        }
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let n_total = ranked.len();
+        let ap = if n_pos == 0 {
+            f64::NAN
+        } else {
+            ap_of_ranking(ranked.iter().map(|r| r.1))
+        };
+        let mu = expected_ap(n_pos, n_total - n_pos);
+        let nap = ((ap - mu) / (1.0 - mu).max(1e-10)).clamp(-1.0, 1.0);
+        QueryAp {
+            row: i,
+            n_pos_pairs: n_pos,
+            n_total_pairs: n_total,
+            average_precision: ap,
+            normalized_average_precision: if ap.is_nan() { f64::NAN } else { nap },
+        }
+    });
+    if aps.iter().all(|a| a.n_pos_pairs == 0) {
+        return Err(EvalError::invalid(
+            table.source(),
+            format!("no positive pairs: no two rows match pos_sameby {:?} and differ on pos_diffby {:?}", spec.pos_sameby, spec.pos_diffby),
+        ));
+    }
+    if aps.iter().all(|a| a.n_total_pairs == a.n_pos_pairs) {
+        return Err(EvalError::invalid(
+            table.source(),
+            format!(
+                "no negative pairs for neg_sameby {:?} and neg_diffby {:?}",
+                spec.neg_sameby, spec.neg_diffby
+            ),
+        ));
+    }
+    Ok(aps)
+}
+
+/// Settings of [`mean_average_precision`] (copairs defaults: threshold 0.05).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MapParams {
+    pub sameby: Vec<String>,
+    pub null_size: usize,
+    pub threshold: f64,
+    pub seed: u64,
+}
+
+/// mAP of one group.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GroupMap {
+    pub key: Vec<String>,
+    /// Table rows of the group's queries (those with ≥ 1 positive pair).
+    pub rows: Vec<usize>,
+    pub mean_average_precision: f64,
+    pub mean_normalized_average_precision: f64,
+    pub p_value: f64,
+    pub corrected_p_value: f64,
+    pub below_p: bool,
+    pub below_corrected_p: bool,
+}
+
+/// `null_size` APs of random rankings with `n_pos` positives among `n_total`.
+pub fn null_distribution(n_pos: usize, n_total: usize, null_size: usize, seed: u64) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        seed ^ ((n_pos as u64) << 32) ^ (n_total as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    let mut slots: Vec<usize> = (0..n_total).collect();
+    (0..null_size)
+        .map(|_| {
+            // Partial Fisher–Yates: the first n_pos slots are the positives' ranks.
+            for k in 0..n_pos {
+                let j = rng.random_range(k..n_total);
+                slots.swap(k, j);
+            }
+            let mut ranks: Vec<usize> = slots[..n_pos].to_vec();
+            ranks.sort_unstable();
+            ranks
+                .iter()
+                .enumerate()
+                .map(|(k, &r)| (k + 1) as f64 / (r + 1) as f64)
+                .sum::<f64>()
+                / n_pos as f64
+        })
+        .collect()
+}
+
+/// Benjamini–Hochberg adjusted p-values (statsmodels `fdr_bh`), in input order.
+pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut out = vec![0.0; m];
+    let mut running = 1.0f64;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(p[i] * m as f64 / (rank + 1) as f64);
+        out[i] = running.min(1.0);
+    }
+    out
+}
+
+/// mAP per `sameby` group of the queries with ≥ 1 positive pair, with null p-values.
+pub fn mean_average_precision(
+    table: &ProfileTable,
+    aps: &[QueryAp],
+    params: &MapParams,
+) -> Result<Vec<GroupMap>> {
+    if params.null_size == 0 || !(0.0..=1.0).contains(&params.threshold) {
+        return Err(EvalError::invalid(
+            table.source(),
+            "null_size must be ≥ 1 and threshold in [0, 1]",
+        ));
+    }
+    let cols: Vec<&[String]> = params
+        .sameby
+        .iter()
+        .map(|c| table.metadata(c))
+        .collect::<profiles::Result<_>>()?;
+    let valid: Vec<&QueryAp> = aps
+        .iter()
+        .filter(|a| a.n_pos_pairs > 0 && !a.average_precision.is_nan())
+        .collect();
+    let mut groups: Vec<(Vec<String>, Vec<&QueryAp>)> = Vec::new();
+    {
+        let mut index: HashMap<Vec<String>, usize> = HashMap::new();
+        for a in &valid {
+            let key: Vec<String> = cols.iter().map(|c| c[a.row].clone()).collect();
+            let g = *index.entry(key.clone()).or_insert_with(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(a);
+        }
+    }
+    groups.sort_by(|a, b| {
+        a.0.iter()
+            .zip(&b.0)
+            .map(|(x, y)| compare_values(x, y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut confs: Vec<(usize, usize)> = valid
+        .iter()
+        .map(|a| (a.n_pos_pairs, a.n_total_pairs))
+        .collect();
+    confs.sort_unstable();
+    confs.dedup();
+    let nulls: HashMap<(usize, usize), Vec<f64>> = confs
+        .par_iter()
+        .map(|&(p, t)| {
+            (
+                (p, t),
+                null_distribution(p, t, params.null_size, params.seed),
+            )
+        })
+        .collect();
+    let mut out: Vec<GroupMap> = groups
+        .par_iter()
+        .map(|(key, members)| {
+            let k = members.len() as f64;
+            let map = members.iter().map(|a| a.average_precision).sum::<f64>() / k;
+            let nmap = members
+                .iter()
+                .map(|a| a.normalized_average_precision)
+                .sum::<f64>()
+                / k;
+            let mut null_mean = vec![0.0; params.null_size];
+            for a in members {
+                for (s, v) in null_mean
+                    .iter_mut()
+                    .zip(&nulls[&(a.n_pos_pairs, a.n_total_pairs)])
+                {
+                    *s += v / k;
+                }
+            }
+            let above = null_mean.iter().filter(|&&v| v > map).count();
+            let p_value = (above + 1) as f64 / (params.null_size + 1) as f64;
+            GroupMap {
+                key: key.clone(),
+                rows: members.iter().map(|a| a.row).collect(),
+                mean_average_precision: map,
+                mean_normalized_average_precision: nmap,
+                p_value,
+                corrected_p_value: f64::NAN,
+                below_p: p_value < params.threshold,
+                below_corrected_p: false,
+            }
+        })
+        .collect();
+    let corrected = benjamini_hochberg(&out.iter().map(|g| g.p_value).collect::<Vec<_>>());
+    for (g, q) in out.iter_mut().zip(corrected) {
+        g.corrected_p_value = q;
+        g.below_corrected_p = q < params.threshold;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ap_by_hand() {
+        // Ranking + − + −: precision at hits 1/1 and 2/3 → AP = (1 + 2/3)/2 = 5/6.
+        assert!((ap_of_ranking([true, false, true, false]) - 5.0 / 6.0).abs() < 1e-15);
+        assert!(ap_of_ranking([false, false]).is_nan());
+    }
+
+    #[test]
+    fn expected_ap_matches_enumeration() {
+        // All C(5, 2) = 10 placements of 2 positives among 5: mean AP by enumeration.
+        let mut total = 0.0;
+        for a in 0..5 {
+            for b in a + 1..5 {
+                total += ap_of_ranking((0..5).map(|k| k == a || k == b));
+            }
+        }
+        assert!((expected_ap(2, 3) - total / 10.0).abs() < 1e-12);
+        let null = null_distribution(2, 5, 20000, 1);
+        let mean = null.iter().sum::<f64>() / null.len() as f64;
+        assert!((mean - total / 10.0).abs() < 0.01, "{mean}");
+    }
+
+    #[test]
+    fn bh_matches_statsmodels() {
+        // statsmodels multipletests([0.01, 0.04, 0.03, 0.5], method="fdr_bh")
+        // → [0.04, 0.05333333, 0.05333333, 0.5]
+        let q = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.5]);
+        let want = [0.04, 0.16 / 3.0, 0.16 / 3.0, 0.5];
+        for (a, b) in q.iter().zip(want) {
+            assert!((a - b).abs() < 1e-12, "{q:?}");
+        }
+    }
+}
