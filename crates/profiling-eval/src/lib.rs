@@ -2,18 +2,25 @@
 //! cytominer-eval and the papers' notebooks compute.
 
 pub mod cytominer;
+pub mod deepprofiler;
 pub mod error;
+pub mod labels;
 pub mod map;
+pub mod moa_profiler;
+pub mod nsc;
 pub mod similarity;
 pub mod stats;
+pub mod vae;
 
 pub use cytominer::{
     enrichment, grit, hit_at_k, precision_recall, replicate_reproducibility, Enrichment, Grit,
     HitAtK, PrecisionRecall, ReplicateReproducibility, Summary,
 };
+pub use deepprofiler::{folds_of_enrichment, interpolated_map, FoldsOfEnrichment, InterpolatedMap};
 pub use error::{EvalError, Result};
 pub use map::{
     average_precision, benjamini_hochberg, mean_average_precision, GroupMap, MapParams, PairSpec,
     QueryAp,
 };
+pub use nsc::{nsc, NscResult};
 pub use similarity::{Prepared, Similarity};

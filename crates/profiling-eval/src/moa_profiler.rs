@@ -1,0 +1,397 @@
+//! MOAProfiler's embedding evaluation (Wong et al.): pairwise enrichment, intra- vs inter-MOA
+//! similarity, kNN for every k, class latent assignment, three-group similarity with z-tests,
+//! and compound hold-out votes. The paper uses Pearson similarity; every function takes any.
+
+use std::collections::HashMap;
+
+use profiles::table::is_missing;
+use profiles::ProfileTable;
+
+use crate::error::{EvalError, Result};
+use crate::similarity::{Prepared, Similarity};
+use crate::stats::normal_sf;
+
+/// Upper-triangle pair similarities with their label relation, rows with a label only.
+fn labelled_pairs(
+    table: &ProfileTable,
+    similarity: Similarity,
+    label_col: &str,
+) -> Result<Vec<(f64, bool)>> {
+    let label = table.metadata(label_col)?;
+    let p = Prepared::new(table.features(), similarity);
+    let rows = p.map_rows(64, |i, sims| {
+        if is_missing(&label[i]) {
+            return Vec::new();
+        }
+        (i + 1..sims.len())
+            .filter(|&j| !is_missing(&label[j]))
+            .map(|j| (sims[j], label[i] == label[j]))
+            .collect::<Vec<_>>()
+    });
+    Ok(rows.into_iter().flatten().collect())
+}
+
+/// (a/b)/(c/d) at each percentile p (e.g. 98.0…99.8): a/b = same-/different-label pairs with
+/// similarity ≥ the p-th percentile of all pairs, c/d those below.
+pub fn pairwise_enrichment(
+    table: &ProfileTable,
+    similarity: Similarity,
+    label_col: &str,
+    percentiles: &[f64],
+) -> Result<Vec<(f64, f64)>> {
+    let pairs = labelled_pairs(table, similarity, label_col)?;
+    let mut all: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+    all.sort_by(f64::total_cmp);
+    if all.is_empty() {
+        return Err(EvalError::invalid(table.source(), "no labelled pairs"));
+    }
+    Ok(percentiles
+        .iter()
+        .map(|&pc| {
+            let pos = pc / 100.0 * (all.len() - 1) as f64;
+            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+            let thr = all[lo] + (all[hi] - all[lo]) * (pos - lo as f64);
+            let (mut a, mut b, mut c, mut d) = (0f64, 0f64, 0f64, 0f64);
+            for &(s, same) in &pairs {
+                match (s >= thr, same) {
+                    (true, true) => a += 1.0,
+                    (true, false) => b += 1.0,
+                    (false, true) => c += 1.0,
+                    (false, false) => d += 1.0,
+                }
+            }
+            (pc, (a / b) / (c / d))
+        })
+        .collect())
+}
+
+/// The paper's percentiles 98.0, 98.2, …, 99.8.
+pub fn moa_profiler_percentiles() -> Vec<f64> {
+    (0..10).map(|i| 98.0 + 0.2 * i as f64).collect()
+}
+
+/// Mean similarity of same-label pairs, of different-label pairs, and their difference.
+pub fn intra_inter_delta(
+    table: &ProfileTable,
+    similarity: Similarity,
+    label_col: &str,
+) -> Result<(f64, f64, f64)> {
+    let pairs = labelled_pairs(table, similarity, label_col)?;
+    let mean = |same: bool| {
+        let v: Vec<f64> = pairs.iter().filter(|p| p.1 == same).map(|p| p.0).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (intra, inter) = (mean(true), mean(false));
+    Ok((intra, inter, intra - inter))
+}
+
+/// Support-weighted precision, recall and F1 (sklearn `average="weighted"`, zero_division 0).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Scores {
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+}
+
+pub fn weighted_scores(truth: &[String], predicted: &[String]) -> Scores {
+    let mut classes: Vec<&String> = truth.iter().chain(predicted).collect();
+    classes.sort();
+    classes.dedup();
+    let n = truth.len() as f64;
+    let (mut p, mut r, mut f) = (0.0, 0.0, 0.0);
+    for c in classes {
+        let tp = truth
+            .iter()
+            .zip(predicted)
+            .filter(|(t, q)| *t == c && *q == c)
+            .count() as f64;
+        let support = truth.iter().filter(|t| *t == c).count() as f64;
+        let pred = predicted.iter().filter(|q| *q == c).count() as f64;
+        let prec = if pred > 0.0 { tp / pred } else { 0.0 };
+        let rec = if support > 0.0 { tp / support } else { 0.0 };
+        let f1 = if prec + rec > 0.0 {
+            2.0 * prec * rec / (prec + rec)
+        } else {
+            0.0
+        };
+        p += support * prec;
+        r += support * rec;
+        f += support * f1;
+    }
+    let acc = truth.iter().zip(predicted).filter(|(t, q)| t == q).count() as f64 / n;
+    Scores {
+        accuracy: acc,
+        precision: p / n,
+        recall: r / n,
+        f1: f / n,
+    }
+}
+
+/// Majority vote of the first `k` labels (ranked nearest first); ties go to the label whose
+/// nearest occurrence ranks first.
+fn vote(ranked: &[&String], k: usize) -> String {
+    let mut counts: HashMap<&String, (usize, usize)> = HashMap::new();
+    for (rank, l) in ranked.iter().take(k).enumerate() {
+        let e = counts.entry(l).or_insert((0, rank));
+        e.0 += 1;
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.1 .1.cmp(&a.1 .1)))
+        .map(|(l, _)| (*l).clone())
+        .unwrap_or_default()
+}
+
+/// kNN majority-vote classification, leave-one-out, for every k in 1..=k_max (default n − 2):
+/// one score set per k.
+pub fn knn_all_k(
+    table: &ProfileTable,
+    similarity: Similarity,
+    label_col: &str,
+    k_max: Option<usize>,
+) -> Result<Vec<(usize, Scores)>> {
+    let label = table.metadata(label_col)?;
+    let keep: Vec<usize> = (0..table.n_rows())
+        .filter(|&r| !is_missing(&label[r]))
+        .collect();
+    let sub = table.select_rows(&keep);
+    let label = sub.metadata(label_col)?;
+    let n = sub.n_rows();
+    if n < 3 {
+        return Err(EvalError::invalid(
+            table.source(),
+            "kNN needs at least 3 labelled rows",
+        ));
+    }
+    let k_max = k_max.unwrap_or(n - 2).min(n - 1).max(1);
+    let p = Prepared::new(sub.features(), similarity);
+    let predictions: Vec<Vec<String>> = p.map_rows(32, |i, sims| {
+        let mut order: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+        order.sort_by(|&a, &b| sims[b].total_cmp(&sims[a]).then(a.cmp(&b)));
+        let ranked: Vec<&String> = order.iter().map(|&j| &label[j]).collect();
+        (1..=k_max).map(|k| vote(&ranked, k)).collect()
+    });
+    Ok((1..=k_max)
+        .map(|k| {
+            let pred: Vec<String> = predictions.iter().map(|p| p[k - 1].clone()).collect();
+            (k, weighted_scores(label, &pred))
+        })
+        .collect())
+}
+
+/// Class latent assignment: each labelled row is assigned the label whose centroid (median of
+/// that label's rows, the row itself excluded) is most similar. The reference implementation
+/// starts its running maximum at 0, so rows anti-correlated with every centroid keep a wrong
+/// default; we start at −∞.
+pub fn class_latent_assignment(
+    table: &ProfileTable,
+    similarity: Similarity,
+    label_col: &str,
+) -> Result<Scores> {
+    let label = table.metadata(label_col)?;
+    let x = table.features();
+    let mut classes: Vec<&String> = label.iter().filter(|l| !is_missing(l)).collect();
+    classes.sort();
+    classes.dedup();
+    let members: Vec<Vec<usize>> = classes
+        .iter()
+        .map(|c| (0..table.n_rows()).filter(|&r| &label[r] == *c).collect())
+        .collect();
+    let centroid = |rows: &[usize]| -> Vec<f64> {
+        (0..x.ncols())
+            .map(|f| profiles::stats::median(rows.iter().map(|&r| x[[r, f]])))
+            .collect()
+    };
+    let full: Vec<Vec<f64>> = members.iter().map(|m| centroid(m)).collect();
+    let (mut truth, mut pred) = (Vec::new(), Vec::new());
+    for r in 0..table.n_rows() {
+        if is_missing(&label[r]) {
+            continue;
+        }
+        let row = x.row(r).to_vec();
+        let mut best = (f64::NEG_INFINITY, String::new());
+        for (ci, c) in classes.iter().enumerate() {
+            let cen = if **c == label[r] {
+                let others: Vec<usize> = members[ci].iter().copied().filter(|&m| m != r).collect();
+                if others.is_empty() {
+                    continue;
+                }
+                centroid(&others)
+            } else {
+                full[ci].clone()
+            };
+            let s = crate::similarity::similarity(&row, &cen, similarity);
+            if s > best.0 {
+                best = (s, (*c).clone());
+            }
+        }
+        truth.push(label[r].clone());
+        pred.push(best.1);
+    }
+    Ok(weighted_scores(&truth, &pred))
+}
+
+/// Similarity summary of one pair group.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GroupStats {
+    pub mean: f64,
+    pub sd: f64,
+    pub n: usize,
+}
+
+/// Two-sample z-test of means: (z, two-sided p).
+pub fn two_sample_z(a: GroupStats, b: GroupStats) -> (f64, f64) {
+    let z = (a.mean - b.mean) / (a.sd * a.sd / a.n as f64 + b.sd * b.sd / b.n as f64).sqrt();
+    (z, (2.0 * normal_sf(z.abs())).min(1.0))
+}
+
+/// Same compound / same MOA, other compound / different MOA: pair similarity statistics and
+/// z-tests of the first against the second and the second against the third.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ThreeGroups {
+    pub same_compound: GroupStats,
+    pub same_moa_other_compound: GroupStats,
+    pub different_moa: GroupStats,
+    pub z_compound_vs_moa: (f64, f64),
+    pub z_moa_vs_different: (f64, f64),
+}
+
+pub fn three_group_similarity(
+    table: &ProfileTable,
+    similarity: Similarity,
+    compound_col: &str,
+    label_col: &str,
+) -> Result<ThreeGroups> {
+    let cpd = table.metadata(compound_col)?;
+    let label = table.metadata(label_col)?;
+    let p = Prepared::new(table.features(), similarity);
+    let rows = p.map_rows(64, |i, sims| {
+        let mut g: [Vec<f64>; 3] = Default::default();
+        if is_missing(&label[i]) {
+            return g;
+        }
+        for j in i + 1..sims.len() {
+            if is_missing(&label[j]) {
+                continue;
+            }
+            let k = if cpd[i] == cpd[j] {
+                0
+            } else if label[i] == label[j] {
+                1
+            } else {
+                2
+            };
+            g[k].push(sims[j]);
+        }
+        g
+    });
+    let mut g: [Vec<f64>; 3] = Default::default();
+    for r in rows {
+        for k in 0..3 {
+            g[k].extend(&r[k]);
+        }
+    }
+    let stats = |v: &Vec<f64>| {
+        let (mean, sd) = profiles::stats::mean_std(v.iter().copied());
+        GroupStats {
+            mean,
+            sd,
+            n: v.len(),
+        }
+    };
+    let (a, b, c) = (stats(&g[0]), stats(&g[1]), stats(&g[2]));
+    if a.n < 2 || b.n < 2 || c.n < 2 {
+        return Err(EvalError::invalid(
+            table.source(),
+            "each of the three pair groups needs ≥ 2 pairs",
+        ));
+    }
+    Ok(ThreeGroups {
+        same_compound: a,
+        same_moa_other_compound: b,
+        different_moa: c,
+        z_compound_vs_moa: two_sample_z(a, b),
+        z_moa_vs_different: two_sample_z(b, c),
+    })
+}
+
+/// Compound hold-out: fraction of held-out wells predicted right, and fraction of held-out
+/// compounds whose wells' majority vote is right (ties → the label predicted first).
+pub fn holdout_votes(compound: &[String], truth: &[String], predicted: &[String]) -> (f64, f64) {
+    let individual =
+        truth.iter().zip(predicted).filter(|(t, p)| t == p).count() as f64 / truth.len() as f64;
+    let mut per: Vec<(&String, Vec<&String>, &String)> = Vec::new();
+    for ((c, t), p) in compound.iter().zip(truth).zip(predicted) {
+        match per.iter_mut().find(|e| e.0 == c) {
+            Some(e) => e.1.push(p),
+            None => per.push((c, vec![p], t)),
+        }
+    }
+    let right = per
+        .iter()
+        .filter(|(_, preds, t)| vote(preds, preds.len()) == **t)
+        .count();
+    (individual, right as f64 / per.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn weighted_scores_by_hand() {
+        // truth a a b, predicted a b b. Class a: P 1, R 1/2, F1 2/3 (support 2);
+        // class b: P 1/2, R 1, F1 2/3 (support 1). Weighted P = (2 + 1/2)/3 = 5/6,
+        // R = (1 + 1)/3 = 2/3, F1 = 2/3; accuracy 2/3.
+        let sc = weighted_scores(&s(&["a", "a", "b"]), &s(&["a", "b", "b"]));
+        assert!((sc.precision - 5.0 / 6.0).abs() < 1e-12);
+        assert!((sc.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((sc.f1 - 2.0 / 3.0).abs() < 1e-12);
+        assert!((sc.accuracy - 2.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn vote_ties_go_to_the_nearest() {
+        let l = s(&["b", "a", "a", "b"]);
+        let r: Vec<&String> = l.iter().collect();
+        assert_eq!(vote(&r, 1), "b");
+        assert_eq!(vote(&r, 2), "b", "1–1 tie: b is nearer");
+        assert_eq!(vote(&r, 3), "a");
+        assert_eq!(vote(&r, 4), "b");
+    }
+
+    #[test]
+    fn holdout_by_hand() {
+        // compound x: 3 wells, 2 right → individual 2/4 overall with y's 0 of 1; x's vote right.
+        let (ind, agg) = holdout_votes(
+            &s(&["x", "x", "x", "y"]),
+            &s(&["A", "A", "A", "B"]),
+            &s(&["A", "A", "C", "A"]),
+        );
+        assert_eq!(ind, 0.5);
+        assert_eq!(agg, 0.5);
+    }
+
+    #[test]
+    fn z_test_by_hand() {
+        // means 1 and 0, sd 1 each, n 100 each → z = 1/√0.02 = 7.071
+        let (z, p) = two_sample_z(
+            GroupStats {
+                mean: 1.0,
+                sd: 1.0,
+                n: 100,
+            },
+            GroupStats {
+                mean: 0.0,
+                sd: 1.0,
+                n: 100,
+            },
+        );
+        assert!((z - 7.0710678).abs() < 1e-6 && p < 1e-11);
+    }
+}
