@@ -49,6 +49,8 @@ pub enum Command {
     Consensus(ConsensusArgs),
     /// Whiten (sphere) profiles against control wells, so controls have identity covariance.
     Sphere(SphereArgs),
+    /// Evaluate profiles: mAP (activity, consistency), enrichment, kNN, NSC, grit, ….
+    Eval(crate::eval::EvalArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -321,6 +323,7 @@ pub fn run(cli: Cli) -> Result<()> {
             a.io.write(&out, json!({"command": "sphere", "input": a.io.input, "params": fitted.params, "fit_on": a.settings.fit_on, "controls": stats}), q)
         }
         Command::Pipeline(a) => pipeline(a, q),
+        Command::Eval(a) => crate::eval::run(a),
     }
 }
 

@@ -141,3 +141,67 @@ fn aggregate_the_hand_checked_fixture() {
          P1\tA01\t100\t0.5\nP1\tA02\t210\t1\nP2\tA01\t50\t0.1\n"
     );
 }
+
+#[test]
+fn eval_activity_reproduces_copairs_mean_map() {
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let out = cellpaint()
+        .args(["eval", "activity"])
+        .arg(dir.join(known::LINCS_PLATE))
+        .args([
+            "--by",
+            "Metadata_broad_sample",
+            "--controls",
+            "Metadata_broad_sample=DMSO",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        (v["mean_map"].as_f64().unwrap() - 0.6178321496708863).abs() < 1e-9,
+        "{v}"
+    );
+    assert_eq!(v["groups"], 58);
+    let bad = cellpaint()
+        .args(["eval", "map"])
+        .arg(dir.join(known::LINCS_PLATE))
+        .args([
+            "--pos-sameby",
+            "Metadata_moa",
+            "--neg-diffby",
+            "Metadata_moa",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--keep 'Metadata_moa!='"));
+    let ok = cellpaint()
+        .args(["eval", "map"])
+        .arg(dir.join(known::LINCS_PLATE))
+        .args([
+            "--pos-sameby",
+            "Metadata_moa",
+            "--pos-diffby",
+            "Metadata_broad_sample",
+            "--neg-diffby",
+            "Metadata_moa",
+            "--keep",
+            "Metadata_moa!=",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert!(
+        (v["mean_map"].as_f64().unwrap() - 0.07064828871618657).abs() < 1e-9,
+        "{v}"
+    );
+}

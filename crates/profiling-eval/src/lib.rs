@@ -19,8 +19,8 @@ pub use cytominer::{
 pub use deepprofiler::{folds_of_enrichment, interpolated_map, FoldsOfEnrichment, InterpolatedMap};
 pub use error::{EvalError, Result};
 pub use map::{
-    average_precision, benjamini_hochberg, mean_average_precision, GroupMap, MapParams, PairSpec,
-    QueryAp,
+    activity_map, average_precision, benjamini_hochberg, consistency_map, mean_average_precision,
+    GroupMap, MapParams, MapSettings, PairSpec, QueryAp,
 };
 pub use nsc::{nsc, NscResult};
 pub use similarity::{Prepared, Similarity};

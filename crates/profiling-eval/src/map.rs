@@ -69,7 +69,7 @@ impl Codes {
             if let Some(r) = values.iter().position(|v| is_missing(v)) {
                 return Err(EvalError::invalid(
                     table.source(),
-                    format!("column '{c}' is missing at row {r}; drop or fill such rows before pairing (copairs refuses them too)"),
+                    format!("column '{c}' is missing at row {r}; drop or fill such rows before pairing, e.g. `--keep '{c}!='` (copairs refuses them too)"),
                 ));
             }
             let mut ids: HashMap<&str, u32> = HashMap::new();
@@ -392,4 +392,112 @@ mod tests {
             assert!((a - b).abs() < 1e-12, "{q:?}");
         }
     }
+}
+
+/// Settings shared by the two common mAP questions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MapSettings {
+    pub similarity: Similarity,
+    pub null_size: usize,
+    pub threshold: f64,
+    pub seed: u64,
+}
+
+impl Default for MapSettings {
+    fn default() -> Self {
+        Self {
+            similarity: Similarity::Cosine,
+            null_size: 10_000,
+            threshold: 0.05,
+            seed: 0,
+        }
+    }
+}
+
+/// "Is each treatment distinguishable from controls?" (phenotypic activity): positives are
+/// the other rows of the same `by` value, negatives the control rows; controls are not queries.
+pub fn activity_map(
+    table: &ProfileTable,
+    by: &str,
+    controls: &[profiles::Selection],
+    settings: &MapSettings,
+) -> Result<(Vec<QueryAp>, Vec<GroupMap>)> {
+    let control_rows = table.rows_matching(controls)?;
+    let mut is_control = vec![false; table.n_rows()];
+    control_rows.iter().for_each(|&r| is_control[r] = true);
+    let mut t = table.clone();
+    // Each control row gets its own reference index, so controls never pair with each other.
+    let column = "Metadata_cellpaint_reference_index".to_string();
+    t.set_metadata(
+        &column,
+        (0..t.n_rows())
+            .map(|r| {
+                if is_control[r] {
+                    r.to_string()
+                } else {
+                    "-1".into()
+                }
+            })
+            .collect(),
+    )?;
+    let cols = vec![by.to_string(), column];
+    let spec = PairSpec {
+        pos_sameby: cols.clone(),
+        neg_diffby: cols,
+        ..Default::default()
+    };
+    let aps: Vec<QueryAp> = average_precision(&t, &spec, settings.similarity)?
+        .into_iter()
+        .filter(|a| !is_control[a.row])
+        .collect();
+    let params = MapParams {
+        sameby: vec![by.into()],
+        null_size: settings.null_size,
+        threshold: settings.threshold,
+        seed: settings.seed,
+    };
+    let maps = mean_average_precision(table, &aps, &params)?;
+    Ok((aps, maps))
+}
+
+/// "Do treatments sharing an annotation look alike?" (consistency): positives share `by` and
+/// differ on `diff` (e.g. same MOA, other compound); negatives differ on `by`. Rows with a
+/// missing `by` are left out. Returns the kept rows (indices into `table`) with the results.
+pub fn consistency_map(
+    table: &ProfileTable,
+    by: &str,
+    diff: &str,
+    settings: &MapSettings,
+) -> Result<(Vec<usize>, Vec<QueryAp>, Vec<GroupMap>)> {
+    let values = table.metadata(by)?;
+    let keep: Vec<usize> = (0..table.n_rows())
+        .filter(|&r| !is_missing(&values[r]))
+        .collect();
+    let sub = table.select_rows(&keep);
+    let spec = PairSpec {
+        pos_sameby: vec![by.into()],
+        pos_diffby: vec![diff.into()],
+        neg_diffby: vec![by.into()],
+        ..Default::default()
+    };
+    let mut aps = average_precision(&sub, &spec, settings.similarity)?;
+    aps.retain(|a| a.n_pos_pairs > 0);
+    let params = MapParams {
+        sameby: vec![by.into()],
+        null_size: settings.null_size,
+        threshold: settings.threshold,
+        seed: settings.seed,
+    };
+    let maps = mean_average_precision(&sub, &aps, &params)?;
+    for a in &mut aps {
+        a.row = keep[a.row];
+    }
+    let maps = maps
+        .into_iter()
+        .map(|mut g| {
+            g.rows = g.rows.iter().map(|&r| keep[r]).collect();
+            g
+        })
+        .collect();
+    Ok((keep, aps, maps))
 }

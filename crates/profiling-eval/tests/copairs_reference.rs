@@ -39,58 +39,33 @@ fn params(sameby: &str) -> MapParams {
     }
 }
 
-/// copairs' activity recipe: wells of a compound vs DMSO wells, via a reference index that
-/// makes every DMSO well its own group.
-fn activity(t: &ProfileTable) -> (Vec<QueryAp>, Vec<GroupMap>) {
-    let mut t = t.clone();
-    let samples = t.metadata("Metadata_broad_sample").unwrap().to_vec();
-    let idx = samples
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if s == "DMSO" {
-                i.to_string()
-            } else {
-                "-1".into()
-            }
-        })
-        .collect();
-    t.set_metadata("Metadata_reference_index", idx).unwrap();
-    let cols = vec![
-        "Metadata_broad_sample".to_string(),
-        "Metadata_reference_index".to_string(),
-    ];
-    let spec = PairSpec {
-        pos_sameby: cols.clone(),
-        neg_diffby: cols,
-        ..Default::default()
-    };
-    let aps = average_precision(&t, &spec, Similarity::Cosine).unwrap();
-    let aps: Vec<QueryAp> = aps
-        .into_iter()
-        .filter(|a| samples[a.row] != "DMSO")
-        .collect();
-    let maps = mean_average_precision(&t, &aps, &params("Metadata_broad_sample")).unwrap();
-    (aps, maps)
+fn settings() -> MapSettings {
+    let p = params("x");
+    MapSettings {
+        similarity: Similarity::Cosine,
+        null_size: p.null_size,
+        threshold: p.threshold,
+        seed: p.seed,
+    }
 }
 
-/// MOA consistency: same MOA, different compound; negatives other MOAs; DMSO and NaN MOA out.
-fn moa(t: &ProfileTable) -> (ProfileTable, Vec<QueryAp>, Vec<GroupMap>) {
-    let moa = t.metadata("Metadata_moa").unwrap();
+/// copairs' activity recipe (wells of a compound vs DMSO wells) through `activity_map`.
+fn activity(t: &ProfileTable) -> (Vec<QueryAp>, Vec<GroupMap>) {
+    activity_map(
+        t,
+        "Metadata_broad_sample",
+        &["Metadata_broad_sample=DMSO".parse().unwrap()],
+        &settings(),
+    )
+    .unwrap()
+}
+
+/// MOA consistency (same MOA, other compound; DMSO has no MOA) through `consistency_map`.
+fn moa(t: &ProfileTable) -> (Vec<usize>, Vec<QueryAp>, Vec<GroupMap>) {
     let s = t.metadata("Metadata_broad_sample").unwrap();
-    let keep: Vec<usize> = (0..t.n_rows())
-        .filter(|&r| !profiles::table::is_missing(&moa[r]) && s[r] != "DMSO")
-        .collect();
-    let sub = t.select_rows(&keep);
-    let spec = PairSpec {
-        pos_sameby: vec!["Metadata_moa".into()],
-        pos_diffby: vec!["Metadata_broad_sample".into()],
-        neg_diffby: vec!["Metadata_moa".into()],
-        ..Default::default()
-    };
-    let aps = average_precision(&sub, &spec, Similarity::Cosine).unwrap();
-    let maps = mean_average_precision(&sub, &aps, &params("Metadata_moa")).unwrap();
-    (sub, aps, maps)
+    let m = t.metadata("Metadata_moa").unwrap();
+    assert!((0..t.n_rows()).all(|r| s[r] != "DMSO" || profiles::table::is_missing(&m[r])));
+    consistency_map(t, "Metadata_moa", "Metadata_broad_sample", &settings()).unwrap()
 }
 
 fn compare_maps(
