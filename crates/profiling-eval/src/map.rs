@@ -87,8 +87,9 @@ impl Codes {
     fn key(&self, cols: &[String], row: usize) -> Vec<u32> {
         cols.iter().map(|c| self.cols[c][row]).collect()
     }
-    fn all_differ(&self, cols: &[String], a: usize, b: usize) -> bool {
-        cols.iter().all(|c| self.cols[c][a] != self.cols[c][b])
+    /// The code vectors of `cols`, looked up once (the pair loop is the hot path).
+    fn resolve(&self, cols: &[String]) -> Vec<&[u32]> {
+        cols.iter().map(|c| self.cols[c].as_slice()).collect()
     }
     /// Rows sharing each key of `cols` (one group of everything when `cols` is empty).
     fn groups(&self, cols: &[String], n: usize) -> (HashMap<Vec<u32>, Vec<usize>>, Vec<Vec<u32>>) {
@@ -149,26 +150,40 @@ pub fn average_precision(
     let (pos_groups, pos_keys) = codes.groups(&spec.pos_sameby, n);
     let (neg_groups, neg_keys) = codes.groups(&spec.neg_sameby, n);
     let prepared = Prepared::new(table.features(), similarity);
+    let (pos_diff, neg_diff) = (codes.resolve(&spec.pos_diffby), codes.resolve(&spec.neg_diffby));
+    let all_differ = |cols: &[&[u32]], a: usize, b: usize| cols.iter().all(|c| c[a] != c[b]);
     let aps = prepared.map_rows(64, |i, sims| {
-        // Positives first so a stable sort puts them before tied negatives.
-        let mut ranked: Vec<(f64, bool)> = Vec::new();
-        for &j in &pos_groups[&pos_keys[i]] {
-            if j != i && codes.all_differ(&spec.pos_diffby, i, j) {
-                ranked.push((1.0 - sims[j], true));
-            }
-        }
-        let n_pos = ranked.len();
+        // copairs ranks by key = 1 − similarity (stable, positives first among ties). Only the
+        // positives' ranks matter: sort the few positives, then for each negative count the
+        // positives it outranks (strictly smaller key) — O(n_neg · log n_pos), no full sort.
+        let mut pos: Vec<f64> = pos_groups[&pos_keys[i]]
+            .iter()
+            .filter(|&&j| j != i && all_differ(&pos_diff, i, j))
+            .map(|&j| 1.0 - sims[j])
+            .collect();
+        pos.sort_by(f64::total_cmp);
+        let n_pos = pos.len();
+        let mut outranked_from = vec![0usize; n_pos + 1];
+        let mut n_neg = 0usize;
         for &j in &neg_groups[&neg_keys[i]] {
-            if j != i && codes.all_differ(&spec.neg_diffby, i, j) {
-                ranked.push((1.0 - sims[j], false));
+            if j != i && all_differ(&neg_diff, i, j) {
+                n_neg += 1;
+                let key = 1.0 - sims[j];
+                let first = pos.partition_point(|p| p.total_cmp(&key) != std::cmp::Ordering::Greater);
+                outranked_from[first] += 1;
             }
         }
-        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let n_total = ranked.len();
+        let n_total = n_pos + n_neg;
         let ap = if n_pos == 0 {
             f64::NAN
         } else {
-            ap_of_ranking(ranked.iter().map(|r| r.1))
+            let mut above = 0usize;
+            let mut sum = 0.0;
+            for (k, &count) in outranked_from.iter().take(n_pos).enumerate() {
+                above += count;
+                sum += (k + 1) as f64 / (k + 1 + above) as f64;
+            }
+            sum / n_pos as f64
         };
         let mu = expected_ap(n_pos, n_total - n_pos);
         let nap = ((ap - mu) / (1.0 - mu).max(1e-10)).clamp(-1.0, 1.0);
