@@ -11,7 +11,9 @@ use rand::{Rng, SeedableRng};
 
 fn table(n: usize, p: usize, groups: usize, seed: u64) -> ProfileTable {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let centres: Vec<Vec<f64>> = (0..groups).map(|_| (0..p).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
+    let centres: Vec<Vec<f64>> = (0..groups)
+        .map(|_| (0..p).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .collect();
     let mut x = Array2::<f64>::zeros((n, p));
     for r in 0..n {
         for c in 0..p {
@@ -31,8 +33,17 @@ fn table(n: usize, p: usize, groups: usize, seed: u64) -> ProfileTable {
 fn main() {
     let (n, p, groups) = (10_000, 1_000, 100);
     let t = table(n, p, groups, 7);
-    let spec = PairSpec { pos_sameby: vec!["Metadata_group".into()], neg_diffby: vec!["Metadata_group".into()], ..Default::default() };
-    let params = MapParams { sameby: vec!["Metadata_group".into()], null_size: 10_000, threshold: 0.05, seed: 0 };
+    let spec = PairSpec {
+        pos_sameby: vec!["Metadata_group".into()],
+        neg_diffby: vec!["Metadata_group".into()],
+        ..Default::default()
+    };
+    let params = MapParams {
+        sameby: vec!["Metadata_group".into()],
+        null_size: 10_000,
+        threshold: 0.05,
+        seed: 0,
+    };
     if std::env::var_os("PROFILE_PARTS").is_some() {
         let s0 = Instant::now();
         let prep = Prepared::new(t.features(), Similarity::Cosine);
@@ -43,7 +54,14 @@ fn main() {
         let s3 = Instant::now();
         mean_average_precision(&t, &aps, &params).unwrap();
         let s4 = Instant::now();
-        println!("prepare {:?} gemm {:?} ap {:?} map+null {:?} ({})", s1 - s0, s2 - s1, s3 - s2, s4 - s3, sums.len());
+        println!(
+            "prepare {:?} gemm {:?} ap {:?} map+null {:?} ({})",
+            s1 - s0,
+            s2 - s1,
+            s3 - s2,
+            s4 - s3,
+            sums.len()
+        );
     }
     let mut times = Vec::new();
     let mut mean = 0.0;

@@ -8,6 +8,7 @@ pub mod labels;
 pub mod map;
 pub mod moa_profiler;
 pub mod nsc;
+pub mod probe;
 pub mod similarity;
 pub mod stats;
 pub mod vae;
@@ -23,4 +24,5 @@ pub use map::{
     GroupMap, MapParams, MapSettings, PairSpec, QueryAp,
 };
 pub use nsc::{nsc, NscResult};
+pub use probe::{logistic_probe, ProbeParams};
 pub use similarity::{Prepared, Similarity};

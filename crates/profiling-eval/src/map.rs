@@ -150,7 +150,10 @@ pub fn average_precision(
     let (pos_groups, pos_keys) = codes.groups(&spec.pos_sameby, n);
     let (neg_groups, neg_keys) = codes.groups(&spec.neg_sameby, n);
     let prepared = Prepared::new(table.features(), similarity);
-    let (pos_diff, neg_diff) = (codes.resolve(&spec.pos_diffby), codes.resolve(&spec.neg_diffby));
+    let (pos_diff, neg_diff) = (
+        codes.resolve(&spec.pos_diffby),
+        codes.resolve(&spec.neg_diffby),
+    );
     let all_differ = |cols: &[&[u32]], a: usize, b: usize| cols.iter().all(|c| c[a] != c[b]);
     let aps = prepared.map_rows(64, |i, sims| {
         // copairs ranks by key = 1 − similarity (stable, positives first among ties). Only the
@@ -169,7 +172,8 @@ pub fn average_precision(
             if j != i && all_differ(&neg_diff, i, j) {
                 n_neg += 1;
                 let key = 1.0 - sims[j];
-                let first = pos.partition_point(|p| p.total_cmp(&key) != std::cmp::Ordering::Greater);
+                let first =
+                    pos.partition_point(|p| p.total_cmp(&key) != std::cmp::Ordering::Greater);
                 outranked_from[first] += 1;
             }
         }

@@ -90,15 +90,29 @@ impl Prepared {
     /// Similarities of rows `start..end` to every row: a `(end − start) × n` block.
     pub fn block(&self, start: usize, end: usize) -> Array2<f64> {
         let (n, d) = self.rows.dim();
-        let all = self.rows.as_slice().expect("prepared rows are standard layout");
+        let all = self
+            .rows
+            .as_slice()
+            .expect("prepared rows are standard layout");
         let lhs = faer::MatRef::from_row_major_slice(&all[start * d..end * d], end - start, d);
         let rhs = faer::MatRef::from_row_major_slice(all, n, d);
         let mut out = Array2::<f64>::zeros((end - start, n));
         {
-            let dst = faer::MatMut::from_row_major_slice_mut(out.as_slice_mut().expect("fresh array"), end - start, n);
+            let dst = faer::MatMut::from_row_major_slice_mut(
+                out.as_slice_mut().expect("fresh array"),
+                end - start,
+                n,
+            );
             // faer's GEMM (sequential: blocks already run in parallel) is several times faster
             // than ndarray's generic dot here.
-            faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs.transpose(), 1.0, faer::Par::Seq);
+            faer::linalg::matmul::matmul(
+                dst,
+                faer::Accum::Replace,
+                lhs,
+                rhs.transpose(),
+                1.0,
+                faer::Par::Seq,
+            );
         }
         if self.kind == Similarity::Euclidean {
             for (bi, mut row) in out.axis_iter_mut(Axis(0)).enumerate() {
