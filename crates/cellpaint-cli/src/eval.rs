@@ -241,6 +241,7 @@ fn map_report(
                 f(g.mean_average_precision),
                 f(g.mean_normalized_average_precision),
                 f(g.p_value),
+                g.exact_p_value.map(f).unwrap_or_default(),
                 f(g.corrected_p_value),
                 g.below_p.to_string(),
                 g.below_corrected_p.to_string(),

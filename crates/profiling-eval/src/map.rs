@@ -235,6 +235,11 @@ pub struct GroupMap {
     pub mean_average_precision: f64,
     pub mean_normalized_average_precision: f64,
     pub p_value: f64,
+    /// Exact p-value where it can be enumerated: every query of the group has the same
+    /// (n_pos, n_total) and at most 2 million rankings exist. copairs' sampled null uses one
+    /// shared sample vector per configuration, so for such a group its null *is* the
+    /// single-query null, and this is the value its sampled p-value estimates.
+    pub exact_p_value: Option<f64>,
     pub corrected_p_value: f64,
     pub below_p: bool,
     pub below_corrected_p: bool,
@@ -263,6 +268,49 @@ pub fn null_distribution(n_pos: usize, n_total: usize, null_size: usize, seed: u
                 / n_pos as f64
         })
         .collect()
+}
+
+/// Exact P(AP of a random ranking > `score`) for `n_pos` positives among `n_total`, by
+/// enumerating every placement; `None` when there are more than `limit` placements.
+pub fn exact_ap_p_value(n_pos: usize, n_total: usize, score: f64, limit: u64) -> Option<f64> {
+    if n_pos == 0 || n_pos > n_total {
+        return None;
+    }
+    let mut count: u64 = 1;
+    for k in 0..n_pos as u64 {
+        count = count.checked_mul(n_total as u64 - k)? / (k + 1);
+        if count > limit {
+            return None;
+        }
+    }
+    // Walk all n_pos-subsets of 0..n_total in lexicographic order.
+    let mut ranks: Vec<usize> = (0..n_pos).collect();
+    let (mut above, mut total) = (0u64, 0u64);
+    loop {
+        let ap = ranks
+            .iter()
+            .enumerate()
+            .map(|(k, &r)| (k + 1) as f64 / (r + 1) as f64)
+            .sum::<f64>()
+            / n_pos as f64;
+        // A small tolerance so that the rankings tied with the observed one are not "above".
+        above += (ap > score + 1e-12) as u64;
+        total += 1;
+        let mut i = n_pos;
+        loop {
+            if i == 0 {
+                return Some(above as f64 / total as f64);
+            }
+            i -= 1;
+            if ranks[i] < n_total - n_pos + i {
+                ranks[i] += 1;
+                for j in i + 1..n_pos {
+                    ranks[j] = ranks[j - 1] + 1;
+                }
+                break;
+            }
+        }
+    }
 }
 
 /// Benjamini–Hochberg adjusted p-values (statsmodels `fdr_bh`), in input order.
@@ -355,12 +403,22 @@ pub fn mean_average_precision(
             }
             let above = null_mean.iter().filter(|&&v| v > map).count();
             let p_value = (above + 1) as f64 / (params.null_size + 1) as f64;
+            let first = (members[0].n_pos_pairs, members[0].n_total_pairs);
+            let exact_p_value = if members
+                .iter()
+                .all(|a| (a.n_pos_pairs, a.n_total_pairs) == first)
+            {
+                exact_ap_p_value(first.0, first.1, map, 2_000_000)
+            } else {
+                None
+            };
             GroupMap {
                 key: key.clone(),
                 rows: members.iter().map(|a| a.row).collect(),
                 mean_average_precision: map,
                 mean_normalized_average_precision: nmap,
                 p_value,
+                exact_p_value,
                 corrected_p_value: f64::NAN,
                 below_p: p_value < params.threshold,
                 below_corrected_p: false,
@@ -399,6 +457,23 @@ mod tests {
         let null = null_distribution(2, 5, 20000, 1);
         let mean = null.iter().sum::<f64>() / null.len() as f64;
         assert!((mean - total / 10.0).abs() < 0.01, "{mean}");
+    }
+
+    #[test]
+    fn exact_p_value_by_hand() {
+        // 1 positive among 3: AP ∈ {1, 1/2, 1/3}, each with probability 1/3.
+        assert_eq!(exact_ap_p_value(1, 3, 0.5, 10), Some(1.0 / 3.0));
+        assert_eq!(exact_ap_p_value(1, 3, 0.4, 10), Some(2.0 / 3.0));
+        // 2 of 5 (10 placements): the sampled null estimates the same probability.
+        let exact = exact_ap_p_value(2, 5, 0.6, 100).unwrap();
+        let null = null_distribution(2, 5, 100_000, 3);
+        let sampled = null.iter().filter(|&&v| v > 0.6).count() as f64 / null.len() as f64;
+        assert!((exact - sampled).abs() < 0.01, "{exact} vs {sampled}");
+        assert_eq!(
+            exact_ap_p_value(6, 54, 0.5, 2_000_000),
+            None,
+            "25 million placements"
+        );
     }
 
     #[test]

@@ -75,7 +75,7 @@ fn compare_maps(
     label: &str,
 ) -> f64 {
     assert_eq!(maps.len(), reference.len(), "{label}: number of groups");
-    let (mut worst, mut same_call) = (0.0f64, 0);
+    let (mut worst, mut same_call, mut n_exact) = (0.0f64, 0, 0);
     for r in reference {
         let g = maps
             .iter()
@@ -97,12 +97,21 @@ fn compare_maps(
             r[key],
             g.p_value
         );
+        if let Some(exact) = g.exact_p_value {
+            assert!(
+                (exact - p_ref).abs() <= tol,
+                "{label} {}: exact p {exact} vs copairs {p_ref}",
+                r[key]
+            );
+            n_exact += 1;
+        }
     }
     let agreement = same_call as f64 / reference.len() as f64;
     eprintln!(
-        "{label}: {} groups, max |mAP − copairs| = {worst:.2e}, same significance call for {:.1}%",
+        "{label}: {} groups, max |mAP − copairs| = {worst:.2e}, same significance call for {:.1}%, {} exact p-values within copairs' sampling error",
         maps.len(),
-        100.0 * agreement
+        100.0 * agreement,
+        n_exact
     );
     assert!(worst < 1e-9, "{label}: max difference {worst}");
     assert!(
