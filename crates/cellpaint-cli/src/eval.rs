@@ -226,6 +226,7 @@ fn map_report(
             "mean_average_precision",
             "mean_normalized_average_precision",
             "p_value",
+            "exact_p_value",
             "corrected_p_value",
             "below_p",
             "below_corrected_p",
