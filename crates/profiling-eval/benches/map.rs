@@ -31,7 +31,12 @@ fn table(n: usize, p: usize, groups: usize, seed: u64) -> ProfileTable {
 }
 
 fn main() {
-    let (n, p, groups) = (10_000, 1_000, 100);
+    // BENCH_N overrides the number of profiles (e.g. to compare with a slower peer).
+    let n = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let (p, groups) = (1_000, 100);
     let t = table(n, p, groups, 7);
     let spec = PairSpec {
         pos_sameby: vec!["Metadata_group".into()],
@@ -74,7 +79,7 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "map_10k_x_1k_100_groups: median {:.2} s (runs {:?}), {} threads, mean mAP {:.4}",
+        "map_{n}_x_1k_100_groups: median {:.2} s (runs {:?}), {} threads, mean mAP {:.4}",
         times[1],
         times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>(),
         rayon::current_num_threads(),

@@ -1,3 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Overview
+//!
 //! Evaluation of image-based profiles, without candle: one fast crate for what copairs,
 //! cytominer-eval and the papers' notebooks compute.
 

@@ -335,6 +335,55 @@ pub fn holdout_votes(compound: &[String], truth: &[String], predicted: &[String]
     (individual, right as f64 / per.len() as f64)
 }
 
+/// Compound hold-out by aggregated embedding: each held-out compound's median profile gets the
+/// label of the most similar training-class centroid (median of the class's training rows).
+/// Returns the accuracy over compounds and (compound, predicted, truth) for each.
+pub fn holdout_aggregated(
+    train: &ProfileTable,
+    label_col: &str,
+    heldout: &ProfileTable,
+    compound_col: &str,
+    similarity: Similarity,
+) -> Result<(f64, Vec<(String, String, String)>)> {
+    if train.feature_names() != heldout.feature_names() {
+        return Err(EvalError::invalid(
+            heldout.source(),
+            "held-out and training profiles have different features",
+        ));
+    }
+    let median_of = |t: &ProfileTable, rows: &[usize]| -> Vec<f64> {
+        (0..t.n_features())
+            .map(|f| profiles::stats::median(rows.iter().map(|&r| t.features()[[r, f]])))
+            .collect()
+    };
+    let centroids: Vec<(String, Vec<f64>)> = train
+        .group_rows(&[label_col])?
+        .into_iter()
+        .filter(|(k, _)| !is_missing(&k[0]))
+        .map(|(k, rows)| (k[0].clone(), median_of(train, &rows)))
+        .collect();
+    let truth = heldout.metadata(label_col)?;
+    let mut out = Vec::new();
+    for (key, rows) in heldout.group_rows(&[compound_col])? {
+        let labels: Vec<&String> = rows.iter().map(|&r| &truth[r]).collect();
+        if labels.iter().any(|l| *l != labels[0]) {
+            return Err(EvalError::invalid(
+                heldout.source(),
+                format!("compound '{}' has more than one {label_col}", key[0]),
+            ));
+        }
+        let emb = median_of(heldout, &rows);
+        let best = centroids
+            .iter()
+            .map(|(l, c)| (crate::similarity::similarity(&emb, c, similarity), l))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .ok_or_else(|| EvalError::invalid(train.source(), "no labelled training rows"))?;
+        out.push((key[0].clone(), best.1.clone(), labels[0].clone()));
+    }
+    let acc = out.iter().filter(|o| o.1 == o.2).count() as f64 / out.len() as f64;
+    Ok((acc, out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +424,41 @@ mod tests {
         );
         assert_eq!(ind, 0.5);
         assert_eq!(agg, 0.5);
+    }
+
+    #[test]
+    fn holdout_aggregated_by_hand() {
+        use ndarray::array;
+        let train = ProfileTable::new(
+            "train",
+            vec!["Metadata_moa".into()],
+            vec![vec!["A".into(), "A".into(), "B".into()]],
+            vec!["f".into(), "g".into(), "h".into()],
+            array![[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 0.0, 1.0]],
+        )
+        .unwrap();
+        // Compound x: wells near A (median [0.8, 0.1, 0.1]) → A, right; y labelled A but near B → B.
+        let held = ProfileTable::new(
+            "held",
+            vec!["Metadata_cpd".into(), "Metadata_moa".into()],
+            vec![
+                vec!["x".into(), "x".into(), "y".into()],
+                vec!["A".into(), "A".into(), "A".into()],
+            ],
+            vec!["f".into(), "g".into(), "h".into()],
+            array![[0.8, 0.1, 0.1], [0.8, 0.1, 0.1], [0.1, 0.0, 0.9]],
+        )
+        .unwrap();
+        let (acc, out) = holdout_aggregated(
+            &train,
+            "Metadata_moa",
+            &held,
+            "Metadata_cpd",
+            Similarity::Cosine,
+        )
+        .unwrap();
+        assert_eq!(acc, 0.5);
+        assert_eq!(out[1], ("y".into(), "B".into(), "A".into()));
     }
 
     #[test]
