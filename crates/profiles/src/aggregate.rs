@@ -58,7 +58,18 @@ pub fn aggregate<S: AsRef<str>>(
                 .collect()
         })
         .collect();
-    let values = Array2::from_shape_vec((groups.len(), p), rows.concat())
+    table_from_groups(table, strata, &groups, rows)
+}
+
+/// One row per group: the group keys as the only metadata, `rows` (one feature vector per
+/// group, in group order) as features.
+pub(crate) fn table_from_groups<S: AsRef<str>>(
+    table: &ProfileTable,
+    strata: &[S],
+    groups: &[(Vec<String>, Vec<usize>)],
+    rows: Vec<Vec<f64>>,
+) -> Result<ProfileTable> {
+    let values = Array2::from_shape_vec((groups.len(), table.n_features()), rows.concat())
         .expect("one value per group and feature");
     let meta = (0..strata.len())
         .map(|k| groups.iter().map(|(key, _)| key[k].clone()).collect())

@@ -1,6 +1,5 @@
 //! `consensus`: collapse replicates into one signature per treatment (pycytominer `consensus`).
 
-use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::aggregate::{aggregate, AggregateOp};
@@ -117,21 +116,7 @@ pub fn consensus<S: AsRef<str> + Sync>(
                         .collect()
                 })
                 .collect();
-            let values = Array2::from_shape_vec((groups.len(), p), rows.concat())
-                .expect("one value per group and feature");
-            let meta = (0..replicate_columns.len())
-                .map(|k| groups.iter().map(|(key, _)| key[k].clone()).collect())
-                .collect();
-            ProfileTable::new(
-                table.source(),
-                replicate_columns
-                    .iter()
-                    .map(|s| s.as_ref().to_string())
-                    .collect(),
-                meta,
-                table.feature_names().to_vec(),
-                values,
-            )
+            crate::aggregate::table_from_groups(table, replicate_columns, &groups, rows)
         }
     }
 }

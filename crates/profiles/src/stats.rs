@@ -13,15 +13,18 @@ pub fn median(values: impl Iterator<Item = f64>) -> f64 {
 
 /// Linear-interpolation quantile (numpy's default) of `v`, reordering it; NaN if empty.
 pub fn quantile_in_place(v: &mut [f64], q: f64) -> f64 {
+    v.sort_unstable_by(|a, b| a.total_cmp(b));
+    quantile_sorted(v, q)
+}
+
+/// Linear-interpolation quantile (numpy/pandas default) of an ascending slice; NaN if empty.
+pub fn quantile_sorted(v: &[f64], q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
-    v.sort_unstable_by(|a, b| a.total_cmp(b));
     let pos = q * (v.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    let frac = pos - lo as f64;
-    v[lo] + (v[hi] - v[lo]) * frac
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
 /// Mean ignoring NaN; NaN when nothing is left.

@@ -315,14 +315,18 @@ struct GroupKey(Vec<String>);
 
 impl Ord for GroupKey {
     fn cmp(&self, other: &Self) -> Ordering {
-        for (a, b) in self.0.iter().zip(&other.0) {
-            let o = compare_values(a, b);
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        self.0.len().cmp(&other.0.len())
+        compare_keys(&self.0, &other.0)
     }
+}
+
+/// Orders multi-column group keys as pandas sorts groups: column by column with
+/// [`compare_values`].
+pub fn compare_keys(a: &[String], b: &[String]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| compare_values(x, y))
+        .find(|o| o.is_ne())
+        .unwrap_or_else(|| a.len().cmp(&b.len()))
 }
 impl PartialOrd for GroupKey {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use profiles::table::compare_values;
+use profiles::stats::quantile_sorted;
+use profiles::table::{compare_keys, compare_values};
 use profiles::ProfileTable;
 
 use crate::error::{EvalError, Result};
@@ -30,28 +31,12 @@ pub(crate) fn key_ids(
         .map(|r| columns.iter().map(|c| c[r].clone()).collect())
         .collect();
     let per_row = keys.clone();
-    keys.sort_by(|a, b| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| compare_values(x, y))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    keys.sort_by(|a, b| compare_keys(a, b));
     keys.dedup();
     let index: HashMap<&Vec<String>, usize> =
         keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     let ids = per_row.iter().map(|k| index[k]).collect();
     Ok((ids, keys))
-}
-
-/// numpy/pandas linear-interpolation quantile of a sorted slice.
-fn quantile_sorted(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (v.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
 
 /// Upper-triangle similarities and whether each pair is a replicate pair.
@@ -115,13 +100,7 @@ pub fn replicate_reproducibility(
         .into_iter()
         .map(|(g, v)| (keys[g].clone(), profiles::stats::median(v.into_iter())))
         .collect();
-    median_per_group.sort_by(|a, b| {
-        a.0.iter()
-            .zip(&b.0)
-            .map(|(x, y)| compare_values(x, y))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    median_per_group.sort_by(|a, b| compare_keys(&a.0, &b.0));
     Ok(ReplicateReproducibility {
         fraction,
         threshold,

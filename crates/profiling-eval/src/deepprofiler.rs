@@ -44,9 +44,7 @@ pub fn folds_of_enrichment(
         }
         let mut v: Vec<f64> = others.iter().map(|&j| sims[j]).collect();
         v.sort_by(f64::total_cmp);
-        let pos = percentile / 100.0 * (v.len() - 1) as f64;
-        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-        let threshold = v[lo] + (v[hi] - v[lo]) * (pos - lo as f64);
+        let threshold = profiles::stats::quantile_sorted(&v, percentile / 100.0);
         let (mut a, mut b, mut c, mut d) = (0, 0, 0, 0);
         for &j in &others {
             match (sims[j] > threshold, share(&labels[i], &labels[j])) {

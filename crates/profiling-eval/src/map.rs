@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use profiles::table::{compare_values, is_missing};
+use profiles::table::{compare_keys, is_missing};
 use profiles::ProfileTable;
 
 use crate::error::{EvalError, Result};
@@ -360,13 +360,7 @@ pub fn mean_average_precision(
             groups[g].1.push(a);
         }
     }
-    groups.sort_by(|a, b| {
-        a.0.iter()
-            .zip(&b.0)
-            .map(|(x, y)| compare_values(x, y))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    groups.sort_by(|a, b| compare_keys(&a.0, &b.0));
     let mut confs: Vec<(usize, usize)> = valid
         .iter()
         .map(|a| (a.n_pos_pairs, a.n_total_pairs))

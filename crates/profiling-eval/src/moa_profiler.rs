@@ -48,9 +48,7 @@ pub fn pairwise_enrichment(
     Ok(percentiles
         .iter()
         .map(|&pc| {
-            let pos = pc / 100.0 * (all.len() - 1) as f64;
-            let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            let thr = all[lo] + (all[hi] - all[lo]) * (pos - lo as f64);
+            let thr = profiles::stats::quantile_sorted(&all, pc / 100.0);
             let (mut a, mut b, mut c, mut d) = (0f64, 0f64, 0f64, 0f64);
             for &(s, same) in &pairs {
                 match (s >= thr, same) {
