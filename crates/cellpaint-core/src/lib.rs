@@ -17,6 +17,7 @@
 
 pub mod checkpoint;
 pub mod device;
+pub mod efficientnet;
 pub mod error;
 pub mod gradcheck;
 pub mod init;
@@ -32,6 +33,7 @@ pub use profiles;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use device::{cuda_compiled, DeviceChoice};
+pub use efficientnet::{EfficientNet, EfficientNetConfig};
 pub use error::{CoreError, Result};
 pub use init::SeededVarMap;
 pub use optim::{AdamW, AdamWParams, AnyOptimizer, OptimizerConfig, Sgd, SgdParams};

@@ -1,0 +1,486 @@
+//! EfficientNet-B0 (Tan & Le 2019) with any number of input channels and classes: the backbone
+//! of DeepProfiler's Cell Painting CNN and of MOAProfiler.
+//!
+//! Variables are named as torchvision's `efficientnet_b0` (`features.0.0.weight`, …,
+//! `classifier.1.weight`), so torchvision weights load directly and timm weights through
+//! [`weights::timm_to_torchvision`]. Intermediate activations are available as *taps* named as
+//! Keras does (DeepProfiler's features are `block6a_activation`, spatially averaged).
+
+pub mod depthwise;
+pub mod weights;
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Module, ModuleT, Result, Tensor, D};
+use candle_nn::{
+    batch_norm, conv2d_no_bias, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear,
+    VarBuilder,
+};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+use crate::rng::Rng;
+pub use depthwise::depthwise_conv2d;
+
+/// Architecture settings; `b0(…)` gives the paper's values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EfficientNetConfig {
+    pub in_channels: usize,
+    pub num_classes: usize,
+    /// Channel multiplier (1.0 for B0; smaller for fast tests), rounded to multiples of 8.
+    pub width_mult: f64,
+    /// Layer-count multiplier (1.0 for B0).
+    pub depth_mult: f64,
+    /// Dropout before the classifier (0.2 for B0).
+    pub dropout: f64,
+    /// Maximum stochastic-depth drop probability, reached by the last block (0.2).
+    pub stochastic_depth: f64,
+    pub bn_eps: f64,
+    pub bn_momentum: f64,
+}
+
+impl EfficientNetConfig {
+    /// EfficientNet-B0 as torchvision builds it (BatchNorm ε 1e-5, momentum 0.1).
+    pub fn b0(in_channels: usize, num_classes: usize) -> Self {
+        Self {
+            in_channels,
+            num_classes,
+            width_mult: 1.0,
+            depth_mult: 1.0,
+            dropout: 0.2,
+            stochastic_depth: 0.2,
+            bn_eps: 1e-5,
+            bn_momentum: 0.1,
+        }
+    }
+
+    fn channels(&self, c: usize) -> usize {
+        make_divisible(c as f64 * self.width_mult, 8)
+    }
+
+    /// (expand ratio, kernel, stride, in, out, layers) per stage, after the multipliers.
+    pub fn stages(&self) -> Vec<(usize, usize, usize, usize, usize, usize)> {
+        const B0: [(usize, usize, usize, usize, usize, usize); 7] = [
+            (1, 3, 1, 32, 16, 1),
+            (6, 3, 2, 16, 24, 2),
+            (6, 5, 2, 24, 40, 2),
+            (6, 3, 2, 40, 80, 3),
+            (6, 5, 1, 80, 112, 3),
+            (6, 5, 2, 112, 192, 4),
+            (6, 3, 1, 192, 320, 1),
+        ];
+        B0.iter()
+            .map(|&(e, k, s, i, o, n)| {
+                (
+                    e,
+                    k,
+                    s,
+                    self.channels(i),
+                    self.channels(o),
+                    (n as f64 * self.depth_mult).ceil() as usize,
+                )
+            })
+            .collect()
+    }
+
+    /// Width of the final embedding (1280 for B0).
+    pub fn embedding_dim(&self) -> usize {
+        4 * self.stages().last().map(|s| s.4).unwrap_or(320)
+    }
+}
+
+/// torchvision's `_make_divisible`: nearest multiple of `d`, never below 90% of `v`.
+fn make_divisible(v: f64, d: usize) -> usize {
+    let d_f = d as f64;
+    let mut new = ((v + d_f / 2.0) / d_f).floor() as usize * d;
+    new = new.max(d);
+    if (new as f64) < 0.9 * v {
+        new += d;
+    }
+    new
+}
+
+/// Convolution + batch norm (+ SiLU).
+#[derive(Debug, Clone)]
+struct ConvBn {
+    conv: Option<Conv2d>,
+    depthwise: Option<(Tensor, usize, usize)>,
+    bn: BatchNorm,
+    act: bool,
+}
+
+impl ConvBn {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+        act: bool,
+        cfg: &EfficientNetConfig,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let padding = (k - 1) / 2;
+        let (conv, depthwise) = if groups > 1 {
+            let w = vb.pp("0").get_with_hints(
+                (cout, 1, k, k),
+                "weight",
+                candle_nn::init::DEFAULT_KAIMING_NORMAL,
+            )?;
+            (None, Some((w, stride, padding)))
+        } else {
+            let c = conv2d_no_bias(
+                cin,
+                cout,
+                k,
+                Conv2dConfig {
+                    padding,
+                    stride,
+                    ..Default::default()
+                },
+                vb.pp("0"),
+            )?;
+            (Some(c), None)
+        };
+        let bn = batch_norm(
+            cout,
+            BatchNormConfig {
+                eps: cfg.bn_eps,
+                momentum: cfg.bn_momentum,
+                ..Default::default()
+            },
+            vb.pp("1"),
+        )?;
+        Ok(Self {
+            conv,
+            depthwise,
+            bn,
+            act,
+        })
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let y = match (&self.conv, &self.depthwise) {
+            (Some(c), _) => c.forward(x)?,
+            (None, Some((w, s, p))) => depthwise_conv2d(x, w, *s, *p)?,
+            _ => unreachable!("one of conv or depthwise"),
+        };
+        let y = self.bn.forward_t(&y, train)?;
+        if self.act {
+            candle_nn::ops::silu(&y)
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// Squeeze-and-excitation (torchvision `SqueezeExcitation`).
+#[derive(Debug, Clone)]
+struct SqueezeExcite {
+    fc1: Conv2d,
+    fc2: Conv2d,
+}
+
+impl SqueezeExcite {
+    fn new(c: usize, squeeze: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            fc1: candle_nn::conv2d(c, squeeze, 1, Default::default(), vb.pp("fc1"))?,
+            fc2: candle_nn::conv2d(squeeze, c, 1, Default::default(), vb.pp("fc2"))?,
+        })
+    }
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let s = x.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
+        let s = candle_nn::ops::silu(&self.fc1.forward(&s)?)?;
+        let s = candle_nn::ops::sigmoid(&self.fc2.forward(&s)?)?;
+        x.broadcast_mul(&s)
+    }
+}
+
+/// Inverted-residual block with squeeze-excitation.
+#[derive(Debug, Clone)]
+struct MBConv {
+    name: String,
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    se: SqueezeExcite,
+    project: ConvBn,
+    residual: bool,
+    drop_prob: f64,
+}
+
+impl MBConv {
+    fn forward(
+        &self,
+        x: &Tensor,
+        train: bool,
+        rng: &mut Option<&mut Rng>,
+        taps: &mut Taps,
+    ) -> Result<Tensor> {
+        let mut h = x.clone();
+        if let Some(e) = &self.expand {
+            h = e.forward_t(&h, train)?;
+            taps.offer(&format!("{}_expand_activation", self.name), &h);
+        }
+        h = self.depthwise.forward_t(&h, train)?;
+        taps.offer(&format!("{}_activation", self.name), &h);
+        h = self.se.forward(&h)?;
+        h = self.project.forward_t(&h, train)?;
+        if self.residual {
+            if train && self.drop_prob > 0.0 {
+                if let Some(rng) = rng.as_deref_mut() {
+                    h = drop_rows(&h, self.drop_prob, rng)?;
+                }
+            }
+            h = (h + x)?;
+        }
+        taps.offer(&format!("{}_output", self.name), &h);
+        Ok(h)
+    }
+}
+
+/// Zeroes whole samples with probability `p` and rescales survivors by 1/(1−p)
+/// (stochastic depth "row" mode, or dropout when applied per element via `drop_elements`).
+fn drop_rows(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    let keep: Vec<f32> = (0..n)
+        .map(|_| {
+            if rng.random::<f64>() < p {
+                0.0
+            } else {
+                (1.0 / (1.0 - p)) as f32
+            }
+        })
+        .collect();
+    let mut shape = vec![n];
+    shape.extend(std::iter::repeat_n(1, x.rank() - 1));
+    let mask = Tensor::from_vec(keep, shape, &Device::Cpu)?
+        .to_dtype(x.dtype())?
+        .to_device(x.device())?;
+    x.broadcast_mul(&mask)
+}
+
+fn drop_elements(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
+    let n = x.elem_count();
+    let keep: Vec<f32> = (0..n)
+        .map(|_| {
+            if rng.random::<f64>() < p {
+                0.0
+            } else {
+                (1.0 / (1.0 - p)) as f32
+            }
+        })
+        .collect();
+    let mask = Tensor::from_vec(keep, x.shape(), &Device::Cpu)?
+        .to_dtype(x.dtype())?
+        .to_device(x.device())?;
+    x.mul(&mask)
+}
+
+/// Collects the requested intermediate activations.
+struct Taps<'a> {
+    wanted: &'a [&'a str],
+    got: HashMap<String, Tensor>,
+}
+
+impl Taps<'_> {
+    fn offer(&mut self, name: &str, t: &Tensor) {
+        if self.wanted.contains(&name) {
+            self.got.insert(name.to_string(), t.clone());
+        }
+    }
+}
+
+/// Result of a forward pass: logits and the requested taps.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    pub logits: Tensor,
+    pub taps: HashMap<String, Tensor>,
+}
+
+/// EfficientNet-B0 (or a scaled variant).
+#[derive(Debug, Clone)]
+pub struct EfficientNet {
+    pub config: EfficientNetConfig,
+    stem: ConvBn,
+    blocks: Vec<MBConv>,
+    head: ConvBn,
+    classifier: Linear,
+}
+
+impl EfficientNet {
+    pub fn new(config: EfficientNetConfig, vb: VarBuilder) -> Result<Self> {
+        if config.in_channels == 0 || config.num_classes == 0 {
+            candle_core::bail!("EfficientNet needs ≥ 1 input channel and ≥ 1 class");
+        }
+        if !(0.0..1.0).contains(&config.dropout) || !(0.0..1.0).contains(&config.stochastic_depth) {
+            candle_core::bail!("dropout and stochastic depth must be in [0, 1)");
+        }
+        let f = vb.pp("features");
+        let stages = config.stages();
+        let stem_out = stages[0].3;
+        let stem = ConvBn::new(
+            config.in_channels,
+            stem_out,
+            3,
+            2,
+            1,
+            true,
+            &config,
+            f.pp("0"),
+        )?;
+        let total: usize = stages.iter().map(|s| s.5).sum();
+        let mut blocks = Vec::with_capacity(total);
+        let mut id = 0;
+        for (si, &(e, k, s, cin, cout, n)) in stages.iter().enumerate() {
+            for li in 0..n {
+                let (cin, stride) = if li == 0 { (cin, s) } else { (cout, 1) };
+                let vb = f.pp((si + 1).to_string()).pp(li.to_string()).pp("block");
+                let cexp = make_divisible(cin as f64 * e as f64, 8);
+                let mut idx = 0;
+                let expand = if cexp != cin {
+                    idx += 1;
+                    Some(ConvBn::new(cin, cexp, 1, 1, 1, true, &config, vb.pp("0"))?)
+                } else {
+                    None
+                };
+                let depthwise = ConvBn::new(
+                    cexp,
+                    cexp,
+                    k,
+                    stride,
+                    cexp,
+                    true,
+                    &config,
+                    vb.pp(idx.to_string()),
+                )?;
+                let se = SqueezeExcite::new(cexp, (cin / 4).max(1), vb.pp((idx + 1).to_string()))?;
+                let project = ConvBn::new(
+                    cexp,
+                    cout,
+                    1,
+                    1,
+                    1,
+                    false,
+                    &config,
+                    vb.pp((idx + 2).to_string()),
+                )?;
+                blocks.push(MBConv {
+                    name: format!("block{}{}", si + 1, (b'a' + li as u8) as char),
+                    expand,
+                    depthwise,
+                    se,
+                    project,
+                    residual: stride == 1 && cin == cout,
+                    drop_prob: config.stochastic_depth * id as f64 / total as f64,
+                });
+                id += 1;
+            }
+        }
+        let last_in = stages.last().expect("7 stages").4;
+        let head = ConvBn::new(
+            last_in,
+            4 * last_in,
+            1,
+            1,
+            1,
+            true,
+            &config,
+            f.pp((stages.len() + 1).to_string()),
+        )?;
+        let classifier =
+            candle_nn::linear(4 * last_in, config.num_classes, vb.pp("classifier").pp("1"))?;
+        Ok(Self {
+            config,
+            stem,
+            blocks,
+            head,
+            classifier,
+        })
+    }
+
+    /// Names of every tap this network can return.
+    pub fn tap_names(&self) -> Vec<String> {
+        let mut v = vec!["stem_activation".to_string()];
+        for b in &self.blocks {
+            if b.expand.is_some() {
+                v.push(format!("{}_expand_activation", b.name));
+            }
+            v.push(format!("{}_activation", b.name));
+            v.push(format!("{}_output", b.name));
+        }
+        v.extend(["top_activation".to_string(), "avg_pool".to_string()]);
+        v
+    }
+
+    /// Forward pass returning logits and the named taps. `train` uses batch statistics (and
+    /// updates the running ones); with `rng`, training also applies dropout and stochastic
+    /// depth, drawn from it so that runs are reproducible.
+    pub fn forward_taps(
+        &self,
+        x: &Tensor,
+        train: bool,
+        mut rng: Option<&mut Rng>,
+        taps: &[&str],
+    ) -> Result<Forward> {
+        let names = self.tap_names();
+        if let Some(bad) = taps.iter().find(|t| !names.iter().any(|n| n == *t)) {
+            candle_core::bail!(
+                "unknown EfficientNet tap '{bad}' (e.g. block6a_activation, avg_pool)"
+            );
+        }
+        if x.rank() != 4 || x.dim(1)? != self.config.in_channels {
+            candle_core::bail!(
+                "EfficientNet expects (N, {}, H, W) input, got {:?}",
+                self.config.in_channels,
+                x.shape()
+            );
+        }
+        let mut t = Taps {
+            wanted: taps,
+            got: HashMap::new(),
+        };
+        let mut h = self.stem.forward_t(x, train)?;
+        t.offer("stem_activation", &h);
+        for b in &self.blocks {
+            h = b.forward(&h, train, &mut rng, &mut t)?;
+        }
+        h = self.head.forward_t(&h, train)?;
+        t.offer("top_activation", &h);
+        let mut pooled = h.mean(D::Minus1)?.mean(D::Minus1)?;
+        t.offer("avg_pool", &pooled);
+        if train && self.config.dropout > 0.0 {
+            if let Some(r) = rng.as_deref_mut() {
+                pooled = drop_elements(&pooled, self.config.dropout, r)?;
+            }
+        }
+        let logits = self.classifier.forward(&pooled)?;
+        Ok(Forward {
+            logits,
+            taps: t.got,
+        })
+    }
+
+    /// Spatially averaged tap, e.g. DeepProfiler's 672-d `block6a_activation` features.
+    pub fn pooled_features(&self, x: &Tensor, tap: &str) -> Result<Tensor> {
+        let out = self.forward_taps(x, false, None, &[tap])?;
+        let t = &out.taps[tap];
+        if t.rank() == 4 {
+            t.mean(D::Minus1)?.mean(D::Minus1)
+        } else {
+            Ok(t.clone())
+        }
+    }
+}
+
+impl Module for EfficientNet {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.forward_taps(x, false, None, &[])?.logits)
+    }
+}
+
+/// The dtype the model is built in by default.
+pub const DEFAULT_DTYPE: DType = DType::F32;
+
+#[cfg(test)]
+mod tests;
