@@ -23,8 +23,9 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("reproduce") => reproduce(args.get(1).map(String::as_str)),
         Some("ci") => ci(),
+        Some("bench") => bench(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask reproduce <paper> | cargo xtask ci");
+            eprintln!("usage: cargo xtask reproduce <paper> | cargo xtask bench <efficientnet|map> | cargo xtask ci");
             std::process::exit(2)
         }
     };
@@ -53,6 +54,25 @@ fn reproduce(paper: Option<&str>) -> Result<()> {
             "'{paper}' is planned but its crate has not landed yet; papers reproducible now: {known}"
         ),
         None => bail!("unknown paper '{paper}'; known: {known} (planned: {})", PLANNED.join(", ")),
+    }
+}
+
+/// Benchmarks; each writes target/bench/NAME.json.
+fn bench(what: Option<&str>) -> Result<()> {
+    std::fs::create_dir_all("target/bench")?;
+    match what {
+        Some("efficientnet") => cargo(&[
+            "run",
+            "--release",
+            "-p",
+            "cellpaint-core",
+            "--example",
+            "bench_efficientnet",
+            "--",
+            "target/bench/efficientnet.json",
+        ]),
+        Some("map") => cargo(&["bench", "-p", "profiling-eval"]),
+        _ => bail!("which benchmark? known: efficientnet, map"),
     }
 }
 

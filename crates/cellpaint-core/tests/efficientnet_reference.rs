@@ -55,24 +55,51 @@ fn max_abs_diff(ours: &Tensor, theirs: &serde_json::Value) -> (f64, f64) {
 
 #[test]
 fn matches_torchvision_efficientnet_b0_with_five_channels() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/efficientnet_b0_reference.json");
-    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let cfg = EfficientNetConfig { bn_momentum: 1.0, dropout: 0.0, stochastic_depth: 0.0, ..EfficientNetConfig::b0(5, 7) };
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/efficientnet_b0_reference.json"
+    );
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cfg = EfficientNetConfig {
+        bn_momentum: 1.0,
+        dropout: 0.0,
+        stochastic_depth: 0.0,
+        ..EfficientNetConfig::b0(5, 7)
+    };
     let map = SeededVarMap::new(0);
     let net = EfficientNet::new(cfg, map.var_builder(DType::F32, &Device::Cpu)).unwrap();
     for (name, var) in map.named_vars() {
         let (lo, hi) = value_range(&name, var.dims());
-        let t = Tensor::from_vec(formula(&name, var.elem_count(), lo, hi), var.shape(), &Device::Cpu).unwrap();
+        let t = Tensor::from_vec(
+            formula(&name, var.elem_count(), lo, hi),
+            var.shape(),
+            &Device::Cpu,
+        )
+        .unwrap();
         var.set(&t).unwrap();
     }
-    let x = Tensor::from_vec(formula("input", 2 * 5 * 128 * 128, -1.0, 1.0), (2, 5, 128, 128), &Device::Cpu).unwrap();
+    let x = Tensor::from_vec(
+        formula("input", 2 * 5 * 128 * 128, -1.0, 1.0),
+        (2, 5, 128, 128),
+        &Device::Cpu,
+    )
+    .unwrap();
     net.forward_taps(&x, true, None, &[]).unwrap(); // calibrate batch-norm statistics
-    let out = net.forward_taps(&x, false, None, &["block6a_activation", "avg_pool"]).unwrap();
+    let out = net
+        .forward_taps(&x, false, None, &["block6a_activation", "avg_pool"])
+        .unwrap();
     let b6 = out.taps["block6a_activation"].mean((2, 3)).unwrap();
     let checks = [
         ("logits", max_abs_diff(&out.logits, &reference["logits"])),
-        ("block6a_activation (spatial mean)", max_abs_diff(&b6, &reference["block6a_activation_mean"])),
-        ("avg_pool", max_abs_diff(&out.taps["avg_pool"], &reference["avg_pool"])),
+        (
+            "block6a_activation (spatial mean)",
+            max_abs_diff(&b6, &reference["block6a_activation_mean"]),
+        ),
+        (
+            "avg_pool",
+            max_abs_diff(&out.taps["avg_pool"], &reference["avg_pool"]),
+        ),
     ];
     for (what, (worst, scale)) in checks {
         eprintln!("{what}: max |ours − torchvision| = {worst:.2e} (values up to {scale:.3})");

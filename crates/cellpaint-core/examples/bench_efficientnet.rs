@@ -1,0 +1,95 @@
+//! EfficientNet-B0 speed on this machine: `cargo xtask bench efficientnet` (or
+//! `cargo run --release -p cellpaint-core --example bench_efficientnet -- OUT.json`).
+//! Batch 32 of 5×128×128 crops: one training step (forward, backward, SGD step) and inference
+//! throughput; inference on 512×512 fields; peak resident memory. Compare with
+//! `scripts/bench_efficientnet_torch.py` on the same machine.
+
+use std::time::Instant;
+
+use cellpaint_core::candle::{DType, Device, Tensor};
+use cellpaint_core::{EfficientNet, EfficientNetConfig, OptimizerConfig, SeededVarMap, SgdParams};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.to_string())
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::env::args().nth(1);
+    let steps: usize = std::env::var("BENCH_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let dev = Device::Cpu;
+    let map = SeededVarMap::new(0);
+    let net = EfficientNet::new(
+        EfficientNetConfig::b0(5, 10),
+        map.var_builder(DType::F32, &dev),
+    )?;
+    let vars = map.named_vars().into_iter().map(|(_, v)| v).collect();
+    let mut opt = OptimizerConfig::Sgd(SgdParams {
+        lr: 0.005,
+        momentum: 0.9,
+        nesterov: true,
+        ..Default::default()
+    })
+    .build(vars)?;
+    let x = Tensor::randn(0f32, 1.0, (32, 5, 128, 128), &dev)?;
+    let y = Tensor::from_vec((0..32u32).map(|i| i % 10).collect::<Vec<_>>(), 32, &dev)?;
+    let mut rng = cellpaint_core::rng::seeded_rng(0);
+    let mut train = Vec::new();
+    for s in 0..=steps {
+        let t = Instant::now();
+        let logits = net.forward_taps(&x, true, Some(&mut rng), &[])?.logits;
+        let loss = cellpaint_core::candle_nn::loss::cross_entropy(&logits, &y)?;
+        opt.backward_step(&loss)?;
+        if s > 0 {
+            train.push(t.elapsed().as_secs_f64()); // first step warms allocators up
+        }
+    }
+    let mut infer = Vec::new();
+    for s in 0..=steps {
+        let t = Instant::now();
+        let _ = net.forward_taps(&x, false, None, &[])?;
+        if s > 0 {
+            infer.push(32.0 / t.elapsed().as_secs_f64());
+        }
+    }
+    let fields = Tensor::randn(0f32, 1.0, (4, 5, 512, 512), &dev)?;
+    let t = Instant::now();
+    let _ = net.forward_taps(&fields, false, None, &[])?;
+    let fields_per_s = 4.0 / t.elapsed().as_secs_f64();
+    let result = serde_json::json!({
+        "model": "efficientnet_b0, 5 channels, 10 classes, f32, CPU",
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "train_step_s": median(train),
+        "infer_crops_per_s": median(infer),
+        "infer_fields_512_per_s": fields_per_s,
+        "peak_rss_mb": peak_rss_mb(),
+    });
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    if let Some(path) = out {
+        cellpaint_core::profiles::write_json(std::path::Path::new(&path), &result)?;
+    }
+    Ok(())
+}
