@@ -6,16 +6,16 @@
 //! [`weights::timm_to_torchvision`]. Intermediate activations are available as *taps* named as
 //! Keras does (DeepProfiler's features are `block6a_activation`, spatially averaged).
 
+pub mod batchnorm;
 pub mod depthwise;
 pub mod weights;
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Module, ModuleT, Result, Tensor, D};
-use candle_nn::{
-    batch_norm, conv2d_no_bias, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Linear,
-    VarBuilder,
-};
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{Conv2d, Linear, VarBuilder};
+
+use batchnorm::BatchNorm2d;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
@@ -100,13 +100,22 @@ fn make_divisible(v: f64, d: usize) -> usize {
     new
 }
 
-/// Convolution + batch norm (+ SiLU).
+/// Convolution + batch norm (+ SiLU). 1×1 convolutions run as one matrix product per image
+/// (candle's conv2d would first copy the input through im2col); depthwise ones through
+/// [`depthwise_conv2d`]; the stem through candle's conv2d.
 #[derive(Debug, Clone)]
 struct ConvBn {
-    conv: Option<Conv2d>,
-    depthwise: Option<(Tensor, usize, usize)>,
-    bn: BatchNorm,
+    weight: Tensor,
+    kind: ConvKind,
+    bn: BatchNorm2d,
     act: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ConvKind {
+    Pointwise,
+    Depthwise { stride: usize, padding: usize },
+    Dense { stride: usize, padding: usize },
 }
 
 impl ConvBn {
@@ -122,57 +131,43 @@ impl ConvBn {
         vb: VarBuilder,
     ) -> Result<Self> {
         let padding = (k - 1) / 2;
-        let (conv, depthwise) = if groups > 1 {
-            let w = vb.pp("0").get_with_hints(
-                (cout, 1, k, k),
-                "weight",
-                candle_nn::init::DEFAULT_KAIMING_NORMAL,
-            )?;
-            (None, Some((w, stride, padding)))
+        let init = candle_nn::init::DEFAULT_KAIMING_NORMAL;
+        let (shape, kind) = if groups > 1 {
+            ((cout, 1, k, k), ConvKind::Depthwise { stride, padding })
+        } else if k == 1 && stride == 1 {
+            ((cout, cin, 1, 1), ConvKind::Pointwise)
         } else {
-            let c = conv2d_no_bias(
-                cin,
-                cout,
-                k,
-                Conv2dConfig {
-                    padding,
-                    stride,
-                    ..Default::default()
-                },
-                vb.pp("0"),
-            )?;
-            (Some(c), None)
+            ((cout, cin, k, k), ConvKind::Dense { stride, padding })
         };
-        let bn = batch_norm(
-            cout,
-            BatchNormConfig {
-                eps: cfg.bn_eps,
-                momentum: cfg.bn_momentum,
-                ..Default::default()
-            },
-            vb.pp("1"),
-        )?;
+        let weight = vb.pp("0").get_with_hints(shape, "weight", init)?;
+        let bn = BatchNorm2d::new(cout, cfg.bn_eps, cfg.bn_momentum, vb.pp("1"))?;
         Ok(Self {
-            conv,
-            depthwise,
+            weight,
+            kind,
             bn,
             act,
         })
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = match (&self.conv, &self.depthwise) {
-            (Some(c), _) => c.forward(x)?,
-            (None, Some((w, s, p))) => depthwise_conv2d(x, w, *s, *p)?,
-            _ => unreachable!("one of conv or depthwise"),
+        let y = match self.kind {
+            ConvKind::Pointwise => pointwise(x, &self.weight)?,
+            ConvKind::Depthwise { stride, padding } => {
+                depthwise_conv2d(x, &self.weight, stride, padding)?
+            }
+            ConvKind::Dense { stride, padding } => x.conv2d(&self.weight, padding, stride, 1, 1)?,
         };
-        let y = self.bn.forward_t(&y, train)?;
-        if self.act {
-            candle_nn::ops::silu(&y)
-        } else {
-            Ok(y)
-        }
+        self.bn.forward(&y, train, self.act)
     }
+}
+
+/// 1×1 convolution as (Cout × Cin) · (Cin × HW) per image.
+fn pointwise(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let cout = weight.dim(0)?;
+    let wm = weight.reshape((cout, c))?;
+    let xm = x.contiguous()?.reshape((n, c, h * w))?;
+    wm.broadcast_left(n)?.matmul(&xm)?.reshape((n, cout, h, w))
 }
 
 /// Squeeze-and-excitation (torchvision `SqueezeExcitation`).
