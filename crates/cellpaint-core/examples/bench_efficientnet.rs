@@ -9,6 +9,7 @@ use std::time::Instant;
 use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::{EfficientNet, EfficientNetConfig, OptimizerConfig, SeededVarMap, SgdParams};
 
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
