@@ -198,7 +198,7 @@ macro_rules! bn_kernels {
             var: &[f64],
             eps: f64,
             silu: bool,
-        ) -> (Vec<$t>, Vec<$t>, Vec<$t>) {
+        ) -> (Vec<$t>, Vec<f64>, Vec<f64>) {
             let (n, c, plane) = dims;
             let m = (n * plane) as f64;
             // dz = dy · act'(z); per channel Σdz and Σdz·x̂.
@@ -242,8 +242,8 @@ macro_rules! bn_kernels {
                     *o = k * (mt * dz - s1 - xh * s2);
                 }
             });
-            let dg = sums.iter().map(|s| s.1 as $t).collect();
-            let db = sums.iter().map(|s| s.0 as $t).collect();
+            let dg = sums.iter().map(|s| s.1).collect();
+            let db = sums.iter().map(|s| s.0).collect();
             (dx, dg, db)
         }
     };
@@ -307,42 +307,81 @@ impl CustomOp3 for BnTrain {
             .expect("stats lock")
             .clone()
             .expect("forward ran before backward");
-        let (n, c, h, w) = x.dims4()?;
-        let dims = (n, c, h * w);
-        let dy = dy.contiguous()?;
-        let (dx, dg, db) = match x.dtype() {
-            candle_core::DType::F32 => {
-                let (xv, gv, bv, dv) = (
-                    x.flatten_all()?.to_vec1::<f32>()?,
-                    g.to_vec1::<f32>()?,
-                    b.to_vec1::<f32>()?,
-                    dy.flatten_all()?.to_vec1::<f32>()?,
-                );
-                let (dx, dg, db) =
-                    bwd_f32(&xv, &gv, &bv, &dv, dims, &mean, &var, self.eps, self.silu);
-                (
-                    Tensor::from_vec(dx, x.shape(), x.device())?,
-                    Tensor::from_vec(dg, c, x.device())?,
-                    Tensor::from_vec(db, c, x.device())?,
-                )
-            }
-            _ => {
-                let (xv, gv, bv, dv) = (
-                    x.flatten_all()?.to_vec1::<f64>()?,
-                    g.to_vec1::<f64>()?,
-                    b.to_vec1::<f64>()?,
-                    dy.flatten_all()?.to_vec1::<f64>()?,
-                );
-                let (dx, dg, db) =
-                    bwd_f64(&xv, &gv, &bv, &dv, dims, &mean, &var, self.eps, self.silu);
-                (
-                    Tensor::from_vec(dx, x.shape(), x.device())?,
-                    Tensor::from_vec(dg, c, x.device())?,
-                    Tensor::from_vec(db, c, x.device())?,
-                )
-            }
+        let sums = Arc::new(Mutex::new(None));
+        let grad = BnTrainGrad {
+            mean,
+            var,
+            gamma: g.to_dtype(candle_core::DType::F64)?.to_vec1()?,
+            beta: b.to_dtype(candle_core::DType::F64)?.to_vec1()?,
+            eps: self.eps,
+            silu: self.silu,
+            sums: sums.clone(),
         };
+        let dx = x.apply_op2_no_bwd(&dy.contiguous()?, &grad)?;
+        let (dg, db) = sums
+            .lock()
+            .expect("sums lock")
+            .clone()
+            .expect("gradient op ran");
+        let c = dg.len();
+        let dg = Tensor::from_vec(dg, c, x.device())?.to_dtype(g.dtype())?;
+        let db = Tensor::from_vec(db, c, x.device())?.to_dtype(b.dtype())?;
         Ok((Some(dx), Some(dg), Some(db)))
+    }
+}
+
+/// Gradient of [`BnTrain`] with respect to its input, straight from the storages; records
+/// (dγ, dβ) per channel for the caller.
+struct BnTrainGrad {
+    mean: Vec<f64>,
+    var: Vec<f64>,
+    gamma: Vec<f64>,
+    beta: Vec<f64>,
+    eps: f64,
+    silu: bool,
+    sums: Arc<Mutex<Option<(Vec<f64>, Vec<f64>)>>>,
+}
+
+impl candle_core::CustomOp2 for BnTrainGrad {
+    fn name(&self) -> &'static str {
+        "batch-norm-train-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, c, h, w) = l1.shape().dims4()?;
+        let dims = (n, c, h * w);
+        let (dx, dg, db) = match (contiguous(s1, l1)?, contiguous(s2, l2)?) {
+            (CpuStorage::F32(x), CpuStorage::F32(dy)) => {
+                let g: Vec<f32> = self.gamma.iter().map(|&v| v as f32).collect();
+                let b: Vec<f32> = self.beta.iter().map(|&v| v as f32).collect();
+                let (dx, dg, db) = bwd_f32(
+                    x, &g, &b, dy, dims, &self.mean, &self.var, self.eps, self.silu,
+                );
+                (CpuStorage::F32(dx), dg, db)
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(dy)) => {
+                let (dx, dg, db) = bwd_f64(
+                    x,
+                    &self.gamma,
+                    &self.beta,
+                    dy,
+                    dims,
+                    &self.mean,
+                    &self.var,
+                    self.eps,
+                    self.silu,
+                );
+                (CpuStorage::F64(dx), dg, db)
+            }
+            _ => candle_core::bail!("batch norm gradient: f32 or f64, one dtype"),
+        };
+        *self.sums.lock().expect("sums lock") = Some((dg, db));
+        Ok((dx, l1.shape().clone()))
     }
 }
 

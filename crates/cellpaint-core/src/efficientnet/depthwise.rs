@@ -307,41 +307,25 @@ impl CustomOp2 for Depthwise {
         let (n, c, h, w) = x.dims4()?;
         let g = Geom::new(n, c, h, w, wt.dim(2)?, self.stride, self.padding);
         let grad = grad.contiguous()?;
-        let gx = grad.apply_op2_no_bwd(wt, &GradInput(g))?;
-        let gw = x.apply_op2_no_bwd(&grad, &GradWeight(g))?;
+        let gx = grad.apply_op2_no_bwd(wt, &Grad::Input(g))?;
+        let gw = x.apply_op2_no_bwd(&grad, &Grad::Weight(g))?;
         Ok((Some(gx), Some(gw)))
     }
 }
 
-struct GradInput(Geom);
-
-impl CustomOp2 for GradInput {
-    fn name(&self) -> &'static str {
-        "depthwise-conv2d-grad-input"
-    }
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = self.0;
-        let out = dispatch(
-            (s1, l1),
-            (s2, l2),
-            |gr, wt| grad_input(gr, wt, g),
-            |gr, wt| grad_input(gr, wt, g),
-        )?;
-        Ok((out, Shape::from((g.n, g.c, g.h, g.w))))
-    }
+/// The two gradient kernels of [`Depthwise`]: with respect to the input (arguments: output
+/// gradient, weight) and to the weight (arguments: input, output gradient).
+enum Grad {
+    Input(Geom),
+    Weight(Geom),
 }
 
-struct GradWeight(Geom);
-
-impl CustomOp2 for GradWeight {
+impl CustomOp2 for Grad {
     fn name(&self) -> &'static str {
-        "depthwise-conv2d-grad-weight"
+        match self {
+            Grad::Input(_) => "depthwise-conv2d-grad-input",
+            Grad::Weight(_) => "depthwise-conv2d-grad-weight",
+        }
     }
     fn cpu_fwd(
         &self,
@@ -350,14 +334,26 @@ impl CustomOp2 for GradWeight {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let g = self.0;
-        let out = dispatch(
-            (s1, l1),
-            (s2, l2),
-            |x, gr| grad_weight(x, gr, g),
-            |x, gr| grad_weight(x, gr, g),
-        )?;
-        Ok((out, Shape::from((g.c, 1, g.k, g.k))))
+        match *self {
+            Grad::Input(g) => Ok((
+                dispatch(
+                    (s1, l1),
+                    (s2, l2),
+                    |gr, wt| grad_input(gr, wt, g),
+                    |gr, wt| grad_input(gr, wt, g),
+                )?,
+                Shape::from((g.n, g.c, g.h, g.w)),
+            )),
+            Grad::Weight(g) => Ok((
+                dispatch(
+                    (s1, l1),
+                    (s2, l2),
+                    |x, gr| grad_weight(x, gr, g),
+                    |x, gr| grad_weight(x, gr, g),
+                )?,
+                Shape::from((g.c, 1, g.k, g.k)),
+            )),
+        }
     }
 }
 

@@ -234,10 +234,11 @@ impl MBConv {
     }
 }
 
-/// Zeroes whole samples with probability `p` and rescales survivors by 1/(1−p)
-/// (stochastic depth "row" mode, or dropout when applied per element via `drop_elements`).
-fn drop_rows(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
-    let n = x.dim(0)?;
+/// Inverted dropout with a mask of `mask_shape` (broadcast over `x`): entries are zeroed with
+/// probability `p`, survivors scaled by 1/(1−p). Per-sample masks give stochastic depth
+/// ("row" mode), full-shape masks ordinary dropout.
+fn drop_mask(x: &Tensor, mask_shape: &[usize], p: f64, rng: &mut Rng) -> Result<Tensor> {
+    let n: usize = mask_shape.iter().product();
     let keep: Vec<f32> = (0..n)
         .map(|_| {
             if rng.random::<f64>() < p {
@@ -247,29 +248,20 @@ fn drop_rows(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
             }
         })
         .collect();
-    let mut shape = vec![n];
-    shape.extend(std::iter::repeat_n(1, x.rank() - 1));
-    let mask = Tensor::from_vec(keep, shape, &Device::Cpu)?
+    let mask = Tensor::from_vec(keep, mask_shape, &Device::Cpu)?
         .to_dtype(x.dtype())?
         .to_device(x.device())?;
     x.broadcast_mul(&mask)
 }
 
+fn drop_rows(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
+    let mut shape = vec![x.dim(0)?];
+    shape.extend(std::iter::repeat_n(1, x.rank() - 1));
+    drop_mask(x, &shape, p, rng)
+}
+
 fn drop_elements(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
-    let n = x.elem_count();
-    let keep: Vec<f32> = (0..n)
-        .map(|_| {
-            if rng.random::<f64>() < p {
-                0.0
-            } else {
-                (1.0 / (1.0 - p)) as f32
-            }
-        })
-        .collect();
-    let mask = Tensor::from_vec(keep, x.shape(), &Device::Cpu)?
-        .to_dtype(x.dtype())?
-        .to_device(x.device())?;
-    x.mul(&mask)
+    drop_mask(x, x.dims(), p, rng)
 }
 
 /// Collects the requested intermediate activations.
