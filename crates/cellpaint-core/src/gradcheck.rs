@@ -70,3 +70,13 @@ mod tests {
         assert!(wrong.max_abs_error > 0.5, "{wrong:?}");
     }
 }
+
+/// Largest absolute element-wise difference of two same-shaped tensors, in f64 — for tests that
+/// compare a custom op with the plain candle composition it replaces.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f64> {
+    (a.to_dtype(DType::F64)? - b.to_dtype(DType::F64)?)?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar::<f64>()
+}

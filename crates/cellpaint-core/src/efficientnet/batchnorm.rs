@@ -464,16 +464,7 @@ mod tests {
             if silu {
                 yb = yb.silu().unwrap();
             }
-            let d = |p: &Tensor, q: &Tensor| {
-                (p - q)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f64>()
-                    .unwrap()
-            };
+            let d = |p: &Tensor, q: &Tensor| crate::gradcheck::max_abs_diff(&p, &q).unwrap();
             assert!(d(&ya, &yb) < 1e-12, "values silu={silu}");
             let ga = (ya.sqr().unwrap() * 0.5)
                 .unwrap()

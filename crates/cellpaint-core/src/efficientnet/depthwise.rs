@@ -439,14 +439,7 @@ mod tests {
             let ours = depthwise_conv2d(&x, &w, s, (k - 1) / 2).unwrap();
             let theirs = x.conv2d(&w, (k - 1) / 2, s, 1, 4).unwrap();
             assert_eq!(ours.dims(), theirs.dims(), "k{k} s{s} h{h}");
-            let d = (ours - theirs)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap();
+            let d = crate::gradcheck::max_abs_diff(&ours, &theirs).unwrap();
             assert!(d < 1e-12, "k{k} s{s} h{h}: {d}");
         }
     }
@@ -460,16 +453,7 @@ mod tests {
             let a = depthwise_conv2d(x.as_tensor(), w.as_tensor(), s, (k - 1) / 2).unwrap();
             let b =
                 depthwise_conv2d_composed(x.as_tensor(), w.as_tensor(), s, (k - 1) / 2).unwrap();
-            let diff = |p: &Tensor, q: &Tensor| {
-                (p - q)
-                    .unwrap()
-                    .abs()
-                    .unwrap()
-                    .max_all()
-                    .unwrap()
-                    .to_scalar::<f64>()
-                    .unwrap()
-            };
+            let diff = |p: &Tensor, q: &Tensor| crate::gradcheck::max_abs_diff(&p, &q).unwrap();
             assert!(diff(&a, &b) < 1e-12);
             let ga = a.sqr().unwrap().sum_all().unwrap().backward().unwrap();
             let gb = b.sqr().unwrap().sum_all().unwrap().backward().unwrap();
@@ -492,14 +476,7 @@ mod tests {
             let w = seq((2, 1, k, k), 1.0);
             let ours = depthwise_conv2d(&x, &w, s, (k - 1) / 2).unwrap();
             let theirs = x.conv2d(&w, (k - 1) / 2, s, 1, 2).unwrap();
-            let d = (ours - theirs)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap();
+            let d = crate::gradcheck::max_abs_diff(&ours, &theirs).unwrap();
             assert!(d < 1e-12, "h{h} k{k} s{s}: {d}");
         }
     }
