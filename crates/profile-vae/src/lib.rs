@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## Overview
+//!
+//! Variational autoencoders for image-based (Cell Painting) and gene-expression (L1000)
+//! profiles, after Way et al., *Morphology and gene expression profiling provide complementary
+//! information for mapping cell state* / the cell-painting-vae polypharmacology paper.
+//!
+//! Vanilla, β- and MMD-VAEs differ only in their [`Regulariser`]s; the model embeds profiles
+//! with the latent mean μ (deterministic), decodes, and simulates from the prior.
+
+pub mod error;
+pub mod model;
+pub mod scaler;
+pub mod train;
+
+pub use error::{Result, VaeError};
+pub use model::{mmd, Activation, Kl, Mmd, Output, Regulariser, Vae, VaeConfig};
+pub use scaler::MinMaxScaler;
+pub use train::{fit, shuffle_columns, FittedVae, VaeTask};
