@@ -9,12 +9,19 @@
 //! Vanilla, β- and MMD-VAEs differ only in their [`Regulariser`]s; the model embeds profiles
 //! with the latent mean μ (deterministic), decodes, and simulates from the prior.
 
+pub mod arithmetic;
 pub mod error;
 pub mod model;
+pub mod pca;
 pub mod scaler;
 pub mod train;
 
+pub use arithmetic::{
+    latent_arithmetic, shuffled_null, valid_targets, z_scores, ArithmeticResult, Embedding,
+    RawFeatures,
+};
 pub use error::{Result, VaeError};
 pub use model::{mmd, Activation, Kl, Mmd, Output, Regulariser, Vae, VaeConfig};
+pub use pca::Pca;
 pub use scaler::MinMaxScaler;
 pub use train::{fit, shuffle_columns, FittedVae, VaeTask};
