@@ -14,6 +14,7 @@ pub mod error;
 pub mod model;
 pub mod pca;
 pub mod scaler;
+pub mod select;
 pub mod train;
 
 pub use arithmetic::{
@@ -24,4 +25,5 @@ pub use error::{Result, VaeError};
 pub use model::{mmd, Activation, Kl, Mmd, Output, Regulariser, Vae, VaeConfig};
 pub use pca::Pca;
 pub use scaler::MinMaxScaler;
+pub use select::{select_beta, simulation_hausdorff};
 pub use train::{fit, shuffle_columns, FittedVae, VaeTask};

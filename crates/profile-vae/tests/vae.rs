@@ -238,3 +238,38 @@ fn bad_input_is_an_error() {
     assert!(e.to_string().contains("latent"), "{e}");
     assert!(FittedVae::load(&dir.path().join("nothing")).is_err());
 }
+
+#[test]
+fn beta_selection_scores_every_beta() {
+    let x = profiles::SyntheticPlate::default()
+        .generate()
+        .into_features();
+    let dir = tempfile::tempdir().unwrap();
+    let betas = [0.1, 1.0, 10.0];
+    let (scores, best) = select_beta(
+        &small(x.ncols()),
+        x.view(),
+        &betas,
+        16,
+        &train_cfg(15, 0),
+        dir.path(),
+    )
+    .unwrap();
+    eprintln!("β → Hausdorff: {scores:?}, best β = {}", scores[best].0);
+    assert_eq!(
+        scores.iter().map(|s| s.0).collect::<Vec<_>>(),
+        betas.to_vec()
+    );
+    assert!(scores.iter().all(|s| s.1.is_finite() && s.1 > 0.0));
+    assert!(scores.iter().all(|s| s.1 >= scores[best].1));
+    assert!(dir.path().join("beta_selection.json").exists());
+    assert!(select_beta(
+        &small(x.ncols()),
+        x.view(),
+        &[],
+        16,
+        &train_cfg(1, 0),
+        dir.path()
+    )
+    .is_err());
+}
