@@ -25,7 +25,7 @@ fn main() {
         Some("ci") => ci(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask reproduce <paper> | cargo xtask bench <efficientnet|map> | cargo xtask ci");
+            eprintln!("usage: cargo xtask reproduce <paper> | cargo xtask bench <efficientnet|map|vae> | cargo xtask ci");
             std::process::exit(2)
         }
     };
@@ -72,7 +72,17 @@ fn bench(what: Option<&str>) -> Result<()> {
             "target/bench/efficientnet.json",
         ]),
         Some("map") => cargo(&["bench", "-p", "profiling-eval"]),
-        _ => bail!("which benchmark? known: efficientnet, map"),
+        Some("vae") => cargo(&[
+            "run",
+            "--release",
+            "-p",
+            "profile-vae",
+            "--example",
+            "bench_vae",
+            "--",
+            "target/bench/vae.json",
+        ]),
+        _ => bail!("which benchmark? known: efficientnet, map, vae"),
     }
 }
 
