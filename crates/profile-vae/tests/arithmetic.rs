@@ -119,6 +119,16 @@ fn real_plate_two_moa_targets() {
         targets.len(),
         targets
     );
+    // Facts of this plate that make its arithmetic test empty: 7 two-MOA labels, and for none
+    // of them are both single-MOA parts present.
+    assert_eq!(two_moa.len(), 7);
+    for l in &two_moa {
+        let (a, b) = l.split_once('|').unwrap();
+        assert!(
+            !(labels.iter().any(|x| x == a) && labels.iter().any(|x| x == b)),
+            "{l}"
+        );
+    }
     let real = latent_arithmetic(&RawFeatures, t.features(), &labels, "DMSO").unwrap();
     assert_eq!(real.len(), targets.len());
     assert!(real.iter().all(|r| r.l2.is_finite()));

@@ -198,44 +198,26 @@ fn bad_input_is_an_error() {
         .generate()
         .into_features();
     let dir = tempfile::tempdir().unwrap();
-    let e = fit(
-        small(x.ncols() + 1),
-        x.view(),
-        None,
-        16,
-        train_cfg(1, 0),
-        dir.path(),
-    )
-    .err()
-    .unwrap();
-    assert!(e.to_string().contains("features"), "{e}");
+    let fit_err = |cfg: VaeConfig, data: ndarray::ArrayView2<f64>| {
+        fit(cfg, data, None, 16, train_cfg(1, 0), dir.path())
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let e = fit_err(small(x.ncols() + 1), x.view());
+    assert!(e.contains("features"), "{e}");
     let mut bad = x.clone();
     bad[[3, 2]] = f64::NAN;
-    let e = fit(
-        small(x.ncols()),
-        bad.view(),
-        None,
-        16,
-        train_cfg(1, 0),
-        dir.path(),
-    )
-    .err()
-    .unwrap();
-    assert!(e.to_string().contains("row 3, feature 2"), "{e}");
-    let e = fit(
+    let e = fit_err(small(x.ncols()), bad.view());
+    assert!(e.contains("row 3, feature 2"), "{e}");
+    let e = fit_err(
         VaeConfig {
             latent: 0,
             ..small(x.ncols())
         },
         x.view(),
-        None,
-        16,
-        train_cfg(1, 0),
-        dir.path(),
-    )
-    .err()
-    .unwrap();
-    assert!(e.to_string().contains("latent"), "{e}");
+    );
+    assert!(e.contains("latent"), "{e}");
     assert!(FittedVae::load(&dir.path().join("nothing")).is_err());
 }
 

@@ -364,22 +364,10 @@ pub fn depthwise_conv2d_composed(
     stride: usize,
     padding: usize,
 ) -> Result<Tensor> {
+    check(x, weight, stride, padding)?;
     let (n, c, h, w) = x.dims4()?;
-    let (wc, one, k, k2) = weight.dims4()?;
-    if wc != c || one != 1 || k != k2 {
-        candle_core::bail!(
-            "depthwise weight {:?} does not fit input {:?}",
-            weight.shape(),
-            x.shape()
-        );
-    }
-    if !(1..=2).contains(&stride) {
-        candle_core::bail!("depthwise stride must be 1 or 2, got {stride}");
-    }
+    let k = weight.dim(2)?;
     let (hp, wp) = (h + 2 * padding, w + 2 * padding);
-    if hp < k || wp < k {
-        candle_core::bail!("depthwise input {h}×{w} (+ padding {padding}) smaller than kernel {k}");
-    }
     let (oh, ow) = ((hp - k) / stride + 1, (wp - k) / stride + 1);
     // Room for every tap's strided window: (k − 1) + stride·out rows, padded at the end if short.
     let (need_h, need_w) = (k - 1 + stride * oh, k - 1 + stride * ow);
