@@ -91,24 +91,25 @@ pub fn read_tiff_pages(path: impl AsRef<Path>, max_pages: Option<usize>) -> Resu
     loop {
         let (w, h) = decoder.dimensions().map_err(decode_err)?;
         let color = decoder.colortype().map_err(decode_err)?;
-        let (samples, bits) =
-            match color {
-                ColorType::Gray(b) => (1, b),
-                ColorType::RGB(b) => (3, b),
-                ColorType::GrayA(b) => (2, b),
-                ColorType::RGBA(b) => (4, b),
-                ColorType::Multiband {
-                    bit_depth,
-                    num_samples,
-                } => (num_samples as usize, bit_depth),
-                other => return Err(ImageError::invalid(
+        let (samples, bits) = match color {
+            ColorType::Gray(b) => (1, b),
+            ColorType::RGB(b) => (3, b),
+            ColorType::GrayA(b) => (2, b),
+            ColorType::RGBA(b) => (4, b),
+            ColorType::Multiband {
+                bit_depth,
+                num_samples,
+            } => (num_samples as usize, bit_depth),
+            other => {
+                return Err(ImageError::invalid(
                     path.display(),
                     format!(
                         "page {}: unsupported colour type {other:?} (expected grayscale or RGB)",
                         pages.len() + 1
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let data: Vec<u16> = match decoder.read_image().map_err(decode_err)? {
             DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
             DecodingResult::U16(v) => v,

@@ -26,7 +26,11 @@ fn tiff_roundtrips_with_each_compression_and_multiple_pages() {
         assert_eq!(back.len(), 2, "{c:?}");
         for (b, orig) in back.iter().zip(&pages) {
             assert_eq!(b.bits, 16);
-            assert_eq!(b.pixels.index_axis(ndarray::Axis(0), 0), orig.view(), "{c:?}");
+            assert_eq!(
+                b.pixels.index_axis(ndarray::Axis(0), 0),
+                orig.view(),
+                "{c:?}"
+            );
         }
         assert_eq!(read_plane(&p).unwrap().pixels, pages[0]);
     }
@@ -142,11 +146,18 @@ fn bad_files_name_themselves() {
     let other = tmp.path().join("other.tiff");
     write_tiff_u16(&other, &[ramp(32, 64, 0).view()], TiffCompression::None).unwrap();
     let names = vec!["DNA".to_string(), "ER".to_string()];
-    let e = Field::load(&names, &[good.clone(), other]).unwrap_err().to_string();
-    assert!(e.contains("other.tiff") && e.contains("ER") && e.contains("size"), "{e}");
+    let e = Field::load(&names, &[good.clone(), other])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("other.tiff") && e.contains("ER") && e.contains("size"),
+        "{e}"
+    );
     let eight = tmp.path().join("eight.png");
     write_png_u8(&eight, Array2::<u8>::zeros((64, 64)).view()).unwrap();
-    let e = Field::load(&names, &[good.clone(), eight]).unwrap_err().to_string();
+    let e = Field::load(&names, &[good.clone(), eight])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("eight.png") && e.contains("8-bit"), "{e}");
     // RGB where a channel was expected.
     let rgb = tmp.path().join("rgb.png");
@@ -159,14 +170,30 @@ fn bad_files_name_themselves() {
 fn index_errors_name_the_row_and_column() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("index.csv");
-    std::fs::write(&p, "Metadata_Plate,Metadata_Well,Metadata_Site,DNA\nP1,A01,1,a.tiff\n").unwrap();
-    let e = ImageIndex::read(&p, &["DNA", "ER"], None).unwrap_err().to_string();
+    std::fs::write(
+        &p,
+        "Metadata_Plate,Metadata_Well,Metadata_Site,DNA\nP1,A01,1,a.tiff\n",
+    )
+    .unwrap();
+    let e = ImageIndex::read(&p, &["DNA", "ER"], None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("index.csv") && e.contains("'ER'"), "{e}");
-    std::fs::write(&p, "Metadata_Plate,Metadata_Well,Metadata_Site,DNA\nP1,A01,1,\n").unwrap();
-    let e = ImageIndex::read(&p, &["DNA"], None).unwrap_err().to_string();
+    std::fs::write(
+        &p,
+        "Metadata_Plate,Metadata_Well,Metadata_Site,DNA\nP1,A01,1,\n",
+    )
+    .unwrap();
+    let e = ImageIndex::read(&p, &["DNA"], None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("line 2") && e.contains("DNA"), "{e}");
     // A DeepProfiler-style index whose file is missing: the error names file and index line.
-    std::fs::write(&p, "Metadata_Plate,Metadata_Well,Metadata_Site,DNA\nP1,A01,1,missing.tiff\n").unwrap();
+    std::fs::write(
+        &p,
+        "Metadata_Plate,Metadata_Well,Metadata_Site,DNA\nP1,A01,1,missing.tiff\n",
+    )
+    .unwrap();
     let idx = ImageIndex::read(&p, &["DNA"], None).unwrap();
     assert_eq!(idx.fields[0].paths[0], tmp.path().join("missing.tiff"));
     let e = idx.load(&idx.fields[0]).unwrap_err().to_string();
@@ -203,7 +230,10 @@ fn illumination_correction_flattens_a_known_gradient() {
     let before = col_mean(&fields[0], w - 16) / col_mean(&fields[0], 0);
     let after = col_mean(&corrected, w - 16) / col_mean(&corrected, 0);
     assert!(before > 2.3, "{before}");
-    assert!((after - 1.0).abs() < 0.1, "right/left after correction {after}");
+    assert!(
+        (after - 1.0).abs() < 0.1,
+        "right/left after correction {after}"
+    );
     // Bad input.
     let e = IlluminationParams::default()
         .accumulator()
@@ -217,19 +247,30 @@ fn illumination_correction_flattens_a_known_gradient() {
 #[test]
 fn detector_splits_two_touching_discs_and_finds_separate_ones() {
     let (h, w) = (120, 160);
-    let discs = [(40.0, 40.0, 14.0), (40.0, 64.0, 14.0), (90.0, 110.0, 12.0), (30.0, 125.0, 10.0)];
+    let discs = [
+        (40.0, 40.0, 14.0),
+        (40.0, 64.0, 14.0),
+        (90.0, 110.0, 12.0),
+        (30.0, 125.0, 10.0),
+    ];
     let img = Array2::from_shape_fn((h, w), |(y, x)| {
         let inside = discs.iter().any(|&(cy, cx, r)| {
             let (dy, dx) = (y as f64 - cy, x as f64 - cx);
             dy * dy + dx * dx <= r * r
         });
-        if inside { 1000.0 } else { 100.0 + ((x * 7 + y * 3) % 11) as f32 }
+        if inside {
+            1000.0
+        } else {
+            100.0 + ((x * 7 + y * 3) % 11) as f32
+        }
     });
     let seg = detect_nuclei(img.view(), &NucleusParams::default()).unwrap();
     assert_eq!(seg.nuclei.len(), 4, "{:?}", seg.nuclei);
     for &(cy, cx, _) in &discs {
         assert!(
-            seg.nuclei.iter().any(|n| (n.x - cx).abs() < 3.0 && (n.y - cy).abs() < 3.0),
+            seg.nuclei
+                .iter()
+                .any(|n| (n.x - cx).abs() < 3.0 && (n.y - cy).abs() < 3.0),
             "no nucleus near ({cx}, {cy}): {:?}",
             seg.nuclei
         );
