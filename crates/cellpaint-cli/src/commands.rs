@@ -51,6 +51,15 @@ pub enum Command {
     Sphere(SphereArgs),
     /// Evaluate profiles: mAP (activity, consistency), enrichment, kNN, NSC, grit, ….
     Eval(crate::eval::EvalArgs),
+    /// Prepare images as DeepProfiler does: illumination functions, 8-bit PNG compression,
+    /// single-cell crops.
+    #[command(subcommand)]
+    Prepare(crate::images::PrepareCommand),
+    /// Find nuclei on a DNA image; writes one row per nucleus with CellProfiler's column names.
+    DetectNuclei(crate::images::DetectArgs),
+    /// Simulate a Cell Painting screen with known ground truth.
+    #[command(subcommand)]
+    Simulate(crate::images::SimulateCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -249,6 +258,9 @@ pub struct PipelineArgs {
 pub fn run(cli: Cli) -> Result<()> {
     let q = cli.quiet;
     match cli.command {
+        Command::Prepare(c) => crate::images::prepare(c, q),
+        Command::DetectNuclei(a) => crate::images::detect(a, q),
+        Command::Simulate(c) => crate::images::simulate(c, q),
         Command::Normalize(a) => {
             let t = a.io.read(q)?;
             let params = NormalizeParams {

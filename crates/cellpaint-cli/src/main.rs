@@ -2,6 +2,7 @@
 
 mod commands;
 mod eval;
+mod images;
 
 use std::process::ExitCode;
 
