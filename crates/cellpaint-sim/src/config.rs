@@ -106,7 +106,8 @@ impl SimConfig {
             n_moas: 30,
             compounds_per_moa: 10,
             n_combinations: 20,
-            doses: vec![1.0, 3.0, 10.0],
+            // 320 compounds × 4 doses fill 4 plate maps of 360 treatment wells.
+            doses: vec![0.3, 1.0, 3.0, 10.0],
             control_wells_per_plate: 24,
             n_features: 500,
             ..Self::default()
