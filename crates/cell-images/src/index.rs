@@ -7,6 +7,19 @@ use std::path::{Path, PathBuf};
 use crate::error::{ImageError, Result};
 use crate::field::Field;
 
+/// A CSV reader and its header, errors naming the file.
+pub(crate) fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<String>)> {
+    let mut rdr = csv::Reader::from_path(path)
+        .map_err(|e| ImageError::invalid(path.display(), e.to_string()))?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| ImageError::invalid(path.display(), e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    Ok((rdr, headers))
+}
+
 /// One field of view in an index: where its channel files are, and its metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldRecord {
@@ -45,16 +58,7 @@ impl ImageIndex {
             .map(Path::to_path_buf)
             .or_else(|| path.parent().map(Path::to_path_buf))
             .unwrap_or_default();
-        let mut rdr = csv::ReaderBuilder::new()
-            .flexible(false)
-            .from_path(path)
-            .map_err(|e| ImageError::invalid(path.display(), e.to_string()))?;
-        let headers: Vec<String> = rdr
-            .headers()
-            .map_err(|e| ImageError::invalid(path.display(), e.to_string()))?
-            .iter()
-            .map(str::to_string)
-            .collect();
+        let (mut rdr, headers) = open_csv(path)?;
         let meta_col = |key: &str| {
             let names = [
                 format!("Metadata_{key}"),

@@ -75,18 +75,27 @@ pub fn read_plane(path: impl AsRef<Path>) -> Result<Plane> {
     })
 }
 
-/// Reads every page of a (possibly multi-page, possibly BigTIFF) TIFF; `max_pages` stops early.
-pub fn read_tiff_pages(path: impl AsRef<Path>, max_pages: Option<usize>) -> Result<Vec<RawImage>> {
-    let path = path.as_ref();
-    let file = File::open(path).map_err(|e| ImageError::io(path, e))?;
-    let decode_err = |e: tiff::TiffError| ImageError::Decode {
+fn tiff_error(path: &Path, e: tiff::TiffError) -> ImageError {
+    ImageError::Decode {
         path: path.to_path_buf(),
         format: "TIFF",
         message: e.to_string(),
-    };
-    let mut decoder = Decoder::new(BufReader::new(file))
-        .map_err(decode_err)?
-        .with_limits(Limits::unlimited());
+    }
+}
+
+/// A decoder without size limits (plates have large fields), errors naming the file.
+fn open_tiff(path: &Path) -> Result<Decoder<BufReader<File>>> {
+    let file = File::open(path).map_err(|e| ImageError::io(path, e))?;
+    Ok(Decoder::new(BufReader::new(file))
+        .map_err(|e| tiff_error(path, e))?
+        .with_limits(Limits::unlimited()))
+}
+
+/// Reads every page of a (possibly multi-page, possibly BigTIFF) TIFF; `max_pages` stops early.
+pub fn read_tiff_pages(path: impl AsRef<Path>, max_pages: Option<usize>) -> Result<Vec<RawImage>> {
+    let path = path.as_ref();
+    let decode_err = |e: tiff::TiffError| tiff_error(path, e);
+    let mut decoder = open_tiff(path)?;
     let mut pages = Vec::new();
     loop {
         let (w, h) = decoder.dimensions().map_err(decode_err)?;
@@ -260,15 +269,8 @@ pub fn write_tiff_f32(path: impl AsRef<Path>, pages: &[ArrayView2<'_, f32>]) -> 
 /// Reads a float TIFF written by [`write_tiff_f32`].
 pub fn read_tiff_f32(path: impl AsRef<Path>) -> Result<Vec<Array2<f32>>> {
     let path = path.as_ref();
-    let file = File::open(path).map_err(|e| ImageError::io(path, e))?;
-    let decode_err = |e: tiff::TiffError| ImageError::Decode {
-        path: path.to_path_buf(),
-        format: "TIFF",
-        message: e.to_string(),
-    };
-    let mut decoder = Decoder::new(BufReader::new(file))
-        .map_err(decode_err)?
-        .with_limits(Limits::unlimited());
+    let decode_err = |e: tiff::TiffError| tiff_error(path, e);
+    let mut decoder = open_tiff(path)?;
     let mut pages = Vec::new();
     loop {
         let (w, h) = decoder.dimensions().map_err(decode_err)?;

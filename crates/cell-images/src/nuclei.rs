@@ -153,11 +153,9 @@ pub fn detect_nuclei(dna: ArrayView2<'_, f32>, params: &NucleusParams) -> Result
     }
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
     let cell = params.min_distance.max(1.0);
-    let grid_w = (w as f32 / cell).ceil() as usize + 1;
     let mut grid: std::collections::HashMap<(usize, usize), Vec<(usize, usize)>> =
         Default::default();
     let mut markers: Vec<(usize, usize)> = Vec::new();
-    let _ = grid_w;
     for &(_, y, x) in &candidates {
         let (gy, gx) = ((y as f32 / cell) as usize, (x as f32 / cell) as usize);
         let near = (gy.saturating_sub(1)..=gy + 1).any(|a| {
@@ -255,14 +253,7 @@ pub fn detect_nuclei(dna: ArrayView2<'_, f32>, params: &NucleusParams) -> Result
 /// `Location_Center_X/Y`). Rows with an empty coordinate are an error naming the line.
 pub fn read_locations(path: impl AsRef<Path>) -> Result<Vec<(f64, f64)>> {
     let path = path.as_ref();
-    let mut rdr = csv::Reader::from_path(path)
-        .map_err(|e| ImageError::invalid(path.display(), e.to_string()))?;
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| ImageError::invalid(path.display(), e.to_string()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let (mut rdr, headers) = crate::index::open_csv(path)?;
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
     let (Some(cx), Some(cy)) = (
         col(&[CENTER_X, "Location_Center_X"]),

@@ -1,0 +1,149 @@
+//! `cellpaint simulate`, `prepare` and `detect-nuclei` end to end on a simulated screen.
+
+use std::process::Command;
+
+use profiles::{read_table, ReadOptions};
+
+fn cellpaint() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cellpaint"))
+}
+
+#[test]
+fn simulate_then_prepare_then_crop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // Profiles: same seed, same bytes; truth beside them.
+    for name in ["a.csv.gz", "b.csv.gz"] {
+        let ok = cellpaint()
+            .args([
+                "-q", "simulate", "profiles", "--preset", "tiny", "--seed", "9", "-o",
+            ])
+            .arg(d.join(name))
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    let a = read_table(d.join("a.csv.gz"), &ReadOptions::default()).unwrap();
+    let b = read_table(d.join("b.csv.gz"), &ReadOptions::default()).unwrap();
+    assert_eq!(a.features(), b.features());
+    assert!(d.join("a.truth.json").is_file());
+
+    // Images → illumination → compression → crops at the true nucleus locations.
+    let sim = d.join("sim");
+    let ok = cellpaint()
+        .args([
+            "-q",
+            "simulate",
+            "images",
+            "--seed",
+            "3",
+            "--max-wells-per-plate",
+            "4",
+            "-o",
+        ])
+        .arg(&sim)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let index = sim.join("index.csv");
+    let run = |args: &[&str]| {
+        let out = cellpaint().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let idx = index.to_str().unwrap();
+    let illum = d.join("illum");
+    run(&[
+        "prepare",
+        "illum",
+        "--index",
+        idx,
+        "-o",
+        illum.to_str().unwrap(),
+    ]);
+    assert!(illum.join("SIM_B1_M1_R1.illum.tiff").is_file());
+    let msg = run(&[
+        "prepare",
+        "compress",
+        "--index",
+        idx,
+        "--illum",
+        illum.to_str().unwrap(),
+        "-o",
+        d.join("png").to_str().unwrap(),
+    ]);
+    assert!(msg.contains("compressed 40 files"), "{msg}");
+    let sc = d.join("sc");
+    let msg = run(&[
+        "prepare",
+        "crops",
+        "--index",
+        idx,
+        "--illum",
+        illum.to_str().unwrap(),
+        "--locations",
+        "locations/{plate}/{well}_s{site}.csv",
+        "--target",
+        "Metadata_broad_sample",
+        "--box-size",
+        "32",
+        "--border",
+        "pad",
+        "-o",
+        sc.to_str().unwrap(),
+    ]);
+    assert!(msg.contains("single-cell crops"), "{msg}");
+    let meta = std::fs::read_to_string(sc.join("sc-metadata.csv")).unwrap();
+    let n_true: usize = walk_csv_rows(&sim.join("locations"));
+    assert_eq!(
+        meta.lines().count() - 1,
+        n_true,
+        "padding keeps every located cell"
+    );
+
+    // detect-nuclei on one simulated DNA image, and a clear error for a missing file.
+    let dna = std::fs::read_dir(sim.join("images/SIM_B1_M1_R1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_DNA.tiff"))
+        .unwrap();
+    run(&[
+        "detect-nuclei",
+        dna.to_str().unwrap(),
+        "-o",
+        d.join("n.csv").to_str().unwrap(),
+        "--min-distance",
+        "6",
+        "--min-area",
+        "20",
+    ]);
+    let n = cell_images::read_locations(d.join("n.csv")).unwrap();
+    assert!(!n.is_empty());
+    let out = cellpaint()
+        .args(["detect-nuclei", "missing.tiff", "-o", "x.csv"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("missing.tiff") && err.lines().count() == 1,
+        "{err}"
+    );
+}
+
+fn walk_csv_rows(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            n += walk_csv_rows(&p);
+        } else {
+            n += std::fs::read_to_string(&p).unwrap().lines().count() - 1;
+        }
+    }
+    n
+}
