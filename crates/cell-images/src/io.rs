@@ -226,38 +226,38 @@ pub fn write_tiff_u16(
     pages: &[ArrayView2<'_, u16>],
     compression: TiffCompression,
 ) -> Result<()> {
-    let path = path.as_ref();
-    profiles::write_atomic(path, |w| {
-        let mut buf = std::io::Cursor::new(Vec::new());
-        {
-            let mut enc = TiffEncoder::new(&mut buf)
-                .map_err(std::io::Error::other)?
-                .with_compression(compression.to_tiff());
-            for page in pages {
-                let (h, w) = page.dim();
-                let data: Vec<u16> = page.iter().copied().collect();
-                enc.write_image::<colortype::Gray16>(w as u32, h as u32, &data)
-                    .map_err(std::io::Error::other)?;
-            }
-        }
-        w.write_all(buf.get_ref())
-    })?;
-    Ok(())
+    write_tiff_pages::<colortype::Gray16>(path.as_ref(), pages, compression.to_tiff())
 }
 
 /// Writes a 32-bit float grayscale multi-page TIFF (used for illumination functions), atomically.
 pub fn write_tiff_f32(path: impl AsRef<Path>, pages: &[ArrayView2<'_, f32>]) -> Result<()> {
-    let path = path.as_ref();
+    write_tiff_pages::<colortype::Gray32Float>(
+        path.as_ref(),
+        pages,
+        Compression::Deflate(DeflateLevel::Balanced),
+    )
+}
+
+/// One grayscale page per plane, encoded in memory and written atomically.
+fn write_tiff_pages<C: colortype::ColorType>(
+    path: &Path,
+    pages: &[ArrayView2<'_, C::Inner>],
+    compression: Compression,
+) -> Result<()>
+where
+    C::Inner: Copy,
+    [C::Inner]: tiff::encoder::TiffValue,
+{
     profiles::write_atomic(path, |w| {
         let mut buf = std::io::Cursor::new(Vec::new());
         {
             let mut enc = TiffEncoder::new(&mut buf)
                 .map_err(std::io::Error::other)?
-                .with_compression(Compression::Deflate(DeflateLevel::Balanced));
+                .with_compression(compression);
             for page in pages {
                 let (h, w) = page.dim();
-                let data: Vec<f32> = page.iter().copied().collect();
-                enc.write_image::<colortype::Gray32Float>(w as u32, h as u32, &data)
+                let data: Vec<C::Inner> = page.iter().copied().collect();
+                enc.write_image::<C>(w as u32, h as u32, &data)
                     .map_err(std::io::Error::other)?;
             }
         }
