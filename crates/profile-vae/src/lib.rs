@@ -11,9 +11,11 @@
 
 pub mod arithmetic;
 pub mod error;
+pub mod interpret;
 pub mod model;
 pub mod pca;
 pub mod scaler;
+pub mod search;
 pub mod select;
 pub mod train;
 
@@ -22,8 +24,12 @@ pub use arithmetic::{
     RawFeatures,
 };
 pub use error::{Result, VaeError};
+pub use interpret::{
+    feature_group, latent_correlation, latent_traversal, summarise_by_group, GroupSummary,
+};
 pub use model::{mmd, Activation, Kl, Mmd, Output, Regulariser, Vae, VaeConfig};
 pub use pca::Pca;
 pub use scaler::MinMaxScaler;
+pub use search::{random_search, SearchParams, SearchSpace, Trial};
 pub use select::{select_beta, simulation_hausdorff};
 pub use train::{fit, shuffle_columns, FittedVae, VaeTask};
