@@ -7,25 +7,21 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-/// Papers `reproduce` knows; each method issue adds its entry here.
-const PAPERS: &[(&str, &str)] = &[];
+/// Papers `reproduce` knows (the `reproduce` crate's binary runs them); each method issue adds
+/// its entry here.
+const PAPERS: &[(&str, &str)] = &[("cell-painting-vae", "reproduce")];
 
 /// Every paper the project will reproduce, for the error message until it lands.
-const PLANNED: &[&str] = &[
-    "profile-vae",
-    "cyto-vaegan",
-    "deepprofiler-wsl",
-    "moa-profiler",
-];
+const PLANNED: &[&str] = &["cytovae", "deepprofiler", "moa-profiler"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("reproduce") => reproduce(args.get(1).map(String::as_str)),
+        Some("reproduce") => reproduce(args.get(1).map(String::as_str), &args[2.min(args.len())..]),
         Some("ci") => ci(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask reproduce <paper> | cargo xtask bench <efficientnet|map|vae> | cargo xtask ci");
+            eprintln!("usage: cargo xtask reproduce <paper> [--quick] [--data DIR] [--out DIR] [--seed N] | cargo xtask bench <efficientnet|map|vae> | cargo xtask ci");
             std::process::exit(2)
         }
     };
@@ -35,7 +31,8 @@ fn main() {
     }
 }
 
-fn reproduce(paper: Option<&str>) -> Result<()> {
+/// `reproduce <paper> [--data DIR] [--quick] [--out DIR] [--seed N] [--quiet]`.
+fn reproduce(paper: Option<&str>, rest: &[String]) -> Result<()> {
     let known = if PAPERS.is_empty() {
         "none yet".to_string()
     } else {
@@ -49,7 +46,11 @@ fn reproduce(paper: Option<&str>) -> Result<()> {
         bail!("which paper? known: {known}")
     };
     match PAPERS.iter().find(|(n, _)| *n == paper) {
-        Some((_, package)) => cargo(&["run", "--release", "-p", package, "--", "reproduce"]),
+        Some((_, package)) => {
+            let mut args = vec!["run", "--release", "-p", package, "--", paper];
+            args.extend(rest.iter().map(String::as_str));
+            cargo(&args)
+        }
         None if PLANNED.contains(&paper) => bail!(
             "'{paper}' is planned but its crate has not landed yet; papers reproducible now: {known}"
         ),

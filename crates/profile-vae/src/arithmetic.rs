@@ -82,6 +82,12 @@ pub fn latent_arithmetic(
     labels: &[String],
     control: &str,
 ) -> Result<Vec<ArithmeticResult>> {
+    check_labels(x, labels)?;
+    let z = emb.encode(x)?;
+    predict_and_score(emb, &z, x, labels, labels, control)
+}
+
+fn check_labels(x: ArrayView2<'_, f64>, labels: &[String]) -> Result<()> {
     if labels.len() != x.nrows() {
         return Err(VaeError::Data(format!(
             "{} labels for {} profiles",
@@ -89,19 +95,33 @@ pub fn latent_arithmetic(
             x.nrows()
         )));
     }
-    let z = emb.encode(x)?;
+    Ok(())
+}
+
+/// Predictions from the means under `predict_labels`, scored against the real A|B means under
+/// `truth_labels`.
+fn predict_and_score(
+    emb: &dyn Embedding,
+    z: &Array2<f64>,
+    x: ArrayView2<'_, f64>,
+    predict_labels: &[String],
+    truth_labels: &[String],
+    control: &str,
+) -> Result<Vec<ArithmeticResult>> {
     let raw = x.to_owned();
-    let zc = mean_rows(&z, labels, control)
+    let zc = mean_rows(z, predict_labels, control)
         .ok_or_else(|| VaeError::Data(format!("no '{control}' rows to subtract")))?;
     let mut out = Vec::new();
-    for (a, b, ab) in valid_targets(labels) {
-        let (za, zb) = (
-            mean_rows(&z, labels, &a).expect("present"),
-            mean_rows(&z, labels, &b).expect("present"),
-        );
+    for (a, b, ab) in valid_targets(truth_labels) {
+        let (Some(za), Some(zb), Some(truth)) = (
+            mean_rows(z, predict_labels, &a),
+            mean_rows(z, predict_labels, &b),
+            mean_rows(&raw, truth_labels, &ab),
+        ) else {
+            continue;
+        };
         let pred_z = (&za - &zc + &zb).insert_axis(Axis(0));
         let pred = emb.decode(pred_z.view())?.row(0).to_owned();
-        let truth = mean_rows(&raw, labels, &ab).expect("present");
         let l2 = (&pred - &truth).mapv(|v| v * v).sum().sqrt();
         let pearson = profiles::stats::pearson(
             pred.as_slice().expect("owned"),
@@ -116,7 +136,10 @@ pub fn latent_arithmetic(
     Ok(out)
 }
 
-/// The same arithmetic with the whole label column shuffled, `shuffles` times (seeded).
+/// The null: the whole label column shuffled `shuffles` times (seeded), predictions made from
+/// the shuffled means and scored against the *real* mean A|B profile, as the paper describes
+/// ("ten predictions of A|B from randomly permuted input data"). Shuffling the truth as well
+/// would compare two near-global means and make the null distances small for no reason.
 pub fn shuffled_null(
     emb: &dyn Embedding,
     x: ArrayView2<'_, f64>,
@@ -125,12 +148,14 @@ pub fn shuffled_null(
     shuffles: usize,
     seed: u64,
 ) -> Result<Vec<Vec<ArithmeticResult>>> {
+    check_labels(x, labels)?;
+    let z = emb.encode(x)?;
     let mut rng = cellpaint_core::rng::seeded_rng(seed);
     (0..shuffles)
         .map(|_| {
             let mut l = labels.to_vec();
             l.shuffle(&mut rng);
-            latent_arithmetic(emb, x, &l, control)
+            predict_and_score(emb, &z, x, &l, labels, control)
         })
         .collect()
 }

@@ -133,3 +133,27 @@ fn real_plate_two_moa_targets() {
     assert_eq!(real.len(), targets.len());
     assert!(real.iter().all(|r| r.l2.is_finite()));
 }
+
+#[test]
+fn the_null_scores_shuffled_predictions_against_the_real_combination() {
+    use rand::seq::SliceRandom;
+    let (x, labels) = additive(4);
+    let null = shuffled_null(&RawFeatures, x.view(), &labels, "DMSO", 3, 9).unwrap();
+    // Replay the same shuffles: predict from shuffled means, compare with the real A|B mean.
+    let mean = |l: &[String], which: &str| {
+        let rows: Vec<usize> = (0..l.len()).filter(|&i| l[i] == which).collect();
+        x.select(ndarray::Axis(0), &rows)
+            .mean_axis(ndarray::Axis(0))
+            .unwrap()
+    };
+    let truth = mean(&labels, "A|B");
+    let mut rng = cellpaint_core::rng::seeded_rng(9);
+    for n in &null {
+        let mut l = labels.clone();
+        l.shuffle(&mut rng);
+        let pred = mean(&l, "A") - mean(&l, "DMSO") + mean(&l, "B");
+        let l2 = (&pred - &truth).mapv(|v| v * v).sum().sqrt();
+        assert_eq!(n.len(), 1);
+        assert!((n[0].l2 - l2).abs() < 1e-9, "{} vs {l2}", n[0].l2);
+    }
+}

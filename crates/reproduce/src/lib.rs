@@ -1,0 +1,38 @@
+//! Paper reproductions: each runs its experiments end to end and writes `report.md` (the
+//! paper's numbers beside ours), SVG figures, `metrics.json`, the resolved `config.json` and
+//! `claims.json` (one verdict per checked claim) into its output directory.
+
+pub mod cell_painting_vae;
+pub mod figures;
+pub mod report;
+
+use std::path::PathBuf;
+
+/// Settings shared by every reproduction.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Data directory (else `CELLPAINT_DATA`, else `../shared/data` when it exists).
+    pub data: Option<PathBuf>,
+    /// A few minutes on 2 cores instead of the full run.
+    pub quick: bool,
+    pub out: PathBuf,
+    pub seed: u64,
+    pub quiet: bool,
+}
+
+/// Papers this crate reproduces: (name, what).
+pub const PAPERS: &[(&str, &str)] = &[(
+    "cell-painting-vae",
+    "Way et al. 2022, VAEs on Cell Painting/L1000 profiles and latent space arithmetic",
+)];
+
+/// Runs one paper's reproduction.
+pub fn reproduce(paper: &str, opts: &Options) -> anyhow::Result<()> {
+    match paper {
+        "cell-painting-vae" => cell_painting_vae::run(opts),
+        other => anyhow::bail!(
+            "unknown paper '{other}'; known: {}",
+            PAPERS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}

@@ -1,0 +1,45 @@
+//! `reproduce <paper> [--data DIR] [--quick] [--out DIR] [--seed N] [--quiet]`
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(about = "Regenerate a paper's figures, tables and claims end to end")]
+struct Cli {
+    /// Which paper (cell-painting-vae).
+    paper: String,
+    /// Data directory (default: $CELLPAINT_DATA, else ../shared/data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// A few minutes on 2 cores (what CI runs).
+    #[arg(long)]
+    quick: bool,
+    /// Output directory (default: target/reproduce/<paper>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// No progress lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let opts = reproduce::Options {
+        out: cli
+            .out
+            .unwrap_or_else(|| target.join("reproduce").join(&cli.paper)),
+        data: cli.data,
+        quick: cli.quick,
+        seed: cli.seed,
+        quiet: cli.quiet,
+    };
+    reproduce::reproduce(&cli.paper, &opts)
+}
