@@ -48,6 +48,15 @@ impl Embedding for RawFeatures {
     }
 }
 
+/// The arithmetic's labels: `control` where the sample is the control (its MOA field is empty
+/// upstream), else the MOA annotation ("" when unannotated).
+pub fn moa_labels(moa: &[String], sample: &[String], control: &str) -> Vec<String> {
+    moa.iter()
+        .zip(sample)
+        .map(|(m, s)| if s == control { s.clone() } else { m.clone() })
+        .collect()
+}
+
 /// (A, B, "A|B") for every label with exactly one `|` whose parts and itself occur.
 pub fn valid_targets(labels: &[String]) -> Vec<(String, String, String)> {
     let present: BTreeSet<&str> = labels.iter().map(|s| s.as_str()).collect();

@@ -20,8 +20,8 @@ pub mod select;
 pub mod train;
 
 pub use arithmetic::{
-    latent_arithmetic, shuffled_null, valid_targets, z_scores, ArithmeticResult, Embedding,
-    RawFeatures,
+    latent_arithmetic, moa_labels, shuffled_null, valid_targets, z_scores, ArithmeticResult,
+    Embedding, RawFeatures,
 };
 pub use error::{Result, VaeError};
 pub use interpret::{

@@ -97,17 +97,7 @@ fn real_plate_two_moa_targets() {
     .unwrap();
     let moa = t.metadata("Metadata_moa").unwrap();
     let sample = t.metadata("Metadata_broad_sample").unwrap();
-    let labels: Vec<String> = moa
-        .iter()
-        .zip(sample)
-        .map(|(m, s)| {
-            if s == "DMSO" {
-                "DMSO".to_string()
-            } else {
-                m.clone()
-            }
-        })
-        .collect();
+    let labels = moa_labels(moa, sample, "DMSO");
     let targets = valid_targets(&labels);
     let two_moa: std::collections::BTreeSet<&String> = labels
         .iter()

@@ -48,19 +48,11 @@ pub fn level5_hyper() -> Hyper {
 }
 
 fn labels_of(table: &ProfileTable, moa_column: &str, sample_column: &str) -> Result<Vec<String>> {
-    let moa = table.metadata(moa_column)?;
-    let sample = table.metadata(sample_column)?;
-    Ok(moa
-        .iter()
-        .zip(sample)
-        .map(|(m, s)| {
-            if s == "DMSO" {
-                "DMSO".to_string()
-            } else {
-                m.clone()
-            }
-        })
-        .collect())
+    Ok(profile_vae::moa_labels(
+        table.metadata(moa_column)?,
+        table.metadata(sample_column)?,
+        "DMSO",
+    ))
 }
 
 /// The LINCS plate: wells (level 4) and MODZ consensus per compound and dose (level 5).
