@@ -8,6 +8,7 @@ pub mod field;
 pub mod illum;
 pub mod index;
 pub mod io;
+pub mod npz;
 pub mod nuclei;
 pub mod resize;
 
@@ -22,4 +23,5 @@ pub use io::{
     read_image, read_plane, read_tiff_pages, write_png_u16, write_png_u8, write_tiff_u16, Plane,
     RawImage, TiffCompression,
 };
+pub use npz::read_npz_crops;
 pub use nuclei::{detect_nuclei, read_locations, write_locations, Nucleus, NucleusParams};

@@ -10,12 +10,14 @@
 //! * [`LrSchedule`] — constant, multi-step, cosine with warm-up
 //! * [`Trainer`] / [`TrainTask`] — epoch loop, progress, JSON-lines metrics, early stopping,
 //!   atomic checkpoints and resume
+//! * [`conv::conv2d`] — a stride-1 convolution whose CPU backward is two matrix products
 //! * [`pool::max_pool2d`] — a max-pool whose gradient is right (candle 0.11's is not)
 //! * [`gradcheck::check_gradients`] — finite-difference checks for model crates
 //!
 //! Data tables come from the [`profiles`] crate, re-exported here.
 
 pub mod checkpoint;
+pub mod conv;
 pub mod device;
 pub mod efficientnet;
 pub mod error;
@@ -33,6 +35,7 @@ pub use profiles;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use device::{cuda_compiled, DeviceChoice};
+pub use efficientnet::batchnorm::BatchNorm2d;
 pub use efficientnet::{EfficientNet, EfficientNetConfig};
 pub use error::{CoreError, Result};
 pub use init::SeededVarMap;

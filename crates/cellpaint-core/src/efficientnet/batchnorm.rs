@@ -70,30 +70,7 @@ impl BatchNorm2d {
             self.update_running(x, &mean, &var)?;
             return Ok(y);
         } else if train {
-            let mean = x
-                .mean_keepdim(D::Minus1)?
-                .mean_keepdim(D::Minus2)?
-                .mean_keepdim(0)?;
-            let centred = x.broadcast_sub(&mean)?;
-            let var = centred
-                .sqr()?
-                .mean_keepdim(D::Minus1)?
-                .mean_keepdim(D::Minus2)?
-                .mean_keepdim(0)?;
-            let (m, v): (Vec<f64>, Vec<f64>) = (
-                mean.flatten_all()?
-                    .to_dtype(candle_core::DType::F64)?
-                    .to_vec1()?,
-                var.flatten_all()?
-                    .to_dtype(candle_core::DType::F64)?
-                    .to_vec1()?,
-            );
-            self.update_running(x, &m, &v)?;
-            let scale = (var + self.eps)?.sqrt()?;
-            centred
-                .broadcast_div(&scale)?
-                .broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?
-                .broadcast_add(&self.bias.reshape((1, c, 1, 1))?)?
+            self.composed_train(x, x)?
         } else {
             let rm = self.running_mean.as_detached_tensor();
             let rv = self.running_var.as_detached_tensor();
@@ -107,6 +84,55 @@ impl BatchNorm2d {
         } else {
             Ok(y)
         }
+    }
+
+    /// Training-mode normalisation of all of `x` with batch statistics of its first
+    /// `stats_rows` samples only (VAE+'s discriminator takes its moments from real and
+    /// reconstructed images, then normalises the originals with them too). Gradients flow
+    /// through the statistics, as in training mode.
+    pub fn forward_stats_from(&self, x: &Tensor, stats_rows: usize, silu: bool) -> Result<Tensor> {
+        let n = x.dim(0)?;
+        if stats_rows == 0 || stats_rows > n {
+            candle_core::bail!("batch norm statistics from {stats_rows} of {n} samples");
+        }
+        if stats_rows == n {
+            return self.forward(x, true, silu);
+        }
+        let y = self.composed_train(x, &x.narrow(0, 0, stats_rows)?)?;
+        if silu {
+            y.silu()
+        } else {
+            Ok(y)
+        }
+    }
+
+    /// Batch norm of `x` with the statistics of `stats` (a prefix of `x`, or `x` itself).
+    fn composed_train(&self, x: &Tensor, stats: &Tensor) -> Result<Tensor> {
+        let c = x.dim(1)?;
+        let mean = stats
+            .mean_keepdim(D::Minus1)?
+            .mean_keepdim(D::Minus2)?
+            .mean_keepdim(0)?;
+        let var = stats
+            .broadcast_sub(&mean)?
+            .sqr()?
+            .mean_keepdim(D::Minus1)?
+            .mean_keepdim(D::Minus2)?
+            .mean_keepdim(0)?;
+        let (m, v): (Vec<f64>, Vec<f64>) = (
+            mean.flatten_all()?
+                .to_dtype(candle_core::DType::F64)?
+                .to_vec1()?,
+            var.flatten_all()?
+                .to_dtype(candle_core::DType::F64)?
+                .to_vec1()?,
+        );
+        self.update_running(stats, &m, &v)?;
+        let scale = (var + self.eps)?.sqrt()?;
+        x.broadcast_sub(&mean)?
+            .broadcast_div(&scale)?
+            .broadcast_mul(&self.weight.reshape((1, c, 1, 1))?)?
+            .broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
     }
 
     fn update_running(&self, x: &Tensor, mean: &[f64], var: &[f64]) -> Result<()> {
@@ -519,5 +545,34 @@ mod tests {
         )
         .unwrap();
         assert!(r.max_rel_error < 1e-6, "{r:?}");
+    }
+
+    #[test]
+    fn statistics_from_a_prefix_normalise_the_whole_batch() {
+        let (_, b) = bn(3, 3, DType::F64);
+        let x = input((5, 3, 2, 2));
+        // All rows: identical to plain training mode.
+        let all = b.forward_stats_from(&x, 5, false).unwrap();
+        let (_, b2) = bn(3, 3, DType::F64);
+        let plain = b2.forward(&x, true, false).unwrap();
+        assert!(crate::gradcheck::max_abs_diff(&all, &plain).unwrap() < 1e-12);
+        // First 3 rows: those rows equal a training-mode pass over them alone, and the last two
+        // are normalised with the same moments (their per-channel mean is then not 0).
+        let y = b.forward_stats_from(&x, 3, false).unwrap();
+        let (_, b3) = bn(3, 3, DType::F64);
+        let head = b3
+            .forward(&x.narrow(0, 0, 3).unwrap(), true, false)
+            .unwrap();
+        let d = crate::gradcheck::max_abs_diff(&y.narrow(0, 0, 3).unwrap(), &head).unwrap();
+        assert!(d < 1e-12, "{d}");
+        let r = crate::gradcheck::check_gradients(
+            |t| b.forward_stats_from(t, 3, false)?.sqr(),
+            &x,
+            1e-5,
+        )
+        .unwrap();
+        assert!(r.max_rel_error < 1e-6, "{r:?}");
+        assert!(b.forward_stats_from(&x, 6, false).is_err());
+        assert!(b.forward_stats_from(&x, 0, false).is_err());
     }
 }

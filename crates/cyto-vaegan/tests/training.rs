@@ -1,0 +1,306 @@
+//! Gradient checks of every loss through tiny networks, and training: a few iterations of each
+//! variant on seeded synthetic crops, determinism, save/load, resume, bad input.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use cellpaint_core::candle::{DType, Device, Tensor};
+use cellpaint_core::gradcheck::check_gradients;
+use cellpaint_core::SeededVarMap;
+use cyto_vaegan::loss::{bce_with_logits, feature_loss, kl_loss, rgb_loss};
+use cyto_vaegan::*;
+use ndarray::Array4;
+
+fn tiny_arch() -> ArchConfig {
+    ArchConfig {
+        in_channels: 1,
+        filters: 2,
+        latent: 3,
+        disc_hidden: 2,
+        ..ArchConfig::default()
+    }
+}
+
+fn smooth_images(n: usize, c: usize) -> Tensor {
+    // Smooth, distinct values: few ties for max-pool and leaky ReLU kinks.
+    let v: Vec<f64> = (0..n * c * 68 * 68)
+        .map(|i| {
+            let (x, y, k) = ((i % 68) as f64, ((i / 68) % 68) as f64, (i / 4624) as f64);
+            0.5 + 0.3 * ((x * 0.37 + k).sin() * (y * 0.23 - k).cos())
+                + 1e-4 * ((i * 7919) % 97) as f64
+        })
+        .collect();
+    Tensor::from_vec(v, (n, c, 68, 68), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn every_loss_has_the_gradient_of_its_value_through_the_networks() {
+    let arch = tiny_arch();
+    let map = SeededVarMap::new(3);
+    let m =
+        model::VaeGan::reference(&arch, true, map.var_builder(DType::F64, &Device::Cpu)).unwrap();
+    let x = smooth_images(2, 1);
+    let target = (smooth_images(2, 1) * 0.5).unwrap();
+    let disc = m.discriminator.as_ref().unwrap();
+    let checks = [
+        (
+            "rgb through encoder and decoder",
+            check_gradients(
+                |t| {
+                    let (mu, _) = m.encoder.encode(t, true)?;
+                    rgb_loss(&target, &m.decoder.decode(&mu, true)?)
+                },
+                &x,
+                1e-6,
+            )
+            .unwrap(),
+        ),
+        (
+            "KL through the encoder",
+            check_gradients(
+                |t| {
+                    let (mu, lv) = m.encoder.encode(t, true)?;
+                    kl_loss(&mu, &lv)
+                },
+                &x,
+                1e-6,
+            )
+            .unwrap(),
+        ),
+        (
+            "feature loss through the discriminator (moments from a prefix)",
+            check_gradients(
+                |t| {
+                    let all = Tensor::cat(&[&target, t], 0)?;
+                    let d = disc.discriminate(&all, 3)?;
+                    let h = &d.hidden[1];
+                    feature_loss(&h.narrow(0, 0, 2)?, &h.narrow(0, 2, 2)?, 68 * 68)
+                },
+                &x,
+                1e-6,
+            )
+            .unwrap(),
+        ),
+        (
+            "discriminator BCE",
+            check_gradients(
+                |t| bce_with_logits(&disc.discriminate(t, 2)?.logits, 0.0),
+                &x,
+                1e-6,
+            )
+            .unwrap(),
+        ),
+    ];
+    for (name, c) in checks {
+        assert!(c.max_rel_error < 1e-4, "{name}: {c:?}");
+        assert!(c.n_checked > 1000, "{name}: {c:?}");
+    }
+}
+
+fn synthetic_crops(n: usize, seed: u64) -> CropSet {
+    use rand::Rng;
+    let mut rng = cellpaint_core::rng::seeded_rng(seed);
+    let arch = ArchConfig::default();
+    let mut px = Array4::<f32>::zeros((n, 3, 68, 68));
+    let mut meta = Vec::new();
+    for i in 0..n {
+        // A bright disc whose radius depends on the treatment, plus noise.
+        let r = 8.0 + 6.0 * (i % 3) as f32;
+        let (cx, cy) = (
+            34.0 + rng.random_range(-4.0..4.0),
+            34.0 + rng.random_range(-4.0..4.0),
+        );
+        for c in 0..3 {
+            for y in 0..68 {
+                for x in 0..68 {
+                    let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+                    let inside = if d < r * (1.0 + c as f32 * 0.3) {
+                        1000.0
+                    } else {
+                        100.0
+                    };
+                    px[[i, c, y, x]] = inside + rng.random_range(0.0..50.0);
+                }
+            }
+        }
+        meta.push(CropMeta {
+            plate: format!("P{}", i % 2),
+            well: format!("W{}", i % 6),
+            site: "1".into(),
+            compound: format!("c{}", i % 3),
+            concentration: "1".into(),
+            moa: format!("m{}", i % 3),
+            batch: format!("b{}", i % 2),
+        });
+    }
+    CropSet::new("synthetic", px, meta, &arch).unwrap()
+}
+
+fn quick(variant: Variant, iterations: usize, per_record: usize) -> VaeGanConfig {
+    VaeGanConfig {
+        batch_size: 4,
+        iterations,
+        iterations_per_record: per_record,
+        feature_period: 1,
+        ..VaeGanConfig::paper(variant)
+    }
+}
+
+#[test]
+fn each_variant_trains_deterministically_saves_and_resumes() {
+    let crops = synthetic_crops(24, 1);
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    for variant in Variant::ALL {
+        let cfg = quick(variant, 4, 2);
+        let a = fit(
+            &cfg,
+            &crops,
+            &dir.path().join(variant.slug()),
+            7,
+            true,
+            &dev,
+        )
+        .unwrap();
+        let rec = a.summary.clone().unwrap().last.unwrap();
+        assert!(rec.metrics["rgb"].is_finite() && rec.metrics["loss"].is_finite());
+        assert_eq!(
+            rec.metrics.contains_key("kl"),
+            variant != Variant::Ae,
+            "{variant:?}"
+        );
+        if variant == Variant::VaePlus {
+            // Iterations 2–3 with T = 1: γ1, γ2 on → feature terms 1 and 2 reported.
+            for k in ["d_loss", "d_accuracy", "feature", "feature_1", "feature_2"] {
+                assert!(rec.metrics[k].is_finite(), "{k}: {:?}", rec.metrics);
+            }
+        }
+        let e = a.embed(&crops).unwrap();
+        assert_eq!(e.dim(), (24, 256));
+        // Save/load: the same embeddings.
+        let loaded = FittedVaeGan::load(&dir.path().join(variant.slug()), &dev).unwrap();
+        assert_eq!(loaded.embed(&crops).unwrap(), e);
+        // Same seed, fresh directory: the same model.
+        let b = fit(
+            &cfg,
+            &crops,
+            &dir.path().join(format!("{}-again", variant.slug())),
+            7,
+            true,
+            &dev,
+        )
+        .unwrap();
+        assert_eq!(
+            b.embed(&crops).unwrap(),
+            e,
+            "{variant:?} is not deterministic"
+        );
+        // Resume: 2 iterations, then continue to 4 in the same directory.
+        let part = dir.path().join(format!("{}-resume", variant.slug()));
+        fit(&quick(variant, 2, 2), &crops, &part, 7, true, &dev).unwrap();
+        let resumed = fit(&cfg, &crops, &part, 7, true, &dev).unwrap();
+        assert_eq!(
+            resumed.summary.as_ref().unwrap().resumed_from_epoch,
+            Some(1)
+        );
+        assert_eq!(
+            resumed.embed(&crops).unwrap(),
+            e,
+            "{variant:?} resume differs"
+        );
+        // Reconstructions have the input's shape.
+        assert_eq!(
+            a.reconstruct(&crops, &[0, 5]).unwrap().dim(),
+            (2, 3, 68, 68)
+        );
+    }
+}
+
+#[test]
+fn reconstruction_improves_with_training() {
+    let crops = synthetic_crops(24, 2);
+    let mut cfg = quick(Variant::Ae, 30, 10);
+    cfg.arch.filters = 8;
+    cfg.arch.latent = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let m = fit(&cfg, &crops, dir.path(), 0, true, &Device::Cpu).unwrap();
+    let lines = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    let rgb: Vec<f64> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["metrics"]["rgb"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(rgb.len(), 3);
+    assert!(rgb[2] < 0.7 * rgb[0], "pixel loss per record: {rgb:?}");
+    let rows: Vec<usize> = (0..24).collect();
+    let rec = m.reconstruct(&crops, &rows).unwrap();
+    let q = quality::reconstruction_quality((0..24).map(|i| {
+        (
+            crops.pixels.index_axis(ndarray::Axis(0), i),
+            rec.index_axis(ndarray::Axis(0), i),
+        )
+    }));
+    assert!(q.mse.is_finite() && q.ssim > 0.0, "{q:?}");
+}
+
+#[test]
+fn bad_input_and_damaged_checkpoints_are_clear_errors() {
+    let crops = synthetic_crops(6, 3);
+    let dev = Device::Cpu;
+    // Wrong channel count for the configuration.
+    let mut cfg = quick(Variant::Vae, 2, 2);
+    cfg.arch.in_channels = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let e = fit(&cfg, &crops, dir.path(), 0, true, &dev)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("3×68×68") && e.contains("expects 5"), "{e}");
+    // Iterations that do not fill whole records.
+    let e = fit(
+        &quick(Variant::Vae, 3, 2),
+        &crops,
+        dir.path(),
+        0,
+        true,
+        &dev,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.to_string().contains("multiple of iterations_per_record"),
+        "{e}"
+    );
+    // A truncated saved model.
+    let run = dir.path().join("ok");
+    fit(&quick(Variant::Ae, 2, 2), &crops, &run, 0, true, &dev).unwrap();
+    let st = run.join("model.safetensors");
+    let bytes = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &bytes[..bytes.len() / 3]).unwrap();
+    let e = FittedVaeGan::load(&run, &dev).err().unwrap().to_string();
+    assert!(
+        e.contains("model.safetensors") && e.contains("truncated"),
+        "{e}"
+    );
+    // A latent of the wrong width.
+    fit(
+        &quick(Variant::Ae, 2, 2),
+        &crops,
+        &dir.path().join("ok2"),
+        0,
+        true,
+        &dev,
+    )
+    .unwrap();
+    let m = FittedVaeGan::load(&dir.path().join("ok2"), &dev).unwrap();
+    let z = ndarray::Array2::<f32>::zeros((1, 10));
+    assert!(m
+        .decode(z.view())
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("latent has 256"));
+}
