@@ -3,6 +3,7 @@
 //! `claims.json` (one verdict per checked claim) into its output directory.
 
 pub mod cell_painting_vae;
+pub mod cytovae;
 pub mod figures;
 pub mod report;
 
@@ -21,15 +22,22 @@ pub struct Options {
 }
 
 /// Papers this crate reproduces: (name, what).
-pub const PAPERS: &[(&str, &str)] = &[(
-    "cell-painting-vae",
-    "Way et al. 2022, VAEs on Cell Painting/L1000 profiles and latent space arithmetic",
-)];
+pub const PAPERS: &[(&str, &str)] = &[
+    (
+        "cell-painting-vae",
+        "Way et al. 2022, VAEs on Cell Painting/L1000 profiles and latent space arithmetic",
+    ),
+    (
+        "cytovae",
+        "Lafarge et al. 2019, VAE+ on single-cell crops, NSC/NSCB on BBBC021",
+    ),
+];
 
 /// Runs one paper's reproduction.
 pub fn reproduce(paper: &str, opts: &Options) -> anyhow::Result<()> {
     match paper {
         "cell-painting-vae" => cell_painting_vae::run(opts),
+        "cytovae" => cytovae::run(opts),
         other => anyhow::bail!(
             "unknown paper '{other}'; known: {}",
             PAPERS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")

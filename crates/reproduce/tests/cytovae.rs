@@ -1,0 +1,65 @@
+//! The quick cytovae reproduction runs end to end on the real BBBC021 crops (when the data
+//! directory is there) and simulated crops, and writes what it promises.
+
+use reproduce::report::Claim;
+
+#[test]
+fn quick_cytovae_reproduction_writes_report_figures_and_claims() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = reproduce::Options {
+        data: None,
+        quick: true,
+        out: out.path().to_path_buf(),
+        seed: 0,
+        quiet: true,
+    };
+    reproduce::reproduce("cytovae", &opts).unwrap();
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    let real = profiles::data_dir_for_tests().is_some();
+    let mut sections = vec!["Table 1: NSC / NSCB", "Training time on this machine"];
+    if real {
+        sections.extend([
+            "Figure 2: reconstructions",
+            "Figure 3: control",
+            "Leave-one-plate-out",
+        ]);
+    }
+    for s in sections {
+        assert!(report.contains(s), "report.md lacks '{s}'");
+    }
+    // Every linked figure exists and is a PNG.
+    for line in report.lines().filter(|l| l.starts_with("![")) {
+        let file = &line[line.find("](").unwrap() + 2..line.len() - 1];
+        let bytes = std::fs::read(out.path().join(file)).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG", "{file}");
+    }
+    let claims: Vec<Claim> =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("claims.json")).unwrap())
+            .unwrap();
+    let ids: std::collections::BTreeSet<&str> = claims.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.len(), claims.len(), "claim ids are unique");
+    assert!(ids.contains("table1-vaeplus-beats-vae-nsc"));
+    assert!(
+        claims.iter().any(|c| c.holds.is_none()),
+        "untestable claims say so"
+    );
+    if real {
+        assert!(claims.len() >= 10, "{} claims", claims.len());
+    }
+    // Table 1 accuracies are fractions of the simulated treatments; metrics say so.
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
+            .unwrap();
+    for model in metrics["table1"]["nsc"].as_array().unwrap() {
+        for v in model.as_array().unwrap() {
+            let v = v.as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{v}");
+        }
+    }
+    // A second run into the same directory resumes every model and reaches the same table.
+    reproduce::reproduce("cytovae", &opts).unwrap();
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(again["table1"], metrics["table1"]);
+}
