@@ -19,6 +19,12 @@ pub struct Options {
     pub out: PathBuf,
     pub seed: u64,
     pub quiet: bool,
+    /// Where the convolutional models train (`cpu` or `cuda[:N]` in a `--features cuda`
+    /// build); the profile VAEs are small dense networks and stay on the CPU.
+    pub device: cellpaint_core::DeviceChoice,
+    /// cytovae: training iterations per model instead of the mode's (60 quick, 40,000 full),
+    /// for CPU runs in between; the feature-loss period scales with it.
+    pub iterations: Option<usize>,
 }
 
 /// Papers this crate reproduces: (name, what).

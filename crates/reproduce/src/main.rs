@@ -1,4 +1,4 @@
-//! `reproduce <paper> [--data DIR] [--quick] [--out DIR] [--seed N] [--quiet]`
+//! `reproduce <paper> [--data DIR] [--quick] [--out DIR] [--seed N] [--quiet] [--device cpu|cuda]`
 
 use std::path::PathBuf;
 
@@ -26,6 +26,12 @@ struct Cli {
     /// No progress lines.
     #[arg(long)]
     quiet: bool,
+    /// Device for the convolutional models: cpu, cuda or cuda:N (needs `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: cellpaint_core::DeviceChoice,
+    /// cytovae: training iterations per model (quick 60, full 40,000); T scales with them.
+    #[arg(long)]
+    iterations: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +46,8 @@ fn main() -> anyhow::Result<()> {
         quick: cli.quick,
         seed: cli.seed,
         quiet: cli.quiet,
+        device: cli.device,
+        iterations: cli.iterations,
     };
     reproduce::reproduce(&cli.paper, &opts)
 }

@@ -24,6 +24,8 @@ fn quick_reproduction_writes_report_figures_and_claims() {
         out: out.path().to_path_buf(),
         seed: 0,
         quiet: true,
+        device: Default::default(),
+        iterations: None,
     };
     reproduce::reproduce("cell-painting-vae", &opts).unwrap();
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();

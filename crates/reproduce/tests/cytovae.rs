@@ -12,10 +12,15 @@ fn quick_cytovae_reproduction_writes_report_figures_and_claims() {
         out: out.path().to_path_buf(),
         seed: 0,
         quiet: true,
+        device: Default::default(),
+        iterations: None,
     };
     reproduce::reproduce("cytovae", &opts).unwrap();
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
-    let real = profiles::data_dir_for_tests().is_some();
+    let real = profiles::data::data_dir_for_tests().is_some_and(|d| {
+        d.join("images/bbbc021_singlecell_crops/dev_plates_27801_27821.npz")
+            .exists()
+    });
     let mut sections = vec!["Table 1: NSC / NSCB", "Training time on this machine"];
     if real {
         sections.extend([

@@ -45,6 +45,19 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The mode's settings, with `iterations` (when given) replacing its iteration count; the
+    /// feature-loss period keeps its ratio to it (paper: T = iterations / 16) and records stay
+    /// whole.
+    pub fn with_iterations(quick: bool, seed: u64, iterations: Option<usize>) -> Self {
+        let mut s = Self::new(quick, seed);
+        if let Some(n) = iterations.filter(|&n| n > 0) {
+            s.iterations_per_record = s.iterations_per_record.min(n);
+            s.iterations = n.div_ceil(s.iterations_per_record) * s.iterations_per_record;
+            s.feature_period = (s.iterations / 16).max(1);
+        }
+        s
+    }
+
     pub fn new(quick: bool, seed: u64) -> Self {
         if quick {
             Self {
@@ -110,12 +123,18 @@ struct Trained {
     seconds_per_iteration: BTreeMap<&'static str, f64>,
 }
 
-fn train_all(s: &Settings, crops: &CropSet, runs: &Path, quiet: bool) -> Result<Trained> {
+fn train_all(
+    s: &Settings,
+    crops: &CropSet,
+    runs: &Path,
+    quiet: bool,
+    device: &Device,
+) -> Result<Trained> {
     let mut models = Vec::new();
     let mut timing = BTreeMap::new();
     for v in Variant::ALL {
         let dir = runs.join(v.slug());
-        let m = fit(&s.model(v), crops, &dir, s.seed, quiet, &Device::Cpu)
+        let m = fit(&s.model(v), crops, &dir, s.seed, quiet, device)
             .with_context(|| format!("training {} on {}", v.name(), crops.source))?;
         if let Some(t) = seconds_per_iteration(&dir, s.iterations_per_record) {
             timing.insert(v.name(), t);
@@ -168,7 +187,7 @@ const PAPER_NSCB: [[f64; 4]; 3] = [
 
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
-    let s = Settings::new(opts.quick, opts.seed);
+    let s = Settings::with_iterations(opts.quick, opts.seed, opts.iterations);
     let out = &opts.out;
     let figs = out.join("figures");
     std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
@@ -179,6 +198,7 @@ pub fn run(opts: &Options) -> Result<()> {
         s.seed
     ));
     let quiet = opts.quiet;
+    let device = opts.device.device()?;
     let log = move |m: &str| {
         if !quiet {
             eprintln!("[{:>6.1}s] {m}", started.elapsed().as_secs_f64());
@@ -216,7 +236,7 @@ pub fn run(opts: &Options) -> Result<()> {
             "training AE, VAE, VAE+ on {} real crops",
             crops.len()
         ));
-        let trained = train_all(&s, &crops, &runs.join("bbbc021"), quiet)?;
+        let trained = train_all(&s, &crops, &runs.join("bbbc021"), quiet, &device)?;
         real_data_sections(
             &s,
             &crops,
@@ -239,7 +259,7 @@ pub fn run(opts: &Options) -> Result<()> {
         "training AE, VAE, VAE+ on {} simulated crops",
         sim.len()
     ));
-    let trained = train_all(&s, &sim, &runs.join("simulated"), quiet)?;
+    let trained = train_all(&s, &sim, &runs.join("simulated"), quiet, &device)?;
     let mut table = [[f64::NAN; 4]; 3];
     let mut table_b = [[f64::NAN; 4]; 3];
     let mut rows = Vec::new();
