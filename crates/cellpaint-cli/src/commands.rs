@@ -60,6 +60,9 @@ pub enum Command {
     /// Simulate a Cell Painting screen with known ground truth.
     #[command(subcommand)]
     Simulate(crate::images::SimulateCommand),
+    /// The Cell Painting CNN (DeepProfiler): train on exported crops, profile, evaluate.
+    #[command(subcommand)]
+    Deepprofiler(crate::deepprofiler::DeepProfilerCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -261,6 +264,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Prepare(c) => crate::images::prepare(c, q),
         Command::DetectNuclei(a) => crate::images::detect(a, q),
         Command::Simulate(c) => crate::images::simulate(c, q),
+        Command::Deepprofiler(c) => crate::deepprofiler::run(c, q),
         Command::Normalize(a) => {
             let t = a.io.read(q)?;
             let params = NormalizeParams {

@@ -1,6 +1,7 @@
 //! `cellpaint`: image-based profiling from the shell.
 
 mod commands;
+mod deepprofiler;
 mod eval;
 mod images;
 

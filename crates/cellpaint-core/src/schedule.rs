@@ -21,6 +21,9 @@ pub enum LrSchedule {
     Constant,
     /// Multiply by `gamma` at each milestone epoch (PyTorch `MultiStepLR`).
     MultiStep { milestones: Vec<usize>, gamma: f64 },
+    /// DeepProfiler's explicit steps `{epoch: lr}`: from each listed epoch on, its rate (the
+    /// base rate before the first).
+    Steps { points: Vec<(usize, f64)> },
     /// Cosine decay to `min_lr` over `total_epochs`, after `warmup_epochs` of warm-up.
     Cosine {
         total_epochs: usize,
@@ -43,6 +46,15 @@ impl LrSchedule {
                     "cosine schedule: warm-up ({warmup_epochs}) must be shorter than total ({total_epochs})"
                 )))
             }
+            LrSchedule::Steps { points }
+                if points.is_empty()
+                    || points.windows(2).any(|w| w[0].0 >= w[1].0)
+                    || points.iter().any(|p| !(p.1 > 0.0)) =>
+            {
+                Err(CoreError::Config(format!(
+                    "step schedule needs increasing epochs and rates > 0, got {points:?}"
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -50,6 +62,11 @@ impl LrSchedule {
     pub fn lr_at(&self, epoch: usize, base_lr: f64) -> f64 {
         match self {
             LrSchedule::Constant => base_lr,
+            LrSchedule::Steps { points } => points
+                .iter()
+                .rev()
+                .find(|p| epoch >= p.0)
+                .map_or(base_lr, |p| p.1),
             LrSchedule::MultiStep { milestones, gamma } => {
                 let passed = milestones.iter().filter(|&&m| epoch >= m).count();
                 base_lr * gamma.powi(passed as i32)
@@ -97,6 +114,23 @@ mod tests {
         assert_eq!(s.lr_at(49, 0.1), 0.1);
         assert!((s.lr_at(50, 0.1) - 0.01).abs() < 1e-15);
         assert!((s.lr_at(99, 0.1) - 0.001).abs() < 1e-15);
+    }
+
+    #[test]
+    fn explicit_steps_like_deepprofiler() {
+        let s = LrSchedule::Steps {
+            points: vec![(2, 0.01), (8, 0.001)],
+        };
+        s.check().unwrap();
+        assert_eq!(s.lr_at(0, 0.5), 0.5);
+        assert_eq!(s.lr_at(2, 0.5), 0.01);
+        assert_eq!(s.lr_at(7, 0.5), 0.01);
+        assert_eq!(s.lr_at(30, 0.5), 0.001);
+        let unsorted = LrSchedule::Steps {
+            points: vec![(8, 0.1), (2, 0.1)],
+        };
+        assert!(unsorted.check().is_err());
+        assert!(LrSchedule::Steps { points: vec![] }.check().is_err());
     }
 
     #[test]

@@ -1,0 +1,149 @@
+//! `cellpaint deepprofiler train|profile|evaluate` end to end on crops of a simulated screen.
+
+use std::process::Command;
+
+fn cellpaint() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cellpaint"))
+}
+
+fn run(args: &[&str]) -> (String, String) {
+    let out = cellpaint().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        args,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn train_profile_evaluate_on_simulated_crops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let p = |x: &str| d.join(x).to_str().unwrap().to_string();
+    run(&[
+        "-q",
+        "simulate",
+        "images",
+        "--seed",
+        "3",
+        "--max-wells-per-plate",
+        "4",
+        "-o",
+        &p("sim"),
+    ]);
+    run(&[
+        "-q",
+        "prepare",
+        "crops",
+        "--index",
+        &p("sim/index.csv"),
+        "--locations",
+        "locations/{plate}/{well}_s{site}.csv",
+        "--target",
+        "Metadata_broad_sample",
+        "--box-size",
+        "32",
+        "--border",
+        "pad",
+        "-o",
+        &p("sc"),
+    ]);
+    std::fs::write(
+        d.join("cfg.json"),
+        r#"{"dataset": {"locations": {"box_size": 32}},
+            "train": {"model": {"epochs": 1, "batch_size": 16, "input_size": 32, "width_mult": 0.25,
+                                "lr_schedule": {"kind": "constant"}}}}"#,
+    )
+    .unwrap();
+    let (_, err) = run(&[
+        "deepprofiler",
+        "train",
+        "--config",
+        &p("cfg.json"),
+        "--crops",
+        &p("sc"),
+        "--out",
+        &p("run"),
+    ]);
+    assert!(err.contains("train") && err.contains("validate"), "{err}");
+    assert!(d.join("run/model.safetensors").is_file() && d.join("run/metrics.jsonl").is_file());
+    let (_, err) = run(&[
+        "deepprofiler",
+        "profile",
+        "--model",
+        &p("run"),
+        "--crops",
+        &p("sc"),
+        "--out",
+        &p("prof"),
+        "--annotations",
+        &p("sim/index.csv"),
+    ]);
+    assert!(err.contains("treatments"), "{err}");
+    let t = profiles::read_table(d.join("prof/treatments.csv"), &Default::default()).unwrap();
+    // block6a_activation: 6 × (112 channels × 0.25, rounded up to a multiple of 8 = 32).
+    assert_eq!(t.n_features(), 192);
+    let (out, _) = run(&["deepprofiler", "evaluate", &p("prof/treatments.csv")]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let map = v["mAP"].as_f64().unwrap();
+    assert!(
+        (0.0..=1.0).contains(&map) && v["queries"].as_u64().unwrap() >= 2,
+        "{v}"
+    );
+
+    // A misspelt key in our config, and a DeepProfiler config with keys we do not support.
+    std::fs::write(d.join("bad.json"), r#"{"train": {"model": {"epoch": 1}}}"#).unwrap();
+    let out = cellpaint()
+        .args([
+            "deepprofiler",
+            "train",
+            "--config",
+            &p("bad.json"),
+            "--crops",
+            &p("sc"),
+            "--out",
+            &p("run2"),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("bad.json") && err.contains("epoch"),
+        "{err}"
+    );
+    std::fs::write(
+        d.join("dp.json"),
+        r#"{"train": {"model": {"name": "efficientnet", "epochs": 1, "params": {"batch_size": 16}},
+                      "comet_ml": {"track": false}},
+            "paths": {"images": "/x"}}"#,
+    )
+    .unwrap();
+    let out = cellpaint()
+        .args([
+            "deepprofiler",
+            "train",
+            "--deepprofiler-config",
+            "--config",
+            &p("dp.json"),
+            "--crops",
+            &p("missing"),
+            "--out",
+            &p("run3"),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("train.comet_ml.track") && err.contains("paths.images"),
+        "{err}"
+    );
+    assert!(
+        !out.status.success() && err.contains("sc-metadata.csv"),
+        "missing crops named: {err}"
+    );
+}

@@ -1,0 +1,161 @@
+//! Feature extraction, one site at a time: each site's cells go through the network and their
+//! features are written to `<out>/<plate>/<well>/<site>.csv` (metadata + features, atomically)
+//! before the next site starts, so a long extraction keeps what it has done and resumes by
+//! skipping sites already on disk.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ndarray::{concatenate, Array2, Axis};
+use profiles::io::{read_table, write_table, ReadOptions};
+use profiles::ProfileTable;
+
+use crate::config::MetadataConfig;
+use crate::crops::CellCrops;
+use crate::error::{DpError, Result};
+use crate::train::FittedClassifier;
+
+fn safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Extracts `tap` for every cell, site by site, into `out`; sites whose file exists are
+/// read back instead of recomputed. Returns all cells' features in the crops' order.
+pub fn extract_to_disk(
+    model: &FittedClassifier,
+    crops: &CellCrops,
+    tap: &str,
+    meta: &MetadataConfig,
+    out: &Path,
+) -> Result<ProfileTable> {
+    let plates = crops.cells.metadata(&meta.plate_field)?;
+    let wells = crops.cells.metadata(&meta.well_field)?;
+    let sites = crops.cells.metadata(&meta.site_field)?;
+    let mut groups: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
+    for i in 0..crops.len() {
+        groups
+            .entry((plates[i].clone(), wells[i].clone(), sites[i].clone()))
+            .or_default()
+            .push(i);
+    }
+    let mut parts: Vec<(Vec<usize>, ProfileTable)> = Vec::new();
+    for ((p, w, s), rows) in groups {
+        let dir = out.join(safe(&p)).join(safe(&w));
+        let path = dir.join(format!("{}.csv", safe(&s)));
+        let table = if path.exists() {
+            let t = read_table(&path, &ReadOptions::default())?;
+            if t.n_rows() != rows.len() {
+                return Err(DpError::data(
+                    path.display().to_string(),
+                    format!(
+                        "{} cells on disk, {} in the crops: delete it to recompute",
+                        t.n_rows(),
+                        rows.len()
+                    ),
+                ));
+            }
+            t
+        } else {
+            let sub = crops.subset(&rows);
+            let f = model.features(&sub, tap)?.mapv(f64::from);
+            let names = (0..f.ncols()).map(|j| format!("{tap}_{j}")).collect();
+            let t = sub.with_features(names, f)?;
+            std::fs::create_dir_all(&dir).map_err(|e| DpError::File {
+                path: dir.clone(),
+                message: e.to_string(),
+            })?;
+            write_table(&t, &path)?;
+            t
+        };
+        parts.push((rows, table));
+    }
+    // Back to the crops' row order.
+    let width = parts.first().map_or(0, |p| p.1.n_features());
+    let names = parts
+        .first()
+        .map(|p| p.1.feature_names().to_vec())
+        .unwrap_or_default();
+    let mut x = Array2::<f64>::zeros((crops.len(), width));
+    for (rows, t) in &parts {
+        if t.n_features() != width {
+            return Err(DpError::data(
+                t.source(),
+                "sites disagree on the feature width",
+            ));
+        }
+        for (k, &i) in rows.iter().enumerate() {
+            x.row_mut(i).assign(&t.features().row(k));
+        }
+    }
+    crops.with_features(names, x)
+}
+
+/// Every `*.csv` under `dir` (as [`extract_to_disk`] wrote them), stacked in path order.
+pub fn read_features(dir: &Path) -> Result<ProfileTable> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| DpError::File {
+            path: d.clone(),
+            message: e.to_string(),
+        })?;
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "csv") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let tables = files
+        .iter()
+        .map(|f| read_table(f, &ReadOptions::default()))
+        .collect::<profiles::Result<Vec<_>>>()?;
+    stack_tables(&tables, &dir.display().to_string())
+}
+
+/// Rows of several tables with the same columns, one after another.
+pub fn stack_tables(tables: &[ProfileTable], source: &str) -> Result<ProfileTable> {
+    let first = tables
+        .first()
+        .ok_or_else(|| DpError::data(source, "no feature files"))?;
+    for t in tables {
+        if t.metadata_names() != first.metadata_names()
+            || t.feature_names() != first.feature_names()
+        {
+            return Err(DpError::data(
+                t.source(),
+                format!("columns differ from {}", first.source()),
+            ));
+        }
+    }
+    let meta: Vec<Vec<String>> = first
+        .metadata_names()
+        .iter()
+        .map(|n| {
+            tables
+                .iter()
+                .flat_map(|t| t.metadata(n).expect("same columns").iter().cloned())
+                .collect()
+        })
+        .collect();
+    let views: Vec<_> = tables.iter().map(|t| t.features()).collect();
+    let x = concatenate(Axis(0), &views).expect("same widths");
+    Ok(ProfileTable::new(
+        source,
+        first.metadata_names().to_vec(),
+        meta,
+        first.feature_names().to_vec(),
+        x,
+    )?)
+}
