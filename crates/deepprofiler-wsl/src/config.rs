@@ -402,12 +402,14 @@ impl DeepProfilerConfig {
                 c.train.model.lr_schedule = LrSchedule::Steps { points };
                 used.push("train.model.lr_schedule".into());
             }
-            Some(other) => return Err(bad(
-                source,
-                format!(
+            Some(other) => {
+                return Err(bad(
+                    source,
+                    format!(
                     "train.model.lr_schedule: expected \"cosine\" or {{epoch: lr}}, got {other}"
                 ),
-            )),
+                ))
+            }
         }
         // Partition: DeepProfiler's split_field with training/validation values.
         let field = string("train.partition.split_field")?;

@@ -4,6 +4,7 @@
 
 pub mod cell_painting_vae;
 pub mod cytovae;
+pub mod deepprofiler;
 pub mod figures;
 pub mod report;
 
@@ -37,6 +38,10 @@ pub const PAPERS: &[(&str, &str)] = &[
         "cytovae",
         "Lafarge et al. 2019, VAE+ on single-cell crops, NSC/NSCB on BBBC021",
     ),
+    (
+        "deepprofiler",
+        "Moshkov et al., the weakly supervised Cell Painting CNN-1 (DeepProfiler)",
+    ),
 ];
 
 /// Runs one paper's reproduction.
@@ -44,6 +49,7 @@ pub fn reproduce(paper: &str, opts: &Options) -> anyhow::Result<()> {
     match paper {
         "cell-painting-vae" => cell_painting_vae::run(opts),
         "cytovae" => cytovae::run(opts),
+        "deepprofiler" => deepprofiler::run(opts),
         other => anyhow::bail!(
             "unknown paper '{other}'; known: {}",
             PAPERS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")

@@ -1,6 +1,9 @@
 //! The quick reproduction of the cell-painting-vae paper runs end to end and writes what it
 //! promises: report.md with the paper's numbers beside ours, figures, metrics and claims.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use reproduce::report::{sig, Claim, Report};
 
 #[test]

@@ -1,6 +1,9 @@
 //! The quick cytovae reproduction runs end to end on the real BBBC021 crops (when the data
 //! directory is there) and simulated crops, and writes what it promises.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use reproduce::report::Claim;
 
 #[test]

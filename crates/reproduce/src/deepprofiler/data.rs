@@ -1,0 +1,122 @@
+//! The simulated screen of the deepprofiler reproduction: well profiles (the "classical"
+//! CellProfiler-like features) and single-cell crops around the true nuclei of its rendered
+//! fields, min–max scaled per crop as DeepProfiler does.
+
+use anyhow::Result;
+use cell_images::{extract_crops, BorderPolicy, CropParams, Field};
+use cellpaint_sim::{render_site, Screen, SimConfig};
+use deepprofiler_wsl::config::MetadataConfig;
+use deepprofiler_wsl::CellCrops;
+use ndarray::{Array2, Array4, Axis};
+use profiles::ProfileTable;
+use rayon::prelude::*;
+
+pub fn simulation_config(quick: bool, seed: u64) -> SimConfig {
+    SimConfig {
+        seed,
+        n_batches: 2,
+        replicates: 2,
+        n_moas: if quick { 4 } else { 10 },
+        compounds_per_moa: if quick { 3 } else { 5 },
+        n_combinations: 0,
+        doses: vec![3.0, 10.0],
+        control_wells_per_plate: 8,
+        sites_per_well: 1,
+        mean_cells_per_site: 30.0,
+        image_size: 256,
+        ..SimConfig::default()
+    }
+}
+
+/// Crops of every well of the screen (at most `per_well` cells each), `box_size` pixels.
+pub fn simulated_cells(screen: &Screen, box_size: usize, per_well: usize) -> Result<CellCrops> {
+    let cfg = screen.config();
+    let params = CropParams {
+        box_size,
+        border: BorderPolicy::Skip,
+        min_max_scale: true,
+    };
+    let per: Vec<(Vec<ndarray::Array3<f32>>, [String; 5])> = (0..screen.wells.len())
+        .into_par_iter()
+        .map(|i| -> Result<_> {
+            let site = render_site(screen, i, 0);
+            let field = Field::from_pixels(
+                cell_images::CELL_PAINTING_CHANNELS
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+                16,
+                site.pixels.mapv(f32::from),
+            )?;
+            let centres: Vec<(f64, f64)> = site.nuclei.iter().map(|n| (n.x, n.y)).collect();
+            let crops = extract_crops(&field, &centres, &params)?;
+            let w = &screen.wells[i];
+            let (label, moa) = match w.compound {
+                Some(c) => {
+                    let c = &screen.truth.compounds[c];
+                    (c.id.clone(), c.moa_label.clone())
+                }
+                None => (cfg.control_name.clone(), String::new()),
+            };
+            let meta = [
+                screen.truth.plates[w.plate].name.clone(),
+                w.name(),
+                "1".to_string(),
+                label,
+                moa,
+            ];
+            Ok((
+                crops.into_iter().take(per_well).map(|c| c.pixels).collect(),
+                meta,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    let n: usize = per.iter().map(|p| p.0.len()).sum();
+    let mut pixels = Array4::<f32>::zeros((n, 5, box_size, box_size));
+    let mut cols: Vec<Vec<String>> = vec![Vec::with_capacity(n); 5];
+    let mut k = 0;
+    for (crops, meta) in per {
+        for c in crops {
+            pixels.index_axis_mut(Axis(0), k).assign(&c);
+            for (j, v) in meta.iter().enumerate() {
+                cols[j].push(v.clone());
+            }
+            k += 1;
+        }
+    }
+    let m = MetadataConfig::default();
+    let cells = ProfileTable::new(
+        "simulated cells",
+        vec![
+            m.plate_field.clone(),
+            m.well_field.clone(),
+            m.site_field.clone(),
+            m.label_field.clone(),
+            m.moa_field.clone(),
+        ],
+        cols,
+        vec![],
+        Array2::zeros((n, 0)),
+    )?;
+    Ok(CellCrops::new(pixels, cells, &m)?)
+}
+
+/// The true strength of each compound: ‖maximal effect‖ × the mean dose response over its doses.
+pub fn true_strength(screen: &Screen) -> std::collections::BTreeMap<String, f64> {
+    let cfg = screen.config();
+    screen
+        .truth
+        .compounds
+        .iter()
+        .map(|c| {
+            let norm = c.effect.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let resp = cfg
+                .doses
+                .iter()
+                .map(|&d| cellpaint_sim::dose_response(d, c.ec50_um, cfg.hill))
+                .sum::<f64>()
+                / cfg.doses.len() as f64;
+            (c.id.clone(), norm * resp)
+        })
+        .collect()
+}

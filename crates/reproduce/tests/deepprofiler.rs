@@ -1,0 +1,71 @@
+//! The quick deepprofiler reproduction runs end to end on a simulated screen and writes what it
+//! promises; a second run resumes every network.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use reproduce::report::Claim;
+
+#[test]
+fn quick_deepprofiler_reproduction_writes_report_figures_and_claims() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = reproduce::Options {
+        data: None,
+        quick: true,
+        out: out.path().to_path_buf(),
+        seed: 0,
+        quiet: true,
+        device: Default::default(),
+        iterations: None,
+    };
+    reproduce::reproduce("deepprofiler", &opts).unwrap();
+    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    for s in [
+        "Figure 2",
+        "Figure 3",
+        "Figure 5A",
+        "Figure 6B",
+        "Supplementary Figure 2B",
+    ] {
+        assert!(report.contains(s), "report.md lacks '{s}'");
+    }
+    for line in report.lines().filter(|l| l.starts_with("![")) {
+        let file = &line[line.find("](").unwrap() + 2..line.len() - 1];
+        let svg = std::fs::read_to_string(out.path().join(file)).unwrap();
+        assert!(svg.starts_with("<svg"), "{file}");
+    }
+    let claims: Vec<Claim> =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("claims.json")).unwrap())
+            .unwrap();
+    let ids: std::collections::BTreeSet<&str> = claims.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.len(), claims.len());
+    assert!(claims.len() >= 9 && claims.iter().any(|c| c.holds.is_none()));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
+            .unwrap();
+    // One learning-curve point per epoch for both schemes; mAPs are fractions.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("config.json")).unwrap())
+            .unwrap();
+    let epochs = config["model"]["train"]["model"]["epochs"]
+        .as_u64()
+        .unwrap() as usize;
+    for scheme in ["lco", "lpo"] {
+        assert_eq!(
+            metrics["figure2"][scheme]["curve"]
+                .as_array()
+                .unwrap()
+                .len(),
+            epochs
+        );
+        let map = metrics["figure2"][scheme]["map"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&map), "{scheme}: {map}");
+    }
+    assert_eq!(metrics["supp2b"].as_array().unwrap().len(), 7);
+    // Resume: the same numbers from the checkpoints.
+    reproduce::reproduce("deepprofiler", &opts).unwrap();
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(again["figure5a"], metrics["figure5a"]);
+}
