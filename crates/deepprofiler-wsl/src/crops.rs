@@ -220,3 +220,59 @@ pub fn annotate(
     cells.set_metadata(&meta.moa_field, values)?;
     Ok(())
 }
+
+/// A seeded, separable toy set for examples and tests: treatments DMSO, t1, t2, t3 (MOAs m1,
+/// m1, m2): a blob whose channel and size depend on the
+/// treatment; 2 plates × 4 wells (one per treatment) × 2 sites × 6 cells.
+pub fn toy_crops(seed: u64) -> CellCrops {
+    let m = MetadataConfig::default();
+    let mut rng = cellpaint_core::rng::seeded_rng(seed);
+    use rand::Rng as _;
+    let treatments = [("DMSO", ""), ("t1", "m1"), ("t2", "m1"), ("t3", "m2")];
+    let mut cols: Vec<Vec<String>> = vec![Vec::new(); 5];
+    let mut px = Vec::new();
+    for plate in ["P1", "P2"] {
+        for (w, (t, moa)) in treatments.iter().enumerate() {
+            for site in ["1", "2"] {
+                for _ in 0..6 {
+                    let mut x = Array4::<f32>::zeros((1, 5, 32, 32));
+                    let (cx, cy) = (rng.random_range(12.0..20.0), rng.random_range(12.0..20.0));
+                    let r = 4.0 + 2.0 * w as f32;
+                    for c in 0..5 {
+                        for y in 0..32 {
+                            for xx in 0..32 {
+                                let d = ((xx as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+                                let on = d < r && (c == 0 || c == w);
+                                x[[0, c, y, xx]] =
+                                    if on { 0.8 } else { 0.1 } + rng.random_range(0.0..0.1);
+                            }
+                        }
+                    }
+                    px.push(x);
+                    for (k, v) in [plate, &format!("W{w}"), site, t, moa].iter().enumerate() {
+                        cols[k].push(v.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let views: Vec<_> = px.iter().map(|a| a.view()).collect();
+    let pixels =
+        ndarray::concatenate(ndarray::Axis(0), &views).expect("consistent by construction");
+    let n = pixels.dim().0;
+    let cells = ProfileTable::new(
+        "synthetic cells",
+        vec![
+            m.plate_field.clone(),
+            m.well_field.clone(),
+            m.site_field.clone(),
+            m.label_field.clone(),
+            m.moa_field.clone(),
+        ],
+        cols,
+        vec![],
+        Array2::zeros((n, 0)),
+    )
+    .expect("consistent by construction");
+    CellCrops::new(pixels, cells, &m).expect("consistent by construction")
+}

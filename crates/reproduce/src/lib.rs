@@ -6,6 +6,7 @@ pub mod cell_painting_vae;
 pub mod cytovae;
 pub mod deepprofiler;
 pub mod figures;
+pub mod output;
 pub mod report;
 
 use std::path::PathBuf;
@@ -26,6 +27,21 @@ pub struct Options {
     /// cytovae: training iterations per model instead of the mode's (60 quick, 40,000 full),
     /// for CPU runs in between; the feature-loss period scales with it.
     pub iterations: Option<usize>,
+}
+
+impl Options {
+    /// The quick run of seed 0 into `out`, quietly, on the CPU (what the tests run).
+    pub fn quick(out: impl Into<PathBuf>) -> Self {
+        Self {
+            data: None,
+            quick: true,
+            out: out.into(),
+            seed: 0,
+            quiet: true,
+            device: Default::default(),
+            iterations: None,
+        }
+    }
 }
 
 /// Papers this crate reproduces: (name, what).

@@ -21,15 +21,7 @@ fn markdown_tables_escape_pipes_and_numbers_keep_significant_digits() {
 #[test]
 fn quick_reproduction_writes_report_figures_and_claims() {
     let out = tempfile::tempdir().unwrap();
-    let opts = reproduce::Options {
-        data: None,
-        quick: true,
-        out: out.path().to_path_buf(),
-        seed: 0,
-        quiet: true,
-        device: Default::default(),
-        iterations: None,
-    };
+    let opts = reproduce::Options::quick(out.path());
     reproduce::reproduce("cell-painting-vae", &opts).unwrap();
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     for section in [

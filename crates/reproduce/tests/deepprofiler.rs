@@ -9,15 +9,7 @@ use reproduce::report::Claim;
 #[test]
 fn quick_deepprofiler_reproduction_writes_report_figures_and_claims() {
     let out = tempfile::tempdir().unwrap();
-    let opts = reproduce::Options {
-        data: None,
-        quick: true,
-        out: out.path().to_path_buf(),
-        seed: 0,
-        quiet: true,
-        device: Default::default(),
-        iterations: None,
-    };
+    let opts = reproduce::Options::quick(out.path());
     reproduce::reproduce("deepprofiler", &opts).unwrap();
     let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     for s in [

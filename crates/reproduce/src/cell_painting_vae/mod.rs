@@ -5,7 +5,7 @@
 
 pub mod data;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -396,33 +396,17 @@ const PAPER_LSA: [(&str, &str, &str); 5] = [
     ("raw", "1.55 vs 1.61", "—"),
 ];
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Runs the reproduction into `opts.out`.
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     let s = Settings::new(opts.quick, opts.seed);
     let out = &opts.out;
-    let figs = out.join("figures");
-    std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
-    // Runs resume from their checkpoints, so a run directory belongs to one exact setting.
-    let fingerprint = fnv1a(serde_json::to_string(&s)?.as_bytes());
-    let runs: PathBuf = out.join("runs").join(format!(
-        "{}-seed{}-{fingerprint:016x}",
-        if s.quick { "quick" } else { "full" },
-        s.seed
-    ));
+    let crate::output::Output {
+        figures: figs,
+        runs,
+    } = crate::output::prepare_output(opts, &s)?;
     let quiet = opts.quiet;
-    let log = move |m: &str| {
-        if !quiet {
-            eprintln!("[{:>6.1}s] {m}", started.elapsed().as_secs_f64());
-        }
-    };
-    profiles::write_json(&out.join("config.json"), &s)?;
+    let log = crate::output::progress(quiet, started);
 
     let data_dir = profiles::resolve_data_dir(opts.data.as_deref())?;
     let mut datasets: Vec<Dataset> = Vec::new();

@@ -7,7 +7,7 @@
 pub mod data;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -101,12 +101,6 @@ impl Settings {
     }
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// Seconds per training iteration, from the run's metrics.jsonl (records of fresh training).
 fn seconds_per_iteration(run: &Path, per_record: usize) -> Option<f64> {
     let text = std::fs::read_to_string(run.join("metrics.jsonl")).ok()?;
@@ -189,22 +183,13 @@ pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     let s = Settings::with_iterations(opts.quick, opts.seed, opts.iterations);
     let out = &opts.out;
-    let figs = out.join("figures");
-    std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
-    let fingerprint = fnv1a(serde_json::to_string(&s)?.as_bytes());
-    let runs: PathBuf = out.join("runs").join(format!(
-        "{}-seed{}-{fingerprint:016x}",
-        if s.quick { "quick" } else { "full" },
-        s.seed
-    ));
+    let crate::output::Output {
+        figures: figs,
+        runs,
+    } = crate::output::prepare_output(opts, &s)?;
     let quiet = opts.quiet;
     let device = opts.device.device()?;
-    let log = move |m: &str| {
-        if !quiet {
-            eprintln!("[{:>6.1}s] {m}", started.elapsed().as_secs_f64());
-        }
-    };
-    profiles::write_json(&out.join("config.json"), &s)?;
+    let log = crate::output::progress(quiet, started);
     let mut report = Report::new("Reproduction: VAE+ (Lafarge et al. 2019, MIDL)");
     let mut claims: Vec<Claim> = Vec::new();
     let mut metrics = serde_json::Map::new();

@@ -89,12 +89,6 @@ impl Settings {
     }
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// mAP (11-point interpolated) and folds of enrichment of treatment profiles.
 fn score(treatments: &ProfileTable, meta: &MetadataConfig, percentile: f64) -> Result<(f64, f64)> {
     let map = interpolated_map(
@@ -152,22 +146,13 @@ pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     let s = Settings::new(opts.quick, opts.seed);
     let out = &opts.out;
-    let figs = out.join("figures");
-    std::fs::create_dir_all(&figs).with_context(|| format!("creating {}", figs.display()))?;
-    let fingerprint = fnv1a(serde_json::to_string(&s)?.as_bytes());
-    let runs: PathBuf = out.join("runs").join(format!(
-        "{}-seed{}-{fingerprint:016x}",
-        if s.quick { "quick" } else { "full" },
-        s.seed
-    ));
+    let crate::output::Output {
+        figures: figs,
+        runs,
+    } = crate::output::prepare_output(opts, &s)?;
     let quiet = opts.quiet;
     let device = opts.device.device()?;
-    let log = move |m: &str| {
-        if !quiet {
-            eprintln!("[{:>6.1}s] {m}", started.elapsed().as_secs_f64());
-        }
-    };
-    profiles::write_json(&out.join("config.json"), &s)?;
+    let log = crate::output::progress(quiet, started);
     let meta = s.model.dataset.metadata.clone();
     let mut report =
         Report::new("Reproduction: Cell Painting CNN-1 (Moshkov et al., DeepProfiler)");

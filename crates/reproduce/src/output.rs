@@ -1,0 +1,47 @@
+//! What every reproduction does first: its output folders, `config.json`, and progress lines.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::Options;
+
+/// Where a reproduction writes.
+pub struct Output {
+    pub figures: PathBuf,
+    /// Run directory of these exact settings: runs resume from their checkpoints, so a run
+    /// directory belongs to one setting (`runs/<quick|full>-seed<N>-<fingerprint>`).
+    pub runs: PathBuf,
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Creates `figures/`, picks the run directory for `settings` and writes them to
+/// `config.json`.
+pub fn prepare_output(opts: &Options, settings: &impl Serialize) -> Result<Output> {
+    let figures = opts.out.join("figures");
+    std::fs::create_dir_all(&figures).with_context(|| format!("creating {}", figures.display()))?;
+    let fingerprint = fnv1a(serde_json::to_string(settings)?.as_bytes());
+    let runs = opts.out.join("runs").join(format!(
+        "{}-seed{}-{fingerprint:016x}",
+        if opts.quick { "quick" } else { "full" },
+        opts.seed
+    ));
+    profiles::write_json(&opts.out.join("config.json"), settings)?;
+    Ok(Output { figures, runs })
+}
+
+/// Progress lines with the seconds since `started`, silent when `quiet`.
+pub fn progress(quiet: bool, started: Instant) -> impl Fn(&str) + Copy {
+    move |m: &str| {
+        if !quiet {
+            eprintln!("[{:>6.1}s] {m}", started.elapsed().as_secs_f64());
+        }
+    }
+}
