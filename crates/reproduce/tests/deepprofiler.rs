@@ -54,6 +54,15 @@ fn quick_deepprofiler_reproduction_writes_report_figures_and_claims() {
         assert!((0.0..=1.0).contains(&map), "{scheme}: {map}");
     }
     assert_eq!(metrics["supp2b"].as_array().unwrap().len(), 7);
+    // The real 5-channel field goes through detection, cropping and the network.
+    if profiles::data::data_dir_for_tests()
+        .is_some_and(|d| d.join("images/cellpainting_5ch").is_dir())
+    {
+        let r = &metrics["real_field"];
+        assert!(r["crops"].as_u64().unwrap() >= 20, "{r}");
+        assert!(r["finite"].as_bool().unwrap(), "{r}");
+        assert!(report.contains("Real-image path"));
+    }
     // Resume: the same numbers from the checkpoints.
     reproduce::reproduce("deepprofiler", &opts).unwrap();
     let again: serde_json::Value =

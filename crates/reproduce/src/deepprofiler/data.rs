@@ -120,3 +120,72 @@ pub fn true_strength(screen: &Screen) -> std::collections::BTreeMap<String, f64>
         })
         .collect()
 }
+
+/// The one complete real 5-channel Cell Painting field of the shared data (pediatric line,
+/// plate BR00143976, well C03, site 3; no treatment): illumination-corrected as DeepProfiler
+/// prepares fields, nuclei detected on DNA, `box_size` crops min–max scaled. `None` when the
+/// data directory lacks it. Also returns the number of nuclei found.
+pub fn real_field_cells(
+    data: &std::path::Path,
+    work: &std::path::Path,
+    box_size: usize,
+) -> Result<Option<(CellCrops, usize)>> {
+    let orig = data.join("images/cellpainting_5ch/pediatric_BR00143976_C03_site3/images/orig");
+    if !orig.is_dir() {
+        return Ok(None);
+    }
+    // A LoadData index in DeepProfiler's channel order (channel map from the data README).
+    let ch = |n: u32| format!("r03c03f03p01-ch{n}sk1fk1fl1.tiff");
+    let mut header = "Metadata_Plate,Metadata_Well,Metadata_Site".to_string();
+    let mut row = "BR00143976,C03,3".to_string();
+    for (name, n) in [("DNA", 5), ("ER", 2), ("RNA", 6), ("AGP", 3), ("Mito", 4)] {
+        header += &format!(",FileName_Orig{name},PathName_Orig{name}");
+        row += &format!(",{},{}", ch(n), orig.display());
+    }
+    std::fs::create_dir_all(work)?;
+    let index_path = work.join("real_field_load_data.csv");
+    std::fs::write(&index_path, format!("{header}\n{row}\n"))?;
+    let index =
+        cell_images::ImageIndex::read(&index_path, &cell_images::CELL_PAINTING_CHANNELS, None)?;
+    let record = &index.fields[0];
+    let field = index.load(record)?;
+    let mut acc = cell_images::IlluminationParams::default().accumulator()?;
+    acc.add(&field, "BR00143976")?;
+    let corrected = acc.finish(&field.channels)?.apply(&field)?;
+    let seg =
+        cell_images::detect_nuclei(corrected.channel(0), &cell_images::NucleusParams::default())?;
+    let centres: Vec<(f64, f64)> = seg.nuclei.iter().map(|n| (n.x, n.y)).collect();
+    let params = CropParams {
+        box_size,
+        border: BorderPolicy::Skip,
+        min_max_scale: true,
+    };
+    let crops = extract_crops(&corrected, &centres, &params)?;
+    let n = crops.len();
+    let mut pixels = Array4::<f32>::zeros((n, 5, box_size, box_size));
+    for (k, c) in crops.iter().enumerate() {
+        pixels.index_axis_mut(Axis(0), k).assign(&c.pixels);
+    }
+    let m = MetadataConfig::default();
+    let col = |v: &str| vec![v.to_string(); n];
+    let cells = ProfileTable::new(
+        "real field BR00143976 C03 site 3",
+        vec![
+            m.plate_field.clone(),
+            m.well_field.clone(),
+            m.site_field.clone(),
+            m.label_field.clone(),
+            m.moa_field.clone(),
+        ],
+        vec![
+            col("BR00143976"),
+            col("C03"),
+            col("3"),
+            col("untreated"),
+            col(""),
+        ],
+        vec![],
+        Array2::zeros((n, 0)),
+    )?;
+    Ok(Some((CellCrops::new(pixels, cells, &m)?, seg.nuclei.len())))
+}
