@@ -53,6 +53,31 @@ impl CellCrops {
         Ok(Self { pixels, cells })
     }
 
+    /// From crops and their plate, well, site, label and MOA columns (in that order), named
+    /// as `meta` says.
+    pub fn from_columns(
+        source: &str,
+        pixels: Array4<f32>,
+        columns: [Vec<String>; 5],
+        meta: &MetadataConfig,
+    ) -> Result<Self> {
+        let n = pixels.dim().0;
+        let cells = ProfileTable::new(
+            source,
+            vec![
+                meta.plate_field.clone(),
+                meta.well_field.clone(),
+                meta.site_field.clone(),
+                meta.label_field.clone(),
+                meta.moa_field.clone(),
+            ],
+            columns.to_vec(),
+            vec![],
+            Array2::zeros((n, 0)),
+        )?;
+        Self::new(pixels, cells, meta)
+    }
+
     pub fn len(&self) -> usize {
         self.cells.n_rows()
     }
@@ -139,26 +164,18 @@ pub fn read_exported_crops(
     let pixels = ndarray::concatenate(Axis(0), &views).expect("same shapes");
     let col =
         |f: fn(&cell_images::crops::ExportedCell) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    let cells = ProfileTable::new(
-        index.display().to_string(),
-        vec![
-            meta.plate_field.clone(),
-            meta.well_field.clone(),
-            meta.site_field.clone(),
-            meta.label_field.clone(),
-            meta.moa_field.clone(),
-        ],
-        vec![
+    CellCrops::from_columns(
+        &index.display().to_string(),
+        pixels,
+        [
             col(|r| r.plate.clone()),
             col(|r| r.well.clone()),
             col(|r| r.site.clone()),
             col(|r| r.target.clone()),
             vec![String::new(); rows.len()],
         ],
-        vec![],
-        Array2::zeros((rows.len(), 0)),
-    )?;
-    CellCrops::new(pixels, cells, meta)
+        meta,
+    )
 }
 
 fn csv_reader(path: &std::path::Path) -> Result<csv::Reader<std::fs::File>> {
@@ -259,20 +276,7 @@ pub fn toy_crops(seed: u64) -> CellCrops {
     let views: Vec<_> = px.iter().map(|a| a.view()).collect();
     let pixels =
         ndarray::concatenate(ndarray::Axis(0), &views).expect("consistent by construction");
-    let n = pixels.dim().0;
-    let cells = ProfileTable::new(
-        "synthetic cells",
-        vec![
-            m.plate_field.clone(),
-            m.well_field.clone(),
-            m.site_field.clone(),
-            m.label_field.clone(),
-            m.moa_field.clone(),
-        ],
-        cols,
-        vec![],
-        Array2::zeros((n, 0)),
-    )
-    .expect("consistent by construction");
-    CellCrops::new(pixels, cells, &m).expect("consistent by construction")
+    let cols: [Vec<String>; 5] = cols.try_into().expect("five columns");
+    CellCrops::from_columns("synthetic cells", pixels, cols, &m)
+        .expect("consistent by construction")
 }

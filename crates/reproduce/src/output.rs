@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+use crate::report::{write_report, Claim, Report};
 use crate::Options;
 
 /// Where a reproduction writes.
@@ -44,4 +45,26 @@ pub fn progress(quiet: bool, started: Instant) -> impl Fn(&str) + Copy {
             eprintln!("[{:>6.1}s] {m}", started.elapsed().as_secs_f64());
         }
     }
+}
+
+/// Ends a reproduction: the claims table and wall time in the report, `metrics.json`,
+/// `report.md` and `claims.json`.
+pub fn finish(
+    opts: &Options,
+    mut report: Report,
+    claims: &[Claim],
+    mut metrics: serde_json::Map<String, serde_json::Value>,
+    started: Instant,
+) -> Result<()> {
+    let seconds = started.elapsed().as_secs_f64();
+    report.claims(claims);
+    report.para(&format!("Wall time {seconds:.0} s."));
+    metrics.insert("wall_seconds".into(), serde_json::json!(seconds));
+    profiles::write_json(
+        &opts.out.join("metrics.json"),
+        &serde_json::Value::Object(metrics),
+    )?;
+    write_report(&opts.out, &report, claims)?;
+    progress(opts.quiet, started)(&format!("wrote {}", opts.out.join("report.md").display()));
+    Ok(())
 }

@@ -182,7 +182,6 @@ const PAPER_NSCB: [[f64; 4]; 3] = [
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     let s = Settings::with_iterations(opts.quick, opts.seed, opts.iterations);
-    let out = &opts.out;
     let crate::output::Output {
         figures: figs,
         runs,
@@ -408,19 +407,7 @@ pub fn run(opts: &Options) -> Result<()> {
         "seconds_per_iteration".into(),
         json!(trained.seconds_per_iteration),
     );
-    report.claims(&claims);
-    report.para(&format!(
-        "Wall time {:.0} s.",
-        started.elapsed().as_secs_f64()
-    ));
-    metrics.insert(
-        "wall_seconds".into(),
-        json!(started.elapsed().as_secs_f64()),
-    );
-    profiles::write_json(&out.join("metrics.json"), &Value::Object(metrics))?;
-    crate::report::write_report(out, &report, &claims)?;
-    log(&format!("wrote {}", out.join("report.md").display()));
-    Ok(())
+    crate::output::finish(opts, report, &claims, metrics, started)
 }
 
 #[allow(clippy::too_many_arguments)]

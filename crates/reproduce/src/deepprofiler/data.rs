@@ -7,8 +7,7 @@ use cell_images::{extract_crops, BorderPolicy, CropParams, Field};
 use cellpaint_sim::{render_site, Screen, SimConfig};
 use deepprofiler_wsl::config::MetadataConfig;
 use deepprofiler_wsl::CellCrops;
-use ndarray::{Array2, Array4, Axis};
-use profiles::ProfileTable;
+use ndarray::{Array4, Axis};
 use rayon::prelude::*;
 
 pub fn simulation_config(quick: bool, seed: u64) -> SimConfig {
@@ -84,21 +83,13 @@ pub fn simulated_cells(screen: &Screen, box_size: usize, per_well: usize) -> Res
             k += 1;
         }
     }
-    let m = MetadataConfig::default();
-    let cells = ProfileTable::new(
+    let cols: [Vec<String>; 5] = cols.try_into().expect("five columns");
+    Ok(CellCrops::from_columns(
         "simulated cells",
-        vec![
-            m.plate_field.clone(),
-            m.well_field.clone(),
-            m.site_field.clone(),
-            m.label_field.clone(),
-            m.moa_field.clone(),
-        ],
+        pixels,
         cols,
-        vec![],
-        Array2::zeros((n, 0)),
-    )?;
-    Ok(CellCrops::new(pixels, cells, &m)?)
+        &MetadataConfig::default(),
+    )?)
 }
 
 /// The true strength of each compound: ‖maximal effect‖ × the mean dose response over its doses.
@@ -166,26 +157,18 @@ pub fn real_field_cells(
     for (k, c) in crops.iter().enumerate() {
         pixels.index_axis_mut(Axis(0), k).assign(&c.pixels);
     }
-    let m = MetadataConfig::default();
     let col = |v: &str| vec![v.to_string(); n];
-    let cells = ProfileTable::new(
+    let crops = CellCrops::from_columns(
         "real field BR00143976 C03 site 3",
-        vec![
-            m.plate_field.clone(),
-            m.well_field.clone(),
-            m.site_field.clone(),
-            m.label_field.clone(),
-            m.moa_field.clone(),
-        ],
-        vec![
+        pixels,
+        [
             col("BR00143976"),
             col("C03"),
             col("3"),
             col("untreated"),
             col(""),
         ],
-        vec![],
-        Array2::zeros((n, 0)),
+        &MetadataConfig::default(),
     )?;
-    Ok(Some((CellCrops::new(pixels, cells, &m)?, seg.nuclei.len())))
+    Ok(Some((crops, seg.nuclei.len())))
 }

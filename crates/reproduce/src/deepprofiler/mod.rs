@@ -148,7 +148,6 @@ fn spearman(a: &[f64], b: &[f64]) -> f64 {
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     let s = Settings::new(opts.quick, opts.seed);
-    let out = &opts.out;
     let crate::output::Output {
         figures: figs,
         runs,
@@ -666,17 +665,5 @@ pub fn run(opts: &Options) -> Result<()> {
         None,
     ));
 
-    report.claims(&claims);
-    report.para(&format!(
-        "Wall time {:.0} s.",
-        started.elapsed().as_secs_f64()
-    ));
-    metrics.insert(
-        "wall_seconds".into(),
-        json!(started.elapsed().as_secs_f64()),
-    );
-    profiles::write_json(&out.join("metrics.json"), &Value::Object(metrics))?;
-    crate::report::write_report(out, &report, &claims)?;
-    log(&format!("wrote {}", out.join("report.md").display()));
-    Ok(())
+    crate::output::finish(opts, report, &claims, metrics, started)
 }
