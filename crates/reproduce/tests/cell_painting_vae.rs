@@ -4,7 +4,9 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use reproduce::report::{sig, Claim, Report};
+mod common;
+
+use reproduce::report::{sig, Report};
 
 #[test]
 fn markdown_tables_escape_pipes_and_numbers_keep_significant_digits() {
@@ -23,30 +25,19 @@ fn quick_reproduction_writes_report_figures_and_claims() {
     let out = tempfile::tempdir().unwrap();
     let opts = reproduce::Options::quick(out.path());
     reproduce::reproduce("cell-painting-vae", &opts).unwrap();
-    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
-    for section in [
-        "Table 1",
-        "Table 2",
-        "Figures 2/S4",
-        "Figures S5, 3 and S7",
-        "Figures 4, S8, S9, S11",
-        "Figure S12",
-        "Claims",
-    ] {
-        assert!(report.contains(section), "report.md lacks '{section}'");
-    }
-    // Every figure the report links exists and is an SVG.
-    for line in report.lines().filter(|l| l.starts_with("![")) {
-        let file = &line[line.find("](").unwrap() + 2..line.len() - 1];
-        let svg = std::fs::read_to_string(out.path().join(file)).unwrap();
-        assert!(svg.starts_with("<svg"), "{file}");
-    }
-    let claims: Vec<Claim> =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("claims.json")).unwrap())
-            .unwrap();
+    let (_, claims) = common::check_outputs(
+        out.path(),
+        &[
+            "Table 1",
+            "Table 2",
+            "Figures 2/S4",
+            "Figures S5, 3 and S7",
+            "Figures 4, S8, S9, S11",
+            "Figure S12",
+            "Claims",
+        ],
+    );
     assert!(claims.len() >= 15, "{} claims", claims.len());
-    let ids: std::collections::HashSet<&str> = claims.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(ids.len(), claims.len(), "claim ids are unique");
     assert!(claims
         .iter()
         .all(|c| !c.paper.is_empty() && !c.ours.is_empty()));

@@ -4,14 +4,13 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use reproduce::report::Claim;
+mod common;
 
 #[test]
 fn quick_cytovae_reproduction_writes_report_figures_and_claims() {
     let out = tempfile::tempdir().unwrap();
     let opts = reproduce::Options::quick(out.path());
     reproduce::reproduce("cytovae", &opts).unwrap();
-    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     let real = profiles::data::data_dir_for_tests().is_some_and(|d| {
         d.join("images/bbbc021_singlecell_crops/dev_plates_27801_27821.npz")
             .exists()
@@ -24,20 +23,8 @@ fn quick_cytovae_reproduction_writes_report_figures_and_claims() {
             "Leave-one-plate-out",
         ]);
     }
-    for s in sections {
-        assert!(report.contains(s), "report.md lacks '{s}'");
-    }
-    // Every linked figure exists and is a PNG.
-    for line in report.lines().filter(|l| l.starts_with("![")) {
-        let file = &line[line.find("](").unwrap() + 2..line.len() - 1];
-        let bytes = std::fs::read(out.path().join(file)).unwrap();
-        assert_eq!(&bytes[1..4], b"PNG", "{file}");
-    }
-    let claims: Vec<Claim> =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("claims.json")).unwrap())
-            .unwrap();
+    let (_, claims) = common::check_outputs(out.path(), &sections);
     let ids: std::collections::BTreeSet<&str> = claims.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(ids.len(), claims.len(), "claim ids are unique");
     assert!(ids.contains("table1-vaeplus-beats-vae-nsc"));
     assert!(
         claims.iter().any(|c| c.holds.is_none()),

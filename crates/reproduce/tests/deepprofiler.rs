@@ -4,33 +4,23 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use reproduce::report::Claim;
+mod common;
 
 #[test]
 fn quick_deepprofiler_reproduction_writes_report_figures_and_claims() {
     let out = tempfile::tempdir().unwrap();
     let opts = reproduce::Options::quick(out.path());
     reproduce::reproduce("deepprofiler", &opts).unwrap();
-    let report = std::fs::read_to_string(out.path().join("report.md")).unwrap();
-    for s in [
-        "Figure 2",
-        "Figure 3",
-        "Figure 5A",
-        "Figure 6B",
-        "Supplementary Figure 2B",
-    ] {
-        assert!(report.contains(s), "report.md lacks '{s}'");
-    }
-    for line in report.lines().filter(|l| l.starts_with("![")) {
-        let file = &line[line.find("](").unwrap() + 2..line.len() - 1];
-        let svg = std::fs::read_to_string(out.path().join(file)).unwrap();
-        assert!(svg.starts_with("<svg"), "{file}");
-    }
-    let claims: Vec<Claim> =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("claims.json")).unwrap())
-            .unwrap();
-    let ids: std::collections::BTreeSet<&str> = claims.iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(ids.len(), claims.len());
+    let (report, claims) = common::check_outputs(
+        out.path(),
+        &[
+            "Figure 2",
+            "Figure 3",
+            "Figure 5A",
+            "Figure 6B",
+            "Supplementary Figure 2B",
+        ],
+    );
     assert!(claims.len() >= 9 && claims.iter().any(|c| c.holds.is_none()));
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("metrics.json")).unwrap())
