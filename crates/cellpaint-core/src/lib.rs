@@ -8,6 +8,7 @@
 //! * [`SeededVarMap`] — seeded, order-independent parameter initialisation
 //! * [`optim`] — SGD (momentum, Nesterov, weight decay) and AdamW with checkpointable state
 //! * [`LrSchedule`] — constant, multi-step, cosine with warm-up
+//! * [`classify`] — an EfficientNet image classifier task (batches, augmentation seeds, loss)
 //! * [`Trainer`] / [`TrainTask`] — epoch loop, progress, JSON-lines metrics, early stopping,
 //!   atomic checkpoints and resume
 //! * [`conv::conv2d`] — a stride-1 convolution whose CPU backward is two matrix products
@@ -17,6 +18,7 @@
 //! Data tables come from the [`profiles`] crate, re-exported here.
 
 pub mod checkpoint;
+pub mod classify;
 pub mod conv;
 pub mod device;
 pub mod efficientnet;

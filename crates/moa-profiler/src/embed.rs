@@ -91,6 +91,20 @@ pub fn standardise_by_control(
     Ok(out)
 }
 
+/// Field embeddings → well medians → per-plate control standardisation, as a well table
+/// (metadata of [`crate::evaluate::well_table`], features `<prefix>0…`).
+pub fn well_profiles(
+    fields: ArrayView2<'_, f64>,
+    field_well: &[usize],
+    wells: &[WellInfo],
+    control: &str,
+    prefix: &str,
+) -> Result<profiles::ProfileTable> {
+    let medians = well_medians(fields, field_well, wells.len())?;
+    let standardised = standardise_by_control(medians.view(), wells, control)?;
+    crate::evaluate::well_table("well embeddings", wells, standardised, prefix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

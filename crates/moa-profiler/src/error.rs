@@ -12,6 +12,10 @@ pub enum MoaError {
     Profiles(#[from] profiles::ProfileError),
     #[error(transparent)]
     Eval(#[from] profiling_eval::EvalError),
+    #[error(transparent)]
+    Core(#[from] cellpaint_core::CoreError),
+    #[error(transparent)]
+    Candle(#[from] cellpaint_core::candle::Error),
 }
 
 impl MoaError {

@@ -333,6 +333,63 @@ pub fn holdout_votes(compound: &[String], truth: &[String], predicted: &[String]
     (individual, right as f64 / per.len() as f64)
 }
 
+fn median_of(t: &ProfileTable, rows: &[usize]) -> Vec<f64> {
+    (0..t.n_features())
+        .map(|f| profiles::stats::median(rows.iter().map(|&r| t.features()[[r, f]])))
+        .collect()
+}
+
+/// Each label's centroid (median of its rows), labels sorted; unlabelled rows are skipped.
+fn class_centroids(train: &ProfileTable, label_col: &str) -> Result<Vec<(String, Vec<f64>)>> {
+    let centroids: Vec<(String, Vec<f64>)> = train
+        .group_rows(&[label_col])?
+        .into_iter()
+        .filter(|(k, _)| !is_missing(&k[0]))
+        .map(|(k, rows)| (k[0].clone(), median_of(train, &rows)))
+        .collect();
+    if centroids.is_empty() {
+        return Err(EvalError::invalid(
+            train.source(),
+            "no labelled training rows",
+        ));
+    }
+    Ok(centroids)
+}
+
+/// The label of the centroid most similar to `x` (the first on ties).
+fn most_similar<'a>(x: &[f64], centroids: &'a [(String, Vec<f64>)], sim: Similarity) -> &'a str {
+    let mut best = (f64::NEG_INFINITY, centroids[0].0.as_str());
+    for (l, c) in centroids {
+        let s = crate::similarity::similarity(x, c, sim);
+        if s > best.0 {
+            best = (s, l.as_str());
+        }
+    }
+    best.1
+}
+
+/// Each row of `query` gets the label of the most similar training-class centroid (median of
+/// the class's rows in `train`): the individual-vote step of the compound hold-out.
+pub fn nearest_centroid(
+    train: &ProfileTable,
+    label_col: &str,
+    query: &ProfileTable,
+    similarity: Similarity,
+) -> Result<Vec<String>> {
+    if train.feature_names() != query.feature_names() {
+        return Err(EvalError::invalid(
+            query.source(),
+            "query and training profiles have different features",
+        ));
+    }
+    let centroids = class_centroids(train, label_col)?;
+    Ok((0..query.n_rows())
+        .map(|r| {
+            most_similar(&query.features().row(r).to_vec(), &centroids, similarity).to_string()
+        })
+        .collect())
+}
+
 /// Compound hold-out by aggregated embedding: each held-out compound's median profile gets the
 /// label of the most similar training-class centroid (median of the class's training rows).
 /// Returns the accuracy over compounds and (compound, predicted, truth) for each.
@@ -349,17 +406,7 @@ pub fn holdout_aggregated(
             "held-out and training profiles have different features",
         ));
     }
-    let median_of = |t: &ProfileTable, rows: &[usize]| -> Vec<f64> {
-        (0..t.n_features())
-            .map(|f| profiles::stats::median(rows.iter().map(|&r| t.features()[[r, f]])))
-            .collect()
-    };
-    let centroids: Vec<(String, Vec<f64>)> = train
-        .group_rows(&[label_col])?
-        .into_iter()
-        .filter(|(k, _)| !is_missing(&k[0]))
-        .map(|(k, rows)| (k[0].clone(), median_of(train, &rows)))
-        .collect();
+    let centroids = class_centroids(train, label_col)?;
     let truth = heldout.metadata(label_col)?;
     let mut out = Vec::new();
     for (key, rows) in heldout.group_rows(&[compound_col])? {
@@ -371,19 +418,130 @@ pub fn holdout_aggregated(
             ));
         }
         let emb = median_of(heldout, &rows);
-        let best = centroids
-            .iter()
-            .map(|(l, c)| (crate::similarity::similarity(&emb, c, similarity), l))
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .ok_or_else(|| EvalError::invalid(train.source(), "no labelled training rows"))?;
-        out.push((key[0].clone(), best.1.clone(), labels[0].clone()));
+        let best = most_similar(&emb, &centroids, similarity);
+        out.push((key[0].clone(), best.to_string(), labels[0].clone()));
     }
     let acc = out.iter().filter(|o| o.1 == o.2).count() as f64 / out.len() as f64;
     Ok((acc, out))
 }
 
+/// Micro-averaged precision–recall of a classifier (sklearn `label_binarize` then
+/// `precision_recall_curve` / `average_precision_score` on the flattened matrix).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PrCurve {
+    /// Σ (Rₙ − Rₙ₋₁)·Pₙ over the distinct score thresholds, highest first.
+    pub average_precision: f64,
+    /// Positives among all (sample, class) entries: the random classifier's AUPRC.
+    pub prevalence: f64,
+    /// (recall, precision) at each threshold, highest threshold first.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// [`PrCurve`] of `scores` (one row per sample, one column per class) against `truth` (class
+/// indices), binarised over the classes in `classes` only (e.g. every class but the control);
+/// samples whose true class is not among them are left out.
+pub fn micro_precision_recall(
+    scores: &[Vec<f32>],
+    truth: &[usize],
+    classes: &[usize],
+) -> Result<PrCurve> {
+    if scores.len() != truth.len() {
+        return Err(EvalError::invalid(
+            "classifier scores",
+            format!("{} score rows for {} labels", scores.len(), truth.len()),
+        ));
+    }
+    let mut entries: Vec<(f32, bool)> = Vec::new();
+    for (i, (row, &t)) in scores.iter().zip(truth).enumerate() {
+        if !classes.contains(&t) {
+            continue;
+        }
+        for &c in classes {
+            let s = *row.get(c).ok_or_else(|| {
+                EvalError::invalid(
+                    "classifier scores",
+                    format!("row {i} has {} scores, class {c} asked for", row.len()),
+                )
+            })?;
+            if !s.is_finite() {
+                return Err(EvalError::invalid(
+                    "classifier scores",
+                    format!("row {i}, class {c}: score {s} is not finite"),
+                ));
+            }
+            entries.push((s, c == t));
+        }
+    }
+    let positives = entries.iter().filter(|e| e.1).count();
+    if positives == 0 {
+        return Err(EvalError::invalid(
+            "classifier scores",
+            "no sample of the chosen classes",
+        ));
+    }
+    entries.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut tp, mut fp, mut ap, mut last_recall) = (0f64, 0f64, 0f64, 0f64);
+    let mut points = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        // Entries tied on score share one threshold.
+        let s = entries[i].0;
+        while i < entries.len() && entries[i].0 == s {
+            if entries[i].1 {
+                tp += 1.0;
+            } else {
+                fp += 1.0;
+            }
+            i += 1;
+        }
+        let (precision, recall) = (tp / (tp + fp), tp / positives as f64);
+        ap += (recall - last_recall) * precision;
+        last_recall = recall;
+        points.push((recall, precision));
+    }
+    Ok(PrCurve {
+        average_precision: ap,
+        prevalence: positives as f64 / entries.len() as f64,
+        points,
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn micro_average_precision_by_hand() {
+        let scores = vec![vec![0.9, 0.1], vec![0.2, 0.8], vec![0.3, 0.7]];
+        let pr = super::micro_precision_recall(&scores, &[0, 0, 1], &[0, 1]).unwrap();
+        // Flattened (score, positive), and AP recomputed from the ranks one entry at a time.
+        let mut e = [
+            (0.9, true),
+            (0.1, false),
+            (0.2, true),
+            (0.8, false),
+            (0.3, false),
+            (0.7, true),
+        ];
+        e.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+        let (mut tp, mut ap, mut r0) = (0.0, 0.0, 0.0);
+        for (k, x) in e.iter().enumerate() {
+            if x.1 {
+                tp += 1.0;
+            }
+            let (p, r) = (tp / (k + 1) as f64, tp / 3.0);
+            ap += (r - r0) * p;
+            r0 = r;
+        }
+        assert!((pr.average_precision - ap).abs() < 1e-12, "{pr:?} vs {ap}");
+        // 0.9 T, 0.8 F, 0.7 T, 0.3 F, 0.2 T, 0.1 F: ⅓·1 + ⅓·⅔ + ⅓·⅗.
+        assert!((ap - (1.0 + 2.0 / 3.0 + 0.6) / 3.0).abs() < 1e-12);
+        assert!((pr.prevalence - 0.5).abs() < 1e-12);
+        // The control (class 1) left out: samples of class 0 only, one column.
+        let only0 = super::micro_precision_recall(&scores, &[0, 0, 1], &[0]).unwrap();
+        assert_eq!(only0.prevalence, 1.0);
+        assert!(super::micro_precision_recall(&scores, &[0, 0], &[0]).is_err());
+        assert!(super::micro_precision_recall(&[vec![f32::NAN]], &[0], &[0]).is_err());
+    }
+
     use super::*;
 
     fn s(v: &[&str]) -> Vec<String> {

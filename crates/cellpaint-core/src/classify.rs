@@ -1,0 +1,356 @@
+//! Training an EfficientNet to classify images, shared by the methods that do it (DeepProfiler's
+//! single-cell crops, MOAProfiler's whole fields). A method supplies its images through
+//! [`ImageSet`] (how one batch is built and augmented) and its epoch sampler as a closure; the
+//! task does the rest: seeded augmentation per image, cross-entropy with optional label
+//! smoothing plus L2 on kernels, validation accuracy and macro F1 per epoch, checkpointable
+//! state for the shared [`Trainer`](crate::Trainer).
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, D};
+
+use crate::efficientnet::{EfficientNet, EfficientNetConfig};
+use crate::error::{CoreError, Result};
+use crate::init::SeededVarMap;
+use crate::optim::{AnyOptimizer, OptimizerConfig};
+use crate::rng::{derive_seed, Rng};
+use crate::train::{Metrics, TrainTask};
+
+/// Images a classifier reads in batches.
+pub trait ImageSet {
+    /// Number of images.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The images `rows` as one `(N, C, H, W)` tensor. With `augment_seeds` (one per row), each
+    /// image is augmented deterministically from its seed.
+    fn batch(
+        &self,
+        rows: &[usize],
+        augment_seeds: Option<&[u64]>,
+        device: &Device,
+    ) -> Result<Tensor>;
+}
+
+/// Class names (sorted, unique) and each label's class index.
+pub fn encode_labels(labels: &[String]) -> (Vec<String>, Vec<usize>) {
+    let mut classes: Vec<String> = labels.to_vec();
+    classes.sort();
+    classes.dedup();
+    let idx = labels
+        .iter()
+        .map(|l| classes.binary_search(l).expect("present"))
+        .collect();
+    (classes, idx)
+}
+
+/// Cross-entropy against labels smoothed by `eps` (q = (1 − ε)·one-hot + ε/K), batch mean.
+pub fn smoothed_cross_entropy(logits: &Tensor, labels: &[usize], eps: f64) -> Result<Tensor> {
+    let (n, k) = logits.dims2()?;
+    if labels.len() != n || labels.iter().any(|&l| l >= k) {
+        return Err(CoreError::Config(format!(
+            "{} labels (each < {k}) needed for {n} rows of logits",
+            labels.len()
+        )));
+    }
+    let mut q = vec![eps / k as f64; n * k];
+    for (i, &l) in labels.iter().enumerate() {
+        q[i * k + l] += 1.0 - eps;
+    }
+    let q = Tensor::from_vec(q, (n, k), logits.device())?.to_dtype(logits.dtype())?;
+    let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    Ok(((q * logp)?.sum_all()? * (-1.0 / n as f64))?)
+}
+
+/// Accuracy and macro-averaged F1 of predictions (classes absent from both are skipped).
+pub fn accuracy_and_macro_f1(pred: &[usize], truth: &[usize], n_classes: usize) -> (f64, f64) {
+    if truth.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let correct = pred.iter().zip(truth).filter(|(p, t)| p == t).count();
+    let mut f1s = Vec::new();
+    for c in 0..n_classes {
+        let (mut tp, mut fp, mut fn_) = (0f64, 0f64, 0f64);
+        for (&p, &t) in pred.iter().zip(truth) {
+            match (p == c, t == c) {
+                (true, true) => tp += 1.0,
+                (true, false) => fp += 1.0,
+                (false, true) => fn_ += 1.0,
+                _ => {}
+            }
+        }
+        if tp + fp + fn_ > 0.0 {
+            f1s.push(2.0 * tp / (2.0 * tp + fp + fn_));
+        }
+    }
+    (
+        correct as f64 / truth.len() as f64,
+        f1s.iter().sum::<f64>() / f1s.len().max(1) as f64,
+    )
+}
+
+/// Runs `net` in inference mode over `set` in batches of `batch_size`: class probabilities
+/// (softmax of the logits), one row per image.
+pub fn predict_probabilities(
+    net: &EfficientNet,
+    set: &dyn ImageSet,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(set.len());
+    for rows in batches(set.len(), batch_size) {
+        let x = set.batch(&rows, None, device)?;
+        let logits = net.forward_taps(&x, false, None, &[])?.logits;
+        let p = candle_nn::ops::softmax(&logits, D::Minus1)?;
+        out.extend(p.to_dtype(DType::F32)?.to_vec2::<f32>()?);
+    }
+    Ok(out)
+}
+
+/// Spatially averaged `tap` for every image of `set` (inference mode), one row per image.
+pub fn pooled_features(
+    net: &EfficientNet,
+    set: &dyn ImageSet,
+    tap: &str,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(set.len());
+    for rows in batches(set.len(), batch_size) {
+        let x = set.batch(&rows, None, device)?;
+        let f = net.pooled_features(&x, tap)?;
+        out.extend(f.to_dtype(DType::F32)?.to_vec2::<f32>()?);
+    }
+    Ok(out)
+}
+
+/// Index of the largest value (the first on ties).
+pub fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
+            if x > bv {
+                (i, x)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
+}
+
+fn batches(n: usize, size: usize) -> impl Iterator<Item = Vec<usize>> {
+    let size = size.max(1);
+    (0..n)
+        .step_by(size)
+        .map(move |s| (s..(s + size).min(n)).collect())
+}
+
+/// Loss and batch settings of [`ClassifierTask`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassifierSettings {
+    pub batch_size: usize,
+    /// ε of label smoothing (0: plain cross-entropy).
+    pub label_smoothing: f64,
+    /// λ of the ½λ·Σw² penalty on kernels (convolutions and the classifier), added to the loss.
+    pub l2_kernels: f64,
+    /// Augment training images (through [`ImageSet::batch`]).
+    pub augment: bool,
+}
+
+/// Draws one epoch's training rows from the training labels.
+pub type EpochSampler<'a> = Box<dyn Fn(&[usize], &mut Rng) -> Vec<usize> + 'a>;
+
+/// An EfficientNet classifier's training run, as a [`TrainTask`].
+pub struct ClassifierTask<'a> {
+    pub map: SeededVarMap,
+    pub net: EfficientNet,
+    opt: AnyOptimizer,
+    settings: ClassifierSettings,
+    train: &'a dyn ImageSet,
+    train_labels: Vec<usize>,
+    val: Option<(&'a dyn ImageSet, Vec<usize>)>,
+    sampler: EpochSampler<'a>,
+    order: Vec<usize>,
+    epoch_len: usize,
+    seed: u64,
+    device: Device,
+}
+
+impl<'a> ClassifierTask<'a> {
+    /// A network of `network` initialised from `seed`, trained by `optimizer` on `train`
+    /// (labels are class indices `< network.num_classes`), validated on `val`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        network: EfficientNetConfig,
+        optimizer: OptimizerConfig,
+        settings: ClassifierSettings,
+        train: (&'a dyn ImageSet, Vec<usize>),
+        val: Option<(&'a dyn ImageSet, Vec<usize>)>,
+        sampler: EpochSampler<'a>,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let k = network.num_classes;
+        let mut sets = vec![("training", &train)];
+        sets.extend(val.as_ref().map(|v| ("validation", v)));
+        for (what, (set, labels)) in sets {
+            if set.len() != labels.len() || labels.iter().any(|&l| l >= k) {
+                return Err(CoreError::Config(format!(
+                    "{what} set: {} images, {} labels, each label must be < {k}",
+                    set.len(),
+                    labels.len()
+                )));
+            }
+        }
+        if train.0.is_empty() || settings.batch_size == 0 {
+            return Err(CoreError::Config(
+                "training needs at least one image and a batch size ≥ 1".into(),
+            ));
+        }
+        let map = SeededVarMap::new(seed);
+        let net = EfficientNet::new(network, map.var_builder(DType::F32, device))?;
+        let opt = optimizer.build(map.named_vars().into_iter().map(|(_, v)| v).collect())?;
+        let epoch_len = sampler(&train.1, &mut crate::rng::seeded_rng(0)).len();
+        Ok(Self {
+            map,
+            net,
+            opt,
+            settings,
+            train: train.0,
+            train_labels: train.1,
+            val,
+            sampler,
+            order: Vec::new(),
+            epoch_len,
+            seed,
+            device: device.clone(),
+        })
+    }
+
+    /// Kernels (convolutions and the classifier; not batch-norm scales) for the L2 term.
+    fn kernels(&self) -> Vec<Tensor> {
+        self.map
+            .named_vars()
+            .into_iter()
+            .filter(|(k, v)| k.ends_with("weight") && v.rank() >= 2)
+            .map(|(_, v)| v.as_tensor().clone())
+            .collect()
+    }
+}
+
+impl TrainTask for ClassifierTask<'_> {
+    fn steps_per_epoch(&self) -> usize {
+        self.epoch_len.div_ceil(self.settings.batch_size)
+    }
+
+    fn train_step(&mut self, epoch: usize, step: usize, rng: &mut Rng) -> Result<Metrics> {
+        if step == 0 {
+            self.order = (self.sampler)(&self.train_labels, rng);
+        }
+        let b = self.settings.batch_size;
+        let rows: Vec<usize> = self.order
+            [(step * b).min(self.order.len())..((step + 1) * b).min(self.order.len())]
+            .to_vec();
+        if rows.is_empty() {
+            return Ok(Metrics::new());
+        }
+        let seeds: Vec<u64> = (0..rows.len())
+            .map(|k| derive_seed(self.seed, &format!("augment/{epoch}/{step}/{k}")))
+            .collect();
+        let x = self
+            .train
+            .batch(
+                &rows,
+                self.settings.augment.then_some(&seeds[..]),
+                &self.device,
+            )
+            .map_err(|e| CoreError::Config(format!("epoch {epoch}, step {step}: {e}")))?;
+        let labels: Vec<usize> = rows.iter().map(|&i| self.train_labels[i]).collect();
+        let logits = self.net.forward_taps(&x, true, Some(rng), &[])?.logits;
+        let ce = smoothed_cross_entropy(&logits, &labels, self.settings.label_smoothing)?;
+        let mut loss = ce.clone();
+        if self.settings.l2_kernels > 0.0 {
+            let mut total: Option<Tensor> = None;
+            for k in self.kernels() {
+                let s = k.sqr()?.sum_all()?;
+                total = Some(match total {
+                    None => s,
+                    Some(t) => (t + s)?,
+                });
+            }
+            if let Some(t) = total {
+                loss = (loss + (t * (0.5 * self.settings.l2_kernels))?)?;
+            }
+        }
+        self.opt.backward_step(&loss)?;
+        let pred: Vec<u32> = logits.argmax(D::Minus1)?.to_dtype(DType::U32)?.to_vec1()?;
+        let correct = pred
+            .iter()
+            .zip(&labels)
+            .filter(|(p, l)| **p as usize == **l)
+            .count();
+        let mut m = Metrics::new();
+        m.insert("loss".into(), ce.to_scalar::<f32>()? as f64);
+        m.insert("accuracy".into(), correct as f64 / labels.len() as f64);
+        Ok(m)
+    }
+
+    fn validate(&mut self, _epoch: usize) -> Result<Metrics> {
+        let mut m = Metrics::new();
+        if let Some((val, truth)) = &self.val {
+            let probs =
+                predict_probabilities(&self.net, *val, self.settings.batch_size, &self.device)?;
+            let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
+            let (acc, f1) = accuracy_and_macro_f1(&pred, truth, self.net.config.num_classes);
+            m.insert("val_accuracy".into(), acc);
+            m.insert("val_macro_f1".into(), f1);
+        }
+        Ok(m)
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.opt.set_learning_rate(lr);
+    }
+
+    fn state(&self) -> Result<HashMap<String, Tensor>> {
+        let mut s = self.map.tensors();
+        s.extend(self.opt.state()?);
+        Ok(s)
+    }
+
+    fn load_state(&mut self, state: HashMap<String, Tensor>) -> Result<()> {
+        self.map.load_tensors(&state)?;
+        self.opt.load_state(&state)
+    }
+
+    fn device(&self) -> Device {
+        self.device.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accuracy_and_f1_by_hand() {
+        // class 0: tp 1, fn 1 → F1 2/3; class 1: tp 2, fp 1 → F1 0.8.
+        let (acc, f1) = accuracy_and_macro_f1(&[0, 1, 1, 1], &[0, 0, 1, 1], 2);
+        assert!((acc - 0.75).abs() < 1e-12);
+        assert!((f1 - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn wrong_labels_are_an_error() {
+        let z = Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap();
+        assert!(smoothed_cross_entropy(&z, &[0, 3], 0.0).is_err());
+        assert!(smoothed_cross_entropy(&z, &[0], 0.0).is_err());
+    }
+
+    #[test]
+    fn argmax_takes_first_on_ties() {
+        assert_eq!(argmax(&[0.1, 0.5, 0.5]), 1);
+        assert_eq!(argmax(&[]), 0);
+    }
+}

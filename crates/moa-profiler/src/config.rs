@@ -1,0 +1,191 @@
+//! MOAProfiler's settings, defaults equal to the paper's (Methods; reference code §4).
+
+use cellpaint_core::{EfficientNetConfig, LrSchedule, OptimizerConfig, SgdParams};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MoaError, Result};
+
+/// Everything a MOAProfiler run is set up with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MoaProfilerConfig {
+    /// Side the fields are resized to before the network (the paper: 1080, full resolution;
+    /// CPU runs downscale).
+    pub image_size: usize,
+    /// EfficientNet width multiplier (B0: 1.0).
+    pub width_mult: f64,
+    /// Dropout before the classifier.
+    pub dropout: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub momentum: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    /// Epochs (as fractions of `epochs`) at which the rate is multiplied by `gamma`.
+    pub milestones: Vec<f64>,
+    pub gamma: f64,
+    /// Random rot90 (k ∈ 0..3) and horizontal flips.
+    pub rotate_flip: bool,
+    /// Per-channel brightness and contrast factors in [1 − j, 1 + j] (the paper: 0.3 for
+    /// LINCS, 0 for JUMP1).
+    pub color_jitter: f64,
+    /// The control compound: a class, but left out of the metrics.
+    pub control: String,
+    /// Metadata columns of the image index.
+    pub compound_column: String,
+    pub moa_column: String,
+}
+
+impl Default for MoaProfilerConfig {
+    fn default() -> Self {
+        Self {
+            image_size: 1080,
+            width_mult: 1.0,
+            dropout: 0.2,
+            epochs: 100,
+            batch_size: 56,
+            learning_rate: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 1e-4,
+            milestones: vec![0.5, 0.75],
+            gamma: 0.1,
+            rotate_flip: true,
+            color_jitter: 0.3,
+            control: "DMSO".into(),
+            compound_column: "Metadata_broad_sample".into(),
+            moa_column: "Metadata_moa".into(),
+        }
+    }
+}
+
+impl MoaProfilerConfig {
+    /// Reads a JSON config (unknown keys are an error naming them), checked.
+    pub fn from_json_file(path: &std::path::Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| MoaError::data(path.display().to_string(), e.to_string()))?;
+        let c: Self = serde_json::from_str(&text)
+            .map_err(|e| MoaError::data(path.display().to_string(), e.to_string()))?;
+        c.check()?;
+        Ok(c)
+    }
+
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(MoaError::Config(m));
+        if self.image_size < 32 {
+            return bad(format!(
+                "image_size must be ≥ 32 (EfficientNet downsamples 32×), got {}",
+                self.image_size
+            ));
+        }
+        if !(self.width_mult > 0.0) || !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!(
+                "width_mult must be > 0 and dropout in [0, 1), got {} and {}",
+                self.width_mult, self.dropout
+            ));
+        }
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad("epochs and batch_size must be ≥ 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.color_jitter) {
+            return bad(format!(
+                "color_jitter must be in [0, 1], got {}",
+                self.color_jitter
+            ));
+        }
+        if self.milestones.iter().any(|m| !(0.0..=1.0).contains(m)) {
+            return bad(format!(
+                "milestones are fractions of the epochs in [0, 1], got {:?}",
+                self.milestones
+            ));
+        }
+        if self.control.is_empty() {
+            return bad("the control compound needs a name".into());
+        }
+        self.optimizer()
+            .build(Vec::new())
+            .map_err(|e| MoaError::Config(e.to_string()))?;
+        self.schedule()
+            .check()
+            .map_err(|e| MoaError::Config(e.to_string()))
+    }
+
+    /// SGD with Nesterov momentum and (coupled) weight decay, as PyTorch's.
+    pub fn optimizer(&self) -> OptimizerConfig {
+        OptimizerConfig::Sgd(SgdParams {
+            lr: self.learning_rate,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            ..SgdParams::default()
+        })
+    }
+
+    /// Multi-step schedule at the milestone epochs (50 and 75 of 100 in the paper).
+    pub fn schedule(&self) -> LrSchedule {
+        LrSchedule::MultiStep {
+            milestones: self
+                .milestones
+                .iter()
+                .map(|f| (f * self.epochs as f64).round() as usize)
+                .collect(),
+            gamma: self.gamma,
+        }
+    }
+
+    /// The network for `channels` inputs and `classes` outputs.
+    pub fn network(&self, channels: usize, classes: usize) -> EfficientNetConfig {
+        EfficientNetConfig {
+            width_mult: self.width_mult,
+            dropout: self.dropout,
+            ..EfficientNetConfig::b0(channels, classes)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_papers() {
+        let c = MoaProfilerConfig::default();
+        c.check().unwrap();
+        assert_eq!(
+            c.schedule(),
+            LrSchedule::MultiStep {
+                milestones: vec![50, 75],
+                gamma: 0.1
+            }
+        );
+        assert_eq!((c.batch_size, c.epochs, c.image_size), (56, 100, 1080));
+        assert_eq!(c.network(5, 59).embedding_dim(), 1280);
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        for c in [
+            MoaProfilerConfig {
+                image_size: 8,
+                ..Default::default()
+            },
+            MoaProfilerConfig {
+                color_jitter: 2.0,
+                ..Default::default()
+            },
+            MoaProfilerConfig {
+                momentum: 0.0,
+                ..Default::default()
+            },
+            MoaProfilerConfig {
+                milestones: vec![1.5],
+                ..Default::default()
+            },
+        ] {
+            assert!(c.check().is_err(), "{c:?}");
+        }
+        let e = serde_json::from_str::<MoaProfilerConfig>(r#"{"epoch": 3}"#).unwrap_err();
+        assert!(e.to_string().contains("epoch"));
+    }
+}
