@@ -63,6 +63,9 @@ pub enum Command {
     /// The Cell Painting CNN (DeepProfiler): train on exported crops, profile, evaluate.
     #[command(subcommand)]
     Deepprofiler(crate::deepprofiler::DeepProfilerCommand),
+    /// MOAProfiler: train the field-level MOA classifier, embed wells, evaluate.
+    #[command(subcommand)]
+    MoaProfiler(crate::moa_profiler::MoaProfilerCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -265,6 +268,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::DetectNuclei(a) => crate::images::detect(a, q),
         Command::Simulate(c) => crate::images::simulate(c, q),
         Command::Deepprofiler(c) => crate::deepprofiler::run(c, q),
+        Command::MoaProfiler(c) => crate::moa_profiler::run(c, q),
         Command::Normalize(a) => {
             let t = a.io.read(q)?;
             let params = NormalizeParams {

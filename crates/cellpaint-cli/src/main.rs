@@ -4,6 +4,7 @@ mod commands;
 mod deepprofiler;
 mod eval;
 mod images;
+mod moa_profiler;
 
 use std::process::ExitCode;
 

@@ -23,17 +23,15 @@ pub const WELL: &str = "Metadata_Well";
 pub const COMPOUND: &str = "Metadata_compound";
 pub const MOA: &str = "Metadata_moa";
 
-/// A well table from well embeddings `(wells, d)` and the wells' metadata.
+/// A well table from well embeddings `(wells, d)`, their feature names and the wells'
+/// metadata.
 pub fn well_table(
     source: &str,
     wells: &[WellInfo],
     x: Array2<f64>,
-    feature_prefix: &str,
+    names: Vec<String>,
 ) -> Result<ProfileTable> {
     let col = |f: fn(&WellInfo) -> &String| wells.iter().map(|w| f(w).clone()).collect();
-    let names = (0..x.ncols())
-        .map(|j| format!("{feature_prefix}{j}"))
-        .collect();
     Ok(ProfileTable::new(
         source,
         vec![PLATE.into(), WELL.into(), COMPOUND.into(), MOA.into()],
@@ -48,9 +46,9 @@ pub fn well_table(
     )?)
 }
 
-/// The wells the paper evaluates on: not the control, and of an MOA that has ≥ 2 compounds
-/// in `wells`.
-pub fn evaluation_rows(table: &ProfileTable, control: &str) -> Result<Vec<usize>> {
+/// The wells the paper evaluates on, among `rows` (e.g. the test wells): not the control, and
+/// of an MOA that has ≥ 2 compounds in the whole table.
+pub fn evaluation_rows(table: &ProfileTable, control: &str, rows: &[usize]) -> Result<Vec<usize>> {
     let (cpd, moa) = (table.metadata(COMPOUND)?, table.metadata(MOA)?);
     let mut compounds: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (c, m) in cpd.iter().zip(moa) {
@@ -58,7 +56,9 @@ pub fn evaluation_rows(table: &ProfileTable, control: &str) -> Result<Vec<usize>
             compounds.entry(m).or_default().insert(c);
         }
     }
-    Ok((0..table.n_rows())
+    Ok(rows
+        .iter()
+        .copied()
         .filter(|&r| cpd[r] != control && compounds[moa[r].as_str()].len() >= 2)
         .collect())
 }
@@ -138,7 +138,7 @@ pub struct EmbeddingMetrics {
     pub logistic_probe: Option<Scores>,
 }
 
-/// Figure 3b–f metrics on `test` (already filtered with [`evaluation_rows`]); with `train`,
+/// Figure 3b–f metrics on `test` (rows chosen with [`evaluation_rows`]); with `train`,
 /// also the logistic-regression probe fit on its wells (control excluded).
 pub fn embedding_metrics(
     test: &ProfileTable,

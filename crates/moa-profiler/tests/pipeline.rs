@@ -211,13 +211,20 @@ fn synthetic_wells(noise: f64, compound_weight: f64) -> profiles::ProfileTable {
         }
     }
     let x = Array2::from_shape_fn((rows.len(), d), |(i, j)| rows[i][j]);
-    well_table("synthetic", &wells, x, "f").unwrap()
+    well_table(
+        "synthetic",
+        &wells,
+        x,
+        (0..d).map(|j| format!("f{j}")).collect(),
+    )
+    .unwrap()
 }
 
 #[test]
 fn metrics_on_separable_and_on_random_wells() {
     let clean = synthetic_wells(0.3, 1.0);
-    let rows = evaluation_rows(&clean, "DMSO").unwrap();
+    let all: Vec<usize> = (0..clean.n_rows()).collect();
+    let rows = evaluation_rows(&clean, "DMSO", &all).unwrap();
     assert_eq!(rows.len(), 36, "controls left out");
     let test = clean.select_rows(&rows);
     let m = embedding_metrics(&test, Some(&clean), "DMSO", ProbeParams::default()).unwrap();
@@ -243,7 +250,7 @@ fn metrics_on_separable_and_on_random_wells() {
     x.mapv_inplace(|_| rng.random_range(-1.0..1.0));
     let names = noise.feature_names().to_vec();
     let random = noise.with_features(names, x).unwrap();
-    let test = random.select_rows(&evaluation_rows(&random, "DMSO").unwrap());
+    let test = random.select_rows(&evaluation_rows(&random, "DMSO", &all).unwrap());
     let r = embedding_metrics(&test, None, "DMSO", ProbeParams::default()).unwrap();
     assert!(
         r.delta.abs() < 0.1 && r.class_latent_assignment.f1 < 0.7,
