@@ -13,10 +13,8 @@ const PAPERS: &[(&str, &str)] = &[
     ("cell-painting-vae", "reproduce"),
     ("cytovae", "reproduce"),
     ("deepprofiler", "reproduce"),
+    ("moa-profiler", "reproduce"),
 ];
-
-/// Every paper the project will reproduce, for the error message until it lands.
-const PLANNED: &[&str] = &["moa-profiler"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,10 +53,7 @@ fn reproduce(paper: Option<&str>, rest: &[String]) -> Result<()> {
             args.extend(rest.iter().map(String::as_str));
             cargo(&args)
         }
-        None if PLANNED.contains(&paper) => bail!(
-            "'{paper}' is planned but its crate has not landed yet; papers reproducible now: {known}"
-        ),
-        None => bail!("unknown paper '{paper}'; known: {known} (planned: {})", PLANNED.join(", ")),
+        None => bail!("unknown paper '{paper}'; known: {known}"),
     }
 }
 

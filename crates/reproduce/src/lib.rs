@@ -6,6 +6,7 @@ pub mod cell_painting_vae;
 pub mod cytovae;
 pub mod deepprofiler;
 pub mod figures;
+pub mod moa_profiler;
 pub mod output;
 pub mod report;
 
@@ -58,6 +59,10 @@ pub const PAPERS: &[(&str, &str)] = &[
         "deepprofiler",
         "Moshkov et al., the weakly supervised Cell Painting CNN-1 (DeepProfiler)",
     ),
+    (
+        "moa-profiler",
+        "Pfizer's MOAProfiler, a field-level MOA classifier and its embeddings",
+    ),
 ];
 
 /// Runs one paper's reproduction.
@@ -66,6 +71,7 @@ pub fn reproduce(paper: &str, opts: &Options) -> anyhow::Result<()> {
         "cell-painting-vae" => cell_painting_vae::run(opts),
         "cytovae" => cytovae::run(opts),
         "deepprofiler" => deepprofiler::run(opts),
+        "moa-profiler" => moa_profiler::run(opts),
         other => anyhow::bail!(
             "unknown paper '{other}'; known: {}",
             PAPERS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")

@@ -113,14 +113,12 @@ pub fn true_strength(screen: &Screen) -> std::collections::BTreeMap<String, f64>
 }
 
 /// The one complete real 5-channel Cell Painting field of the shared data (pediatric line,
-/// plate BR00143976, well C03, site 3; no treatment): illumination-corrected as DeepProfiler
-/// prepares fields, nuclei detected on DNA, `box_size` crops min–max scaled. `None` when the
-/// data directory lacks it. Also returns the number of nuclei found.
-pub fn real_field_cells(
+/// plate BR00143976, well C03, site 3), channels DNA, ER, RNA, AGP, Mito, read through a
+/// LoadData index written to `work`. `None` when the data directory lacks it.
+pub fn load_real_field(
     data: &std::path::Path,
     work: &std::path::Path,
-    box_size: usize,
-) -> Result<Option<(CellCrops, usize)>> {
+) -> Result<Option<cell_images::Field>> {
     let orig = data.join("images/cellpainting_5ch/pediatric_BR00143976_C03_site3/images/orig");
     if !orig.is_dir() {
         return Ok(None);
@@ -138,8 +136,21 @@ pub fn real_field_cells(
     std::fs::write(&index_path, format!("{header}\n{row}\n"))?;
     let index =
         cell_images::ImageIndex::read(&index_path, &cell_images::CELL_PAINTING_CHANNELS, None)?;
-    let record = &index.fields[0];
-    let field = index.load(record)?;
+    Ok(Some(index.load(&index.fields[0])?))
+}
+
+/// The one complete real 5-channel Cell Painting field of the shared data (pediatric line,
+/// plate BR00143976, well C03, site 3; no treatment): illumination-corrected as DeepProfiler
+/// prepares fields, nuclei detected on DNA, `box_size` crops min–max scaled. `None` when the
+/// data directory lacks it. Also returns the number of nuclei found.
+pub fn real_field_cells(
+    data: &std::path::Path,
+    work: &std::path::Path,
+    box_size: usize,
+) -> Result<Option<(CellCrops, usize)>> {
+    let Some(field) = load_real_field(data, work)? else {
+        return Ok(None);
+    };
     let mut acc = cell_images::IlluminationParams::default().accumulator()?;
     acc.add(&field, "BR00143976")?;
     let corrected = acc.finish(&field.channels)?.apply(&field)?;
