@@ -90,6 +90,21 @@ pub fn accuracy_and_macro_f1(pred: &[usize], truth: &[usize], n_classes: usize) 
     )
 }
 
+/// `f` of every batch of `set` (no augmentation), its rows concatenated: one per image.
+fn map_batches(
+    set: &dyn ImageSet,
+    batch_size: usize,
+    device: &Device,
+    f: impl Fn(&Tensor) -> Result<Tensor>,
+) -> Result<Vec<Vec<f32>>> {
+    let mut out = Vec::with_capacity(set.len());
+    for rows in batches(set.len(), batch_size) {
+        let x = set.batch(&rows, None, device)?;
+        out.extend(f(&x)?.to_dtype(DType::F32)?.to_vec2::<f32>()?);
+    }
+    Ok(out)
+}
+
 /// Runs `net` in inference mode over `set` in batches of `batch_size`: class probabilities
 /// (softmax of the logits), one row per image.
 pub fn predict_probabilities(
@@ -98,14 +113,10 @@ pub fn predict_probabilities(
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>> {
-    let mut out = Vec::with_capacity(set.len());
-    for rows in batches(set.len(), batch_size) {
-        let x = set.batch(&rows, None, device)?;
-        let logits = net.forward_taps(&x, false, None, &[])?.logits;
-        let p = candle_nn::ops::softmax(&logits, D::Minus1)?;
-        out.extend(p.to_dtype(DType::F32)?.to_vec2::<f32>()?);
-    }
-    Ok(out)
+    map_batches(set, batch_size, device, |x| {
+        let logits = net.forward_taps(x, false, None, &[])?.logits;
+        Ok(candle_nn::ops::softmax(&logits, D::Minus1)?)
+    })
 }
 
 /// Spatially averaged `tap` for every image of `set` (inference mode), one row per image.
@@ -116,13 +127,12 @@ pub fn pooled_features(
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>> {
-    let mut out = Vec::with_capacity(set.len());
-    for rows in batches(set.len(), batch_size) {
-        let x = set.batch(&rows, None, device)?;
-        let f = net.pooled_features(&x, tap)?;
-        out.extend(f.to_dtype(DType::F32)?.to_vec2::<f32>()?);
-    }
-    Ok(out)
+    map_batches(
+        set,
+        batch_size,
+        device,
+        |x| Ok(net.pooled_features(x, tap)?),
+    )
 }
 
 /// Index of the largest value (the first on ties).
