@@ -164,9 +164,8 @@ pub fn embedding_metrics(
     let three_groups = three_group_similarity(test, sim, COMPOUND, MOA).ok();
     let logistic = match train {
         Some(tr) => {
-            let rows: Vec<usize> = (0..tr.n_rows())
-                .filter(|&r| tr.metadata(COMPOUND).map_or(false, |c| c[r] != control))
-                .collect();
+            let cpd = tr.metadata(COMPOUND)?;
+            let rows: Vec<usize> = (0..tr.n_rows()).filter(|&r| cpd[r] != control).collect();
             let tr = tr.select_rows(&rows);
             Some(logistic_probe(
                 tr.features(),

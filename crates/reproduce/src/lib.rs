@@ -28,6 +28,9 @@ pub struct Options {
     /// cytovae: training iterations per model instead of the mode's (60 quick, 40,000 full),
     /// for CPU runs in between; the feature-loss period scales with it.
     pub iterations: Option<usize>,
+    /// moa-profiler: training epochs per network instead of the mode's (6 quick, 30 full); the
+    /// learning-rate milestones stay at 50 % and 75 % of them.
+    pub epochs: Option<usize>,
 }
 
 impl Options {
@@ -41,6 +44,7 @@ impl Options {
             quiet: true,
             device: Default::default(),
             iterations: None,
+            epochs: None,
         }
     }
 }

@@ -32,6 +32,9 @@ struct Cli {
     /// cytovae: training iterations per model (quick 60, full 40,000); T scales with them.
     #[arg(long)]
     iterations: Option<usize>,
+    /// moa-profiler: training epochs per network (quick 6, full 30); milestones scale with them.
+    #[arg(long)]
+    epochs: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         quiet: cli.quiet,
         device: cli.device,
         iterations: cli.iterations,
+        epochs: cli.epochs,
     };
     reproduce::reproduce(&cli.paper, &opts)
 }

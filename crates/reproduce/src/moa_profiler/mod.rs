@@ -178,7 +178,9 @@ fn percent(x: f64) -> String {
 
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
-    let s = Settings::new(opts.quick, opts.seed);
+    let mut s = Settings::new(opts.quick, opts.seed);
+    s.model.epochs = opts.epochs.unwrap_or(s.model.epochs);
+    s.model.check()?;
     let crate::output::Output {
         figures: figs,
         runs,
