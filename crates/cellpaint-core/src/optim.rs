@@ -79,8 +79,11 @@ impl Optimizer for Sgd {
         let p = self.params;
         for (var, buf) in self.vars.iter().zip(self.buffers.iter_mut()) {
             let Some(grad) = grads.get(var) else { continue };
+            // Detached: a term built from the variable itself would record the operation, and
+            // each momentum buffer would then keep the previous step's graph alive (memory
+            // growing with every step).
             let mut g = if p.weight_decay != 0.0 {
-                (grad + (var.as_tensor() * p.weight_decay)?)?
+                (grad + (var.as_detached_tensor() * p.weight_decay)?)?
             } else {
                 grad.clone()
             };
@@ -94,9 +97,9 @@ impl Optimizer for Sgd {
                 } else {
                     b.clone()
                 };
-                *buf = Some(b);
+                *buf = Some(b.detach());
             }
-            var.set(&(var.as_tensor() - (g * p.lr)?)?)?;
+            var.set(&(var.as_detached_tensor() - (g * p.lr)?)?)?;
         }
         Ok(())
     }
@@ -338,6 +341,31 @@ mod tests {
                 theta.as_tensor().to_vec1::<f64>().unwrap()[0]
             })
             .collect()
+    }
+
+    #[test]
+    fn sgd_state_records_no_graph() {
+        // With weight decay and momentum, a buffer that recorded its operations would chain
+        // every step's graph to the next (a leak of one graph per step).
+        let theta = Var::new(&[1.0f64, -2.0], &Device::Cpu).unwrap();
+        let mut opt = OptimizerConfig::Sgd(SgdParams {
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 0.1,
+            ..SgdParams::default()
+        })
+        .build(vec![theta.clone()])
+        .unwrap();
+        for _ in 0..3 {
+            let loss = theta.as_tensor().sqr().unwrap().sum_all().unwrap();
+            opt.backward_step(&loss).unwrap();
+        }
+        let state = opt.state().unwrap();
+        assert!(!state.is_empty());
+        for (name, t) in state {
+            assert!(!t.track_op(), "{name} records its graph");
+        }
     }
 
     #[test]
