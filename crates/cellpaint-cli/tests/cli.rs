@@ -1,14 +1,12 @@
 //! The `cellpaint` binary end to end: real plate, bad input, no data directory.
 
+mod common;
+use common::cellpaint;
+
 use std::path::Path;
-use std::process::Command;
 
 use profiles::data::{data_dir_for_tests, known};
 use profiles::{read_table, ReadOptions};
-
-fn cellpaint() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cellpaint"))
-}
 
 #[test]
 fn sphere_command_reproduces_the_numpy_reference() {

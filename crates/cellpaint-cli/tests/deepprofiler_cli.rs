@@ -1,24 +1,7 @@
 //! `cellpaint deepprofiler train|profile|evaluate` end to end on crops of a simulated screen.
 
-use std::process::Command;
-
-fn cellpaint() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cellpaint"))
-}
-
-fn run(args: &[&str]) -> (String, String) {
-    let out = cellpaint().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        args,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{cellpaint, run};
 
 #[test]
 fn train_profile_evaluate_on_simulated_crops() {

@@ -1,12 +1,9 @@
 //! `cellpaint simulate`, `prepare` and `detect-nuclei` end to end on a simulated screen.
 
-use std::process::Command;
+mod common;
+use common::cellpaint;
 
 use profiles::{read_table, ReadOptions};
-
-fn cellpaint() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cellpaint"))
-}
 
 #[test]
 fn simulate_then_prepare_then_crop() {
