@@ -1,7 +1,7 @@
 //! `cellpaint deepprofiler train|profile|evaluate` end to end on crops of a simulated screen.
 
 mod common;
-use common::{cellpaint, run};
+use common::{fails, run};
 
 #[test]
 fn train_profile_evaluate_on_simulated_crops() {
@@ -81,24 +81,17 @@ fn train_profile_evaluate_on_simulated_crops() {
 
     // A misspelt key in our config, and a DeepProfiler config with keys we do not support.
     std::fs::write(d.join("bad.json"), r#"{"train": {"model": {"epoch": 1}}}"#).unwrap();
-    let out = cellpaint()
-        .args([
-            "deepprofiler",
-            "train",
-            "--config",
-            &p("bad.json"),
-            "--crops",
-            &p("sc"),
-            "--out",
-            &p("run2"),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("bad.json") && err.contains("epoch"),
-        "{err}"
-    );
+    let err = fails(&[
+        "deepprofiler",
+        "train",
+        "--config",
+        &p("bad.json"),
+        "--crops",
+        &p("sc"),
+        "--out",
+        &p("run2"),
+    ]);
+    assert!(err.contains("bad.json") && err.contains("epoch"), "{err}");
     std::fs::write(
         d.join("dp.json"),
         r#"{"train": {"model": {"name": "efficientnet", "epochs": 1, "params": {"batch_size": 16}},
@@ -106,27 +99,23 @@ fn train_profile_evaluate_on_simulated_crops() {
             "paths": {"images": "/x"}}"#,
     )
     .unwrap();
-    let out = cellpaint()
-        .args([
-            "deepprofiler",
-            "train",
-            "--deepprofiler-config",
-            "--config",
-            &p("dp.json"),
-            "--crops",
-            &p("missing"),
-            "--out",
-            &p("run3"),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&[
+        "deepprofiler",
+        "train",
+        "--deepprofiler-config",
+        "--config",
+        &p("dp.json"),
+        "--crops",
+        &p("missing"),
+        "--out",
+        &p("run3"),
+    ]);
     assert!(
         err.contains("train.comet_ml.track") && err.contains("paths.images"),
         "{err}"
     );
     assert!(
-        !out.status.success() && err.contains("sc-metadata.csv"),
+        err.contains("sc-metadata.csv"),
         "missing crops named: {err}"
     );
 }

@@ -1,7 +1,7 @@
 //! `cellpaint moa-profiler train|embed|evaluate` end to end on the fields of a simulated screen.
 
 mod common;
-use common::{cellpaint, run};
+use common::{fails, run};
 
 #[test]
 fn train_embed_evaluate_on_simulated_fields() {
@@ -101,46 +101,35 @@ fn train_embed_evaluate_on_simulated_fields() {
 
     // A misspelt config key, and an index without the compound column.
     std::fs::write(d.join("bad.json"), r#"{"epoch": 1}"#).unwrap();
-    let out = cellpaint()
-        .args([
-            "moa-profiler",
-            "train",
-            "--index",
-            &p("sim/index.csv"),
-            "--config",
-            &p("bad.json"),
-            "--out",
-            &p("x"),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("bad.json") && err.contains("epoch"),
-        "{err}"
-    );
+    let err = fails(&[
+        "moa-profiler",
+        "train",
+        "--index",
+        &p("sim/index.csv"),
+        "--config",
+        &p("bad.json"),
+        "--out",
+        &p("x"),
+    ]);
+    assert!(err.contains("bad.json") && err.contains("epoch"), "{err}");
     let index = std::fs::read_to_string(d.join("sim/index.csv")).unwrap();
     std::fs::write(
         d.join("sim/noc.csv"),
         index.replace("Metadata_broad_sample", "Metadata_other"),
     )
     .unwrap();
-    let out = cellpaint()
-        .args([
-            "moa-profiler",
-            "train",
-            "--index",
-            &p("sim/noc.csv"),
-            "--config",
-            &p("cfg.json"),
-            "--out",
-            &p("y"),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = fails(&[
+        "moa-profiler",
+        "train",
+        "--index",
+        &p("sim/noc.csv"),
+        "--config",
+        &p("cfg.json"),
+        "--out",
+        &p("y"),
+    ]);
     assert!(
-        !out.status.success() && err.contains("noc.csv") && err.contains("Metadata_broad_sample"),
+        err.contains("noc.csv") && err.contains("Metadata_broad_sample"),
         "{err}"
     );
 }

@@ -23,3 +23,12 @@ pub fn run(args: &[&str]) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs `cellpaint args…`, fails the test unless it exits non-zero, and returns its stderr.
+#[allow(dead_code)] // not every test file checks failures
+pub fn fails(args: &[&str]) -> String {
+    let out = cellpaint().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{args:?} succeeded: {err}");
+    err
+}
