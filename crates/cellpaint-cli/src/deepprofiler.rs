@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cellpaint_core::DeviceChoice;
+use cellpaint_core::{DeviceChoice, RunOptions};
 use clap::{Args, Subcommand};
 use deepprofiler_wsl::aggregate::{sphere_wells, treatment_profiles, well_profiles};
 use deepprofiler_wsl::crops::{annotate, read_annotations, read_exported_crops};
@@ -70,6 +70,10 @@ pub struct TrainArgs {
     pub out: PathBuf,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A run directory belongs to one run: the same settings and data resume it; anything
+    /// else is refused, naming the first difference. --restart discards that run instead.
+    #[arg(long)]
+    pub restart: bool,
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
 }
@@ -137,7 +141,10 @@ pub fn run(cmd: DeepProfilerCommand, q: bool) -> Result<()> {
                 Some(&val),
                 &a.out,
                 a.seed,
-                q,
+                RunOptions {
+                    quiet: q,
+                    restart: a.restart,
+                },
                 &a.device.device()?,
             )?;
             let last = m.summary.as_ref().and_then(|s| s.last.clone());

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cellpaint_core::DeviceChoice;
+use cellpaint_core::{DeviceChoice, RunOptions};
 use clap::{Args, Subcommand, ValueEnum};
 use moa_profiler::evaluate::{
     embedding_metrics, evaluation_rows, field_classification, holdout_metrics, COMPOUND, MOA,
@@ -61,6 +61,10 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// A run directory belongs to one run: the same settings and data resume it; anything
+    /// else is refused, naming the first difference. --restart discards that run instead.
+    #[arg(long)]
+    pub restart: bool,
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
 }
@@ -139,18 +143,6 @@ pub fn run(cmd: MoaProfilerCommand, q: bool) -> Result<()> {
                     .map(|&w| (data.wells[w].plate.clone(), data.wells[w].well.clone()))
                     .collect()
             };
-            std::fs::create_dir_all(&a.out)
-                .with_context(|| format!("creating {}", a.out.display()))?;
-            profiles::write_json(
-                &a.out.join("split.json"),
-                &SplitFile {
-                    kind: a.split,
-                    seed: a.seed,
-                    train: names(&split.train),
-                    valid: names(&split.valid),
-                    test: names(&split.test),
-                },
-            )?;
             say(
                 q,
                 &format!(
@@ -162,8 +154,32 @@ pub fn run(cmd: MoaProfilerCommand, q: bool) -> Result<()> {
                     split.test.len()
                 ),
             );
-            let m =
-                train_moa_profiler(&cfg, &data, &split, &a.out, a.seed, q, &a.device.device()?)?;
+            let run = RunOptions {
+                quiet: q,
+                restart: a.restart,
+            };
+            let m = train_moa_profiler(
+                &cfg,
+                &data,
+                &split,
+                &a.out,
+                a.seed,
+                run,
+                &a.device.device()?,
+            )?;
+            // Written with the model, after the run directory was checked to hold this run
+            // (the split is part of its fingerprint).
+            profiles::write_json(
+                &a.out.join("split.json"),
+                &SplitFile {
+                    kind: a.split,
+                    seed: a.seed,
+                    train: names(&split.train),
+                    valid: names(&split.valid),
+                    test: names(&split.test),
+                },
+            )?;
+
             say(
                 q,
                 &format!(

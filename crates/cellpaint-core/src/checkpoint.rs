@@ -3,7 +3,8 @@
 //! `NAME.safetensors` is written first (temp file + rename), then `NAME.json`, which records
 //! the tensor file's byte length. A checkpoint counts only when its JSON exists and the
 //! length matches, so a crash mid-write leaves the previous checkpoint in force, and a
-//! truncated or foreign file is reported rather than loaded.
+//! truncated or foreign file is reported rather than loaded. The sidecar also records the
+//! tensor file's SHA-256, checked on load, so bytes changed in place (same length) are caught.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,9 @@ struct Sidecar<M> {
     format: String,
     tensors_file: String,
     tensors_bytes: u64,
+    /// SHA-256 of the tensor file (absent in checkpoints written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tensors_sha256: Option<String>,
     meta: M,
 }
 
@@ -60,11 +64,13 @@ pub fn save_checkpoint<M: Serialize>(
         .and_then(|f| f.sync_all())
         .map_err(io(&tmp))?;
     let bytes = std::fs::metadata(&tmp).map_err(io(&tmp))?.len();
+    let sha = crate::fingerprint::sha256_file(&tmp)?;
     std::fs::rename(&tmp, &st).map_err(io(&st))?;
     let sidecar = Sidecar {
         format: FORMAT.into(),
         tensors_file: format!("{name}.safetensors"),
         tensors_bytes: bytes,
+        tensors_sha256: Some(sha),
         meta,
     };
     profiles::write_json(&js, &sidecar)?;
@@ -72,7 +78,7 @@ pub fn save_checkpoint<M: Serialize>(
 }
 
 /// Loads checkpoint `name` from `dir`: `Ok(None)` when there is none, an error naming the file
-/// when it is truncated, inconsistent or unreadable.
+/// when it is truncated, modified (checksum), inconsistent or unreadable.
 pub fn load_checkpoint<M: DeserializeOwned>(
     dir: &Path,
     name: &str,
@@ -106,6 +112,18 @@ pub fn load_checkpoint<M: DeserializeOwned>(
                 sidecar.tensors_bytes
             ),
         ));
+    }
+    if let Some(want) = &sidecar.tensors_sha256 {
+        let got = crate::fingerprint::sha256_file(&st)?;
+        if &got != want {
+            return Err(bad(
+                &st,
+                format!(
+                    "content checksum {got} differs from the {want} recorded when it was \
+                     written: the file was modified or corrupted"
+                ),
+            ));
+        }
     }
     let tensors = candle_core::safetensors::load(&st, device)
         .map_err(|e| bad(&st, format!("not a readable safetensors file ({e})")))?;
@@ -145,9 +163,21 @@ mod tests {
                 .unwrap()[11],
             11.0
         );
-        // Truncate the tensor file: a clear error naming it, not a panic.
+        // Flip one byte of a weight in place (same length): the checksum catches it.
         let st = dir.path().join("last.safetensors");
         let bytes = std::fs::read(&st).unwrap();
+        let mut flipped = bytes.clone();
+        let n = flipped.len();
+        flipped[n - 3] ^= 0x40;
+        std::fs::write(&st, &flipped).unwrap();
+        let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("last.safetensors") && e.contains("checksum"),
+            "{e}"
+        );
+        // Truncate the tensor file: a clear error naming it, not a panic.
         std::fs::write(&st, &bytes[..bytes.len() / 2]).unwrap();
         let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
             .unwrap_err()
@@ -156,12 +186,12 @@ mod tests {
             e.contains("last.safetensors") && e.contains("truncated"),
             "{e}"
         );
-        // Garbage of the right length is caught by the safetensors parser.
+        // Garbage of the right length is caught too.
         std::fs::write(&st, vec![7u8; bytes.len()]).unwrap();
         let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not a readable safetensors"), "{e}");
+        assert!(e.contains("checksum"), "{e}");
         std::fs::write(dir.path().join("last.json"), "{oops").unwrap();
         let e = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
             .unwrap_err()

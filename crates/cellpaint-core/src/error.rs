@@ -17,6 +17,12 @@ pub enum CoreError {
     Checkpoint { path: PathBuf, message: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A run directory that belongs to another run, or a request it cannot meet.
+    #[error("run directory {0}")]
+    Run(String),
+    /// Training produced non-finite values.
+    #[error("training diverged: {0}")]
+    Diverged(String),
     #[error("device: {0}")]
     Device(String),
 }

@@ -10,7 +10,8 @@
 //! * [`LrSchedule`] — constant, multi-step, cosine with warm-up
 //! * [`classify`] — an EfficientNet image classifier task (batches, augmentation seeds, loss)
 //! * [`Trainer`] / [`TrainTask`] — epoch loop, progress, JSON-lines metrics, early stopping,
-//!   atomic checkpoints and resume
+//!   atomic checksummed checkpoints, resume only of the same run ([`Fingerprint`]), and a
+//!   stop with an error when training diverges
 //! * [`conv::conv2d`] — a stride-1 convolution whose CPU backward is two matrix products
 //! * [`pool::max_pool2d`] — a max-pool whose gradient is right (candle 0.11's is not)
 //! * [`gradcheck::check_gradients`] — finite-difference checks for model crates
@@ -23,6 +24,7 @@ pub mod conv;
 pub mod device;
 pub mod efficientnet;
 pub mod error;
+pub mod fingerprint;
 pub mod gradcheck;
 pub mod init;
 pub mod optim;
@@ -40,9 +42,11 @@ pub use device::{cuda_compiled, DeviceChoice};
 pub use efficientnet::batchnorm::BatchNorm2d;
 pub use efficientnet::{EfficientNet, EfficientNetConfig};
 pub use error::{CoreError, Result};
+pub use fingerprint::{DataHasher, Fingerprint};
 pub use init::SeededVarMap;
 pub use optim::{AdamW, AdamWParams, AnyOptimizer, OptimizerConfig, Sgd, SgdParams};
 pub use schedule::{LrSchedule, Warmup};
 pub use train::{
-    EarlyStopping, EpochRecord, Metrics, Mode, TrainConfig, TrainSummary, TrainTask, Trainer,
+    Claim, EarlyStopping, EpochRecord, Metrics, Mode, RunOptions, TrainConfig, TrainSummary,
+    TrainTask, Trainer,
 };

@@ -9,9 +9,16 @@
 //! * `checkpoints/last.{safetensors,json}` and `checkpoints/best.{…}` (with early stopping)
 //! * `summary.json` — written when the run ends
 //!
+//! * `fingerprint.json` — what defines the run ([`Fingerprint`]): written first, checked first
+//!
 //! Killed at any point, a run started again with the same directory resumes after its last
 //! checkpoint and, because each epoch's randomness derives from (seed, epoch), ends with the
-//! same weights as an uninterrupted run.
+//! same weights as an uninterrupted run. A directory belongs to one run: started with another
+//! fingerprint (config, seed, data, format), [`Trainer::claim`] refuses it before anything is
+//! written, unless [`RunOptions::restart`] says to discard the old run.
+//!
+//! Training that diverges stops: a non-finite metric (loss) of a step is an error naming the
+//! epoch and step, and no checkpoint with a non-finite weight is ever written.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -24,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{load_checkpoint, save_checkpoint};
 use crate::error::{CoreError, Result};
+use crate::fingerprint::{Fingerprint, RUN_FORMAT};
 use crate::rng::{epoch_rng, Rng};
 use crate::schedule::LrSchedule;
 
@@ -134,10 +142,50 @@ pub struct TrainSummary {
     pub last: Option<EpochRecord>,
 }
 
+/// How a method's training entry point treats its run directory and terminal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// No progress bar.
+    pub quiet: bool,
+    /// Discard a different run found in the directory (its checkpoints, metrics and summary)
+    /// instead of refusing it.
+    pub restart: bool,
+}
+
+impl RunOptions {
+    pub fn quiet(quiet: bool) -> Self {
+        Self {
+            quiet,
+            restart: false,
+        }
+    }
+}
+
+/// A plain `bool` is `quiet` (the older signature of the methods' `train` functions).
+impl From<bool> for RunOptions {
+    fn from(quiet: bool) -> Self {
+        Self::quiet(quiet)
+    }
+}
+
+/// What [`Trainer::claim`] found in the run directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Nothing of a run was there.
+    New,
+    /// The same run: it resumes after `epochs_done` epochs.
+    Resume { epochs_done: usize },
+    /// Another run was there and was discarded (with [`RunOptions::restart`]).
+    Restarted,
+}
+
 /// Runs a [`TrainTask`] in a run directory.
 pub struct Trainer {
     pub config: TrainConfig,
     pub run_dir: PathBuf,
+    /// What defines the run besides the loop settings (the method's config, data identity).
+    pub fingerprint: Fingerprint,
+    pub restart: bool,
 }
 
 impl Trainer {
@@ -146,15 +194,122 @@ impl Trainer {
         Ok(Self {
             config,
             run_dir: run_dir.into(),
+            fingerprint: Fingerprint::new(),
+            restart: false,
         })
+    }
+
+    /// Adds what defines the run beyond the loop's own settings: the method's resolved config,
+    /// the identity of its data, its model version.
+    pub fn with_fingerprint(mut self, fingerprint: Fingerprint) -> Self {
+        self.fingerprint = self.fingerprint.merge(&fingerprint);
+        self
+    }
+
+    /// Discard another run found in the directory instead of refusing it.
+    pub fn restart(mut self, restart: bool) -> Self {
+        self.restart = restart;
+        self
     }
 
     fn checkpoint_dir(&self) -> PathBuf {
         self.run_dir.join("checkpoints")
     }
 
+    /// The full fingerprint: the format version, the loop settings that shape the weights
+    /// (seed, rate, schedule, early stopping; not `epochs`, which may grow, nor `quiet`) and
+    /// the method's entries.
+    pub fn full_fingerprint(&self) -> Result<Fingerprint> {
+        let c = &self.config;
+        Ok(Fingerprint::new()
+            .with("format", &RUN_FORMAT)?
+            .with("train.seed", &c.seed)?
+            .with("train.base_lr", &c.base_lr)?
+            .with("train.schedule", &c.schedule)?
+            .with("train.early_stopping", &c.early_stopping)?
+            .merge(&self.fingerprint))
+    }
+
+    /// Checks that the run directory is new or holds this same run, before anything is
+    /// written; with `restart`, discards another run's checkpoints, metrics and summary. Then
+    /// records the fingerprint. Methods call it before writing their own files (split,
+    /// config); [`Trainer::run`] calls it again (a no-op the second time).
+    pub fn claim(&self) -> Result<Claim> {
+        let dir = &self.run_dir;
+        let new = self.full_fingerprint()?;
+        let old = Fingerprint::read(dir)?;
+        let last_json = self.checkpoint_dir().join("last.json");
+        let has_run = last_json.exists() || dir.join("metrics.jsonl").exists();
+        let claim = match old {
+            Some(old) if old == new => {
+                let epochs_done = match read_sidecar_progress(&last_json)? {
+                    Some(p) => p.epochs_done,
+                    None => 0,
+                };
+                if self.config.epochs < epochs_done {
+                    return Err(CoreError::Run(format!(
+                        "{}: {epochs_done} epochs are already done, more than the {} asked for \
+                         (ask for ≥ {epochs_done} to continue, or restart the run)",
+                        dir.display(),
+                        self.config.epochs
+                    )));
+                }
+                return Ok(if has_run {
+                    Claim::Resume { epochs_done }
+                } else {
+                    Claim::New
+                });
+            }
+            Some(old) if !self.restart => {
+                let (key, was, now) = old.first_difference(&new).expect("they differ");
+                return Err(CoreError::Run(format!(
+                    "{} belongs to another run: {key} was {was}, now {now} (restart to discard \
+                     that run — `--restart` on the command line — or use another directory)",
+                    dir.display()
+                )));
+            }
+            None if has_run && !self.restart => {
+                return Err(CoreError::Run(format!(
+                    "{} holds a run without a fingerprint (an older cellpaint wrote it), so it \
+                     cannot be told apart from this one: restart to discard it (`--restart`) \
+                     or use another directory",
+                    dir.display()
+                )));
+            }
+            _ if has_run || dir.join(crate::fingerprint::FILE).exists() => {
+                self.discard_run()?;
+                Claim::Restarted
+            }
+            _ => Claim::New,
+        };
+        new.write(dir)?;
+        Ok(claim)
+    }
+
+    /// Removes what the loop wrote: checkpoints, metrics, summary, loop config, fingerprint.
+    fn discard_run(&self) -> Result<()> {
+        let io = |path: PathBuf| move |cause| CoreError::Io { path, cause };
+        let ckpt = self.checkpoint_dir();
+        if ckpt.exists() {
+            std::fs::remove_dir_all(&ckpt).map_err(io(ckpt.clone()))?;
+        }
+        for f in [
+            "metrics.jsonl",
+            "summary.json",
+            "config.json",
+            crate::fingerprint::FILE,
+        ] {
+            let p = self.run_dir.join(f);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(io(p.clone()))?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn run(&self, task: &mut impl TrainTask) -> Result<TrainSummary> {
         let cfg = &self.config;
+        self.claim()?;
         profiles::write_json(&self.run_dir.join("config.json"), cfg)?;
         let mut progress = Progress::default();
         let mut resumed_from_epoch = None;
@@ -191,6 +346,15 @@ impl Trainer {
             let steps = task.steps_per_epoch();
             for step in 0..steps {
                 for (k, v) in task.train_step(epoch, step, &mut rng)? {
+                    if !v.is_finite() {
+                        return Err(CoreError::Diverged(format!(
+                            "epoch {}, step {}: {k} is {v}: training diverged (learning rate \
+                             {lr:e} too high, or inputs not scaled); nothing of this epoch was \
+                             saved",
+                            epoch + 1,
+                            step + 1
+                        )));
+                    }
                     *sums.entry(k).or_insert(0.0) += v;
                 }
                 bar.inc(1);
@@ -241,7 +405,8 @@ impl Trainer {
                     progress.best = Some(value);
                     progress.best_epoch = Some(epoch);
                     progress.epochs_without_improvement = 0;
-                    save_checkpoint(&self.checkpoint_dir(), "best", &task.state()?, &progress)?;
+                    let state = finite_state(task, epoch)?;
+                    save_checkpoint(&self.checkpoint_dir(), "best", &state, &progress)?;
                 } else {
                     progress.epochs_without_improvement += 1;
                     progress.stopped_early = progress.epochs_without_improvement >= es.patience;
@@ -249,7 +414,8 @@ impl Trainer {
             }
             let last_epoch = epoch + 1 == cfg.epochs || progress.stopped_early;
             if (epoch + 1) % cfg.checkpoint_every == 0 || last_epoch {
-                save_checkpoint(&self.checkpoint_dir(), "last", &task.state()?, &progress)?;
+                let state = finite_state(task, epoch)?;
+                save_checkpoint(&self.checkpoint_dir(), "last", &state, &progress)?;
             }
         }
         bar.finish_and_clear();
@@ -264,6 +430,45 @@ impl Trainer {
         profiles::write_json(&self.run_dir.join("summary.json"), &summary)?;
         Ok(summary)
     }
+}
+
+/// The task's state, refused if any float tensor holds a non-finite value: a diverged model
+/// is never saved.
+fn finite_state(task: &impl TrainTask, epoch: usize) -> Result<HashMap<String, Tensor>> {
+    let state = task.state()?;
+    let mut names: Vec<&String> = state.keys().collect();
+    names.sort();
+    for name in names {
+        let bad = crate::fingerprint::count_non_finite(&state[name])?;
+        if bad > 0 {
+            return Err(CoreError::Diverged(format!(
+                "epoch {}: {bad} non-finite values in '{name}' after the epoch's steps: training \
+                 diverged (learning rate too high, or inputs not scaled); no checkpoint was saved",
+                epoch + 1
+            )));
+        }
+    }
+    Ok(state)
+}
+
+/// The progress recorded in a checkpoint sidecar, without loading its tensors.
+fn read_sidecar_progress(path: &Path) -> Result<Option<Progress>> {
+    #[derive(Deserialize)]
+    struct Meta {
+        meta: Progress,
+    }
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|cause| CoreError::Io {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    let m: Meta = serde_json::from_str(&text).map_err(|e| CoreError::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!("unreadable sidecar JSON ({e})"),
+    })?;
+    Ok(Some(m.meta))
 }
 
 /// Rewrites `metrics.jsonl` to exactly the checkpointed history (dropping lines of epochs a

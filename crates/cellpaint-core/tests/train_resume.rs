@@ -15,6 +15,10 @@ struct Regression {
     x: Tensor,
     y: Tensor,
     crash_at_epoch: Option<usize>,
+    /// From this epoch on, steps report a NaN loss.
+    nan_loss_at_epoch: Option<usize>,
+    /// After this epoch's last step, the weights are set to NaN (the loss reported stays finite).
+    nan_weights_at_epoch: Option<usize>,
 }
 
 impl Regression {
@@ -51,6 +55,8 @@ impl Regression {
             x: Tensor::from_vec(xs, (256, 4), &Device::Cpu).unwrap(),
             y: Tensor::from_vec(ys, (256, 1), &Device::Cpu).unwrap(),
             crash_at_epoch,
+            nan_loss_at_epoch: None,
+            nan_weights_at_epoch: None,
         }
     }
     fn mse(&self, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
@@ -62,7 +68,7 @@ impl TrainTask for Regression {
     fn steps_per_epoch(&self) -> usize {
         8
     }
-    fn train_step(&mut self, epoch: usize, _step: usize, rng: &mut Rng) -> Result<Metrics> {
+    fn train_step(&mut self, epoch: usize, step: usize, rng: &mut Rng) -> Result<Metrics> {
         if Some(epoch) == self.crash_at_epoch {
             return Err(CoreError::Config("simulated crash".into()));
         }
@@ -73,10 +79,15 @@ impl TrainTask for Regression {
             &self.y.index_select(&idx, 0)?,
         )?;
         self.opt.backward_step(&loss)?;
-        Ok(Metrics::from([(
-            "loss".into(),
-            loss.to_scalar::<f32>()? as f64,
-        )]))
+        if Some(epoch) == self.nan_weights_at_epoch && step + 1 == self.steps_per_epoch() {
+            let w = &self.map.named_vars()[0].1;
+            w.set(&(w.as_tensor() * f64::NAN)?)?;
+        }
+        let mut l = loss.to_scalar::<f32>()? as f64;
+        if self.nan_loss_at_epoch.is_some_and(|e| epoch >= e) {
+            l = f64::NAN;
+        }
+        Ok(Metrics::from([("loss".into(), l)]))
     }
     fn validate(&mut self, _epoch: usize) -> Result<Metrics> {
         let l = self.mse(&self.x, &self.y)?.to_scalar::<f32>()? as f64;
@@ -218,4 +229,128 @@ fn same_seed_same_run() {
     };
     assert_eq!(run(5), run(5));
     assert_ne!(run(5), run(6));
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn data(v: &str) -> Fingerprint {
+    Fingerprint::new().with("data", &v).unwrap()
+}
+
+#[test]
+fn a_run_directory_belongs_to_one_run() {
+    let d = tempfile::tempdir().unwrap();
+    let trainer = |epochs, fp: &str| {
+        Trainer::new(config(epochs), d.path())
+            .unwrap()
+            .with_fingerprint(data(fp))
+    };
+    let mut a = Regression::new(1, None);
+    trainer(3, "plate-1").run(&mut a).unwrap();
+    let done = snapshot(d.path());
+
+    // Other data, other seed, other rate: refused before a byte is written.
+    let e = trainer(3, "plate-2")
+        .run(&mut Regression::new(1, None))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("belongs to another run") && e.contains(r#"data was "plate-1", now "plate-2""#),
+        "{e}"
+    );
+    let mut other_seed = config(3);
+    other_seed.seed = 4;
+    let e = Trainer::new(other_seed, d.path())
+        .unwrap()
+        .with_fingerprint(data("plate-1"))
+        .claim()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("train.seed was 3, now 4"), "{e}");
+    // Fewer epochs than done: an error.
+    let e = trainer(2, "plate-1").claim().unwrap_err().to_string();
+    assert!(e.contains("3 epochs are already done"), "{e}");
+    assert_eq!(snapshot(d.path()), done, "refused runs wrote nothing");
+
+    // The same run resumes (and may be extended).
+    assert_eq!(
+        trainer(3, "plate-1").claim().unwrap(),
+        Claim::Resume { epochs_done: 3 }
+    );
+    let mut b = Regression::new(1, None);
+    let s = trainer(5, "plate-1").run(&mut b).unwrap();
+    assert_eq!(s.resumed_from_epoch, Some(3));
+    assert_eq!(s.epochs_done, 5);
+
+    // Restart discards the old run: the new one starts from scratch.
+    let mut c = Regression::new(1, None);
+    let s = trainer(2, "plate-2").restart(true).run(&mut c).unwrap();
+    assert_eq!(s.resumed_from_epoch, None);
+    assert_eq!(history(d.path()).len(), 2);
+    let fresh = tempfile::tempdir().unwrap();
+    let mut f = Regression::new(1, None);
+    Trainer::new(config(2), fresh.path())
+        .unwrap()
+        .with_fingerprint(data("plate-2"))
+        .run(&mut f)
+        .unwrap();
+    assert_eq!(weights(&c), weights(&f));
+
+    // A directory with checkpoints but no fingerprint (an older cellpaint) is refused.
+    std::fs::remove_file(d.path().join("fingerprint.json")).unwrap();
+    let e = trainer(2, "plate-2").claim().unwrap_err().to_string();
+    assert!(e.contains("without a fingerprint"), "{e}");
+}
+
+#[test]
+fn diverged_training_stops_with_an_error_and_saves_nothing_non_finite() {
+    // A NaN loss at epoch 3: the error names epoch and step; epochs 1-2 stay saved.
+    let d = tempfile::tempdir().unwrap();
+    let mut t = Regression::new(1, None);
+    t.nan_loss_at_epoch = Some(2);
+    let e = Trainer::new(config(5), d.path())
+        .unwrap()
+        .run(&mut t)
+        .unwrap_err();
+    assert!(matches!(e, CoreError::Diverged(_)), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("epoch 3, step 1: loss is NaN") && e.contains("learning rate"),
+        "{e}"
+    );
+    assert_eq!(history(d.path()).len(), 2);
+    let (state, _) =
+        load_checkpoint::<serde_json::Value>(&d.path().join("checkpoints"), "last", &Device::Cpu)
+            .unwrap()
+            .unwrap();
+    for (name, t) in &state {
+        assert_eq!(fingerprint::count_non_finite(t).unwrap(), 0, "{name}");
+    }
+
+    // NaN weights behind a finite loss: caught before the checkpoint, which is not written.
+    let d = tempfile::tempdir().unwrap();
+    let mut t = Regression::new(1, None);
+    t.nan_weights_at_epoch = Some(0);
+    let e = Trainer::new(config(2), d.path())
+        .unwrap()
+        .run(&mut t)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("epoch 1: ") && e.contains("non-finite values in 'fc."), "{e}");
+    assert!(!d.path().join("checkpoints/last.json").exists());
 }

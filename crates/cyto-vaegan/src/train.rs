@@ -9,8 +9,9 @@ use std::path::Path;
 use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::rng::Rng;
 use cellpaint_core::{
-    load_checkpoint, save_checkpoint, AdamWParams, AnyOptimizer, Metrics, OptimizerConfig,
-    SeededVarMap, SgdParams, TrainConfig, TrainSummary, TrainTask, Trainer,
+    load_checkpoint, save_checkpoint, AdamWParams, AnyOptimizer, DataHasher, Fingerprint, Metrics,
+    OptimizerConfig, RunOptions, SeededVarMap, SgdParams, TrainConfig, TrainSummary, TrainTask,
+    Trainer,
 };
 use ndarray::{Array2, Array4, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -284,7 +285,41 @@ pub struct FittedVaeGan {
     pub summary: Option<TrainSummary>,
 }
 
-/// Trains `config` on `crops` in `run_dir` (resuming a run found there) and returns the model.
+/// What defines a VAE+ run besides the loop settings: the config and the crops (their
+/// metadata, shape and each crop's pixel sum: cheap, and it changes with the images).
+pub fn run_fingerprint(config: &VaeGanConfig, crops: &CropSet) -> Result<Fingerprint> {
+    let mut h = DataHasher::new();
+    for m in &crops.meta {
+        for f in [
+            &m.plate,
+            &m.well,
+            &m.site,
+            &m.compound,
+            &m.concentration,
+            &m.moa,
+            &m.batch,
+        ] {
+            h.str(f);
+        }
+    }
+    for d in crops.pixels.shape() {
+        h.u64(*d as u64);
+    }
+    h.f64s(
+        crops
+            .pixels
+            .outer_iter()
+            .map(|c| c.iter().map(|&v| v as f64).sum::<f64>()),
+    );
+    Ok(Fingerprint::new()
+        .with("model", &"cyto-vaegan")?
+        .with("config", config)?
+        .without("config.iterations")
+        .with("data.crops", &h.hex())?)
+}
+
+/// Trains `config` on `crops` in `run_dir` and returns the model. A run found there resumes if
+/// it is this same run (config, seed, crops) and is refused otherwise, unless `run.restart`.
 /// Writes `config.json` (training loop), `model_config.json`, `metrics.jsonl`, `summary.json`,
 /// checkpoints, and the final `model.{safetensors,json}`.
 pub fn fit(
@@ -292,19 +327,11 @@ pub fn fit(
     crops: &CropSet,
     run_dir: &Path,
     seed: u64,
-    quiet: bool,
+    run: impl Into<RunOptions>,
     device: &Device,
 ) -> Result<FittedVaeGan> {
+    let run = run.into();
     let mut task = VaeGanTask::new(config, crops, seed, device)?;
-    std::fs::create_dir_all(run_dir).map_err(|e| CytoError::File {
-        path: run_dir.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let meta = ModelMeta {
-        config: config.clone(),
-        seed,
-    };
-    profiles::write_json(&run_dir.join("model_config.json"), &meta)?;
     let trainer = Trainer::new(
         TrainConfig {
             epochs: config.iterations / config.iterations_per_record,
@@ -313,10 +340,19 @@ pub fn fit(
             schedule: Default::default(),
             early_stopping: None,
             checkpoint_every: 1,
-            quiet,
+            quiet: run.quiet,
         },
         run_dir,
-    )?;
+    )?
+    .with_fingerprint(run_fingerprint(config, crops)?)
+    .restart(run.restart);
+    // Nothing is written before the directory is known to hold this run (or none).
+    trainer.claim()?;
+    let meta = ModelMeta {
+        config: config.clone(),
+        seed,
+    };
+    profiles::write_json(&run_dir.join("model_config.json"), &meta)?;
     let summary = trainer.run(&mut task)?;
     let fitted = FittedVaeGan {
         config: config.clone(),

@@ -11,8 +11,8 @@ use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::classify::{pooled_features, ClassifierSettings, ImageSet};
 use cellpaint_core::rng::Rng;
 use cellpaint_core::{
-    load_checkpoint, save_checkpoint, EfficientNet, EfficientNetConfig, OptimizerConfig,
-    SeededVarMap, SgdParams, TrainConfig, TrainSummary, Trainer,
+    load_checkpoint, save_checkpoint, DataHasher, EfficientNet, EfficientNetConfig, Fingerprint,
+    OptimizerConfig, RunOptions, SeededVarMap, SgdParams, TrainConfig, TrainSummary, Trainer,
 };
 use ndarray::{Array2, Array3};
 use serde::{Deserialize, Serialize};
@@ -103,16 +103,51 @@ pub struct FittedClassifier {
     pub summary: Option<TrainSummary>,
 }
 
-/// Trains on `train` (validating on `val`) in `run_dir`, resuming a run found there.
+/// Identity of a crop set: its metadata table, its shape and each crop's pixel sum (cheap,
+/// and it changes with the images).
+fn crops_hash(crops: &CellCrops) -> String {
+    let mut h = DataHasher::new();
+    h.table(&crops.cells);
+    for d in crops.pixels.shape() {
+        h.u64(*d as u64);
+    }
+    h.f64s(
+        crops
+            .pixels
+            .outer_iter()
+            .map(|c| c.iter().map(|&v| v as f64).sum::<f64>()),
+    );
+    h.hex()
+}
+
+/// What defines a DeepProfiler training run besides the loop settings: the config and the
+/// training and validation crops (metadata, labels, shape, pixel sums).
+pub fn run_fingerprint(
+    config: &DeepProfilerConfig,
+    train: &CellCrops,
+    val: Option<&CellCrops>,
+) -> Result<Fingerprint> {
+    Ok(Fingerprint::new()
+        .with("model", &"deepprofiler-wsl/efficientnet")?
+        .with("config", config)?
+        .without("config.train.model.epochs")
+        .with("data.train", &crops_hash(train))?
+        .with("data.validation", &val.map(crops_hash))?)
+}
+
+/// Trains on `train` (validating on `val`) in `run_dir`. A run found there resumes if it is
+/// this same run (config, seed, crops) and is refused otherwise, unless `run.restart`.
 pub fn train_classifier(
     config: &DeepProfilerConfig,
     train: &CellCrops,
     val: Option<&CellCrops>,
     run_dir: &Path,
     seed: u64,
-    quiet: bool,
+    run: impl Into<RunOptions>,
     device: &Device,
 ) -> Result<FittedClassifier> {
+    let run = run.into();
+    let quiet = run.quiet;
     config.check("configuration")?;
     let label_col = &config.dataset.metadata.label_field;
     let (classes, _) = encode_labels(train.cells.metadata(label_col)?);
@@ -161,7 +196,9 @@ pub fn train_classifier(
             quiet,
         },
         run_dir,
-    )?;
+    )?
+    .with_fingerprint(run_fingerprint(config, train, val)?)
+    .restart(run.restart);
     let summary = trainer.run(&mut task)?;
     let fitted = FittedClassifier {
         meta: ModelMeta {

@@ -13,8 +13,8 @@ use cellpaint_core::classify::{
 };
 use cellpaint_core::rng::{permutation, Rng};
 use cellpaint_core::{
-    load_checkpoint, save_checkpoint, EarlyStopping, EfficientNet, Mode, SeededVarMap, TrainConfig,
-    TrainSummary, Trainer,
+    load_checkpoint, save_checkpoint, DataHasher, EarlyStopping, EfficientNet, Fingerprint, Mode,
+    RunOptions, SeededVarMap, TrainConfig, TrainSummary, Trainer,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -66,17 +66,63 @@ fn field_labels(set: &FieldSet, rows: &[usize], classes: &[String]) -> Result<Ve
         .collect()
 }
 
+/// What defines a MOAProfiler run besides the loop settings: the config, the wells (plate,
+/// well, compound, MOA) and their fields (count, shape, each field's pixel sum: cheap, and it
+/// changes with the images), and the split.
+pub fn run_fingerprint(
+    config: &MoaProfilerConfig,
+    data: &FieldSet,
+    split: &Split,
+) -> Result<Fingerprint> {
+    let mut wells = DataHasher::new();
+    for w in &data.wells {
+        wells
+            .str(&w.plate)
+            .str(&w.well)
+            .str(&w.compound)
+            .str(&w.moa);
+    }
+    let mut fields = DataHasher::new();
+    fields.u64(data.len() as u64);
+    for (f, &w) in data.fields.iter().zip(&data.field_well) {
+        let (c, h, wd) = f.dim();
+        fields
+            .u64(w as u64)
+            .u64(c as u64)
+            .u64(h as u64)
+            .u64(wd as u64);
+        fields.f64s([f.iter().map(|&v| v as f64).sum::<f64>()]);
+    }
+    let mut sets = DataHasher::new();
+    for set in [&split.train, &split.valid, &split.test] {
+        sets.u64(set.len() as u64);
+        for &w in set {
+            sets.u64(w as u64);
+        }
+    }
+    Ok(Fingerprint::new()
+        .with("model", &"moa-profiler/efficientnet-b0")?
+        .with("config", config)?
+        .without("config.epochs")
+        .with("data.wells", &wells.hex())?
+        .with("data.fields", &fields.hex())?
+        .with("data.split", &sets.hex())?)
+}
+
 /// Trains on the fields of `split.train`, choosing the epoch by accuracy on `split.valid`, in
-/// `run_dir` (resuming a run found there). Writes the chosen model to `run_dir`.
+/// `run_dir`. A run found there resumes if it is this same run (config, seed, data, split) and
+/// is refused otherwise, unless `run.restart`. Writes the chosen model to `run_dir`.
 pub fn train_moa_profiler(
     config: &MoaProfilerConfig,
     data: &FieldSet,
     split: &Split,
     run_dir: &Path,
     seed: u64,
-    quiet: bool,
+    run: impl Into<RunOptions>,
     device: &Device,
 ) -> Result<FittedMoaProfiler> {
+    let run = run.into();
+    let quiet = run.quiet;
     config.check()?;
     let train_rows = data.fields_of(&split.train);
     let val_rows = data.fields_of(&split.valid);
@@ -150,7 +196,9 @@ pub fn train_moa_profiler(
             quiet,
         },
         run_dir,
-    )?;
+    )?
+    .with_fingerprint(run_fingerprint(config, data, split)?)
+    .restart(run.restart);
     let summary = trainer.run(&mut task)?;
     if has_val {
         let best: Option<(HashMap<String, Tensor>, serde_json::Value)> =

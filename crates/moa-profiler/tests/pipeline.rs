@@ -23,6 +23,9 @@ fn config(epochs: usize) -> MoaProfilerConfig {
         epochs,
         batch_size: 8,
         learning_rate: 0.05,
+        // A constant rate: a 1-epoch run continued to 2 is then the same run. (Milestones are
+        // fractions of the epochs, so with them a longer run is another schedule: refused.)
+        milestones: vec![],
         ..Default::default()
     }
 }
@@ -132,6 +135,112 @@ fn trains_resumes_and_embeds_deterministically() {
         .unwrap()
         .to_string();
     assert!(e.contains("model.safetensors"), "{e}");
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_run_directory_belongs_to_one_run() {
+    let data = toy_fields(0, 32);
+    let split = well_holdout(&data.wells, "DMSO", [0.6, 0.1, 0.3], 0).unwrap();
+    let dev = Device::Cpu;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    train_moa_profiler(&config(1), &data, &split, &dir, 5, true, &dev).unwrap();
+    let before = snapshot(&dir);
+    assert!(before.contains_key(&dir.join("fingerprint.json")));
+
+    // Another split, learning rate, seed or image set: refused before a byte is written,
+    // naming the first differing setting and both values.
+    let compound = compound_holdout(&data.wells, "DMSO", 0).unwrap();
+    let e = train_moa_profiler(&config(1), &data, &compound, &dir, 5, true, &dev)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("belongs to another run") && e.contains("data.split"), "{e}");
+    let lr = MoaProfilerConfig {
+        learning_rate: 0.01,
+        ..config(1)
+    };
+    let e = train_moa_profiler(&lr, &data, &split, &dir, 5, true, &dev)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("config.learning_rate was 0.05, now 0.01"), "{e}");
+    let e = train_moa_profiler(&config(1), &data, &split, &dir, 6, true, &dev)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("train.seed was 5, now 6"), "{e}");
+    let other = toy_fields(1, 32);
+    let e = train_moa_profiler(&config(1), &other, &split, &dir, 5, true, &dev)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("data."), "{e}");
+    // More epochs with milestones as fractions of them: another schedule, refused.
+    let decaying = |epochs| MoaProfilerConfig {
+        milestones: vec![0.5],
+        ..config(epochs)
+    };
+    let d2 = tmp.path().join("decaying");
+    train_moa_profiler(&decaying(2), &data, &split, &d2, 5, true, &dev).unwrap();
+    let e = train_moa_profiler(&decaying(4), &data, &split, &d2, 5, true, &dev)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("train.schedule"), "{e}");
+    // Fewer epochs than already done: an error, not a nonsense summary.
+    let e = train_moa_profiler(&config(1), &data, &split, &d2, 5, true, &dev);
+    assert!(e.is_err());
+    assert_eq!(snapshot(&dir), before, "a refused run wrote nothing");
+
+    // --restart discards the old run and trains the new one from scratch.
+    let restart = cellpaint_core::RunOptions {
+        quiet: true,
+        restart: true,
+    };
+    let fresh = train_moa_profiler(&lr, &data, &split, &dir, 5, restart, &dev).unwrap();
+    assert_eq!(fresh.summary.as_ref().unwrap().resumed_from_epoch, None);
+    let clean = train_moa_profiler(&lr, &data, &split, &tmp.path().join("clean"), 5, true, &dev)
+        .unwrap();
+    assert_eq!(fresh.embed(&data).unwrap(), clean.embed(&data).unwrap());
+}
+
+#[test]
+fn a_diverging_run_stops_and_saves_nothing_non_finite() {
+    let data = toy_fields(0, 32);
+    let split = well_holdout(&data.wells, "DMSO", [0.6, 0.1, 0.3], 0).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let huge = MoaProfilerConfig {
+        learning_rate: 1e308,
+        ..config(2)
+    };
+    let e = train_moa_profiler(&huge, &data, &split, tmp.path(), 0, true, &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("diverged") && e.contains("epoch 1") && e.contains("learning rate"),
+        "{e}"
+    );
+    assert!(!tmp.path().join("model.safetensors").exists());
+    assert!(!tmp.path().join("checkpoints/last.safetensors").exists());
 }
 
 #[test]

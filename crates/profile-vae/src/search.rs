@@ -145,26 +145,36 @@ pub fn random_search(
             checkpoint_every: params.max_epochs,
             quiet: true,
         };
-        let (_, summary) = fit(
+        // A diverged run (non-finite loss: training stops with an error) ranks last rather
+        // than aborting the search.
+        let (val_loss, epochs) = match fit(
             cfg,
             train,
             Some(val),
             batch_size,
             train_cfg,
             &run_dir.join(format!("trial_{i}")),
-        )?;
-        // A diverged run (NaN loss) ranks last rather than aborting the search.
-        let val_loss = summary
-            .best
-            .filter(|v| v.is_finite())
-            .unwrap_or(f64::INFINITY);
+            false,
+        ) {
+            Ok((_, summary)) => (
+                summary
+                    .best
+                    .filter(|v| v.is_finite())
+                    .unwrap_or(f64::INFINITY),
+                summary.epochs_done,
+            ),
+            Err(crate::error::VaeError::Core(cellpaint_core::CoreError::Diverged(_))) => {
+                (f64::INFINITY, 0)
+            }
+            Err(e) => return Err(e),
+        };
         trials.push(Trial {
             latent,
             learning_rate,
             batch_size,
             batch_norm,
             val_loss,
-            epochs: summary.epochs_done,
+            epochs,
         });
     }
     trials.sort_by(|a, b| a.val_loss.total_cmp(&b.val_loss));

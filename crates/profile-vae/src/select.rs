@@ -47,6 +47,7 @@ pub fn select_beta(
             batch_size,
             train_cfg.clone(),
             &run_dir.join(format!("beta_{beta}")),
+            false,
         )?;
         scores.push((beta, simulation_hausdorff(&vae, train, train_cfg.seed)?));
     }

@@ -7,8 +7,8 @@ use std::path::Path;
 use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::rng::{permutation, seeded_rng, Rng};
 use cellpaint_core::{
-    AdamWParams, AnyOptimizer, Metrics, OptimizerConfig, SeededVarMap, TrainConfig, TrainSummary,
-    TrainTask, Trainer,
+    AdamWParams, AnyOptimizer, DataHasher, Fingerprint, Metrics, OptimizerConfig, SeededVarMap,
+    TrainConfig, TrainSummary, TrainTask, Trainer,
 };
 use ndarray::{Array2, ArrayView2};
 use rand::seq::SliceRandom;
@@ -221,8 +221,9 @@ pub struct FittedVae {
     pub model: Vae,
 }
 
-/// Fits the scaler on `train` (raw features), trains in `run_dir` (resuming if it holds a
-/// checkpoint) and returns the model and the run summary. `train_cfg.base_lr` is Adam's rate.
+/// Fits the scaler on `train` (raw features), trains in `run_dir` and returns the model and the
+/// run summary. `train_cfg.base_lr` is Adam's rate. A run found in `run_dir` resumes if it is
+/// this same run (config, loop settings, data) and is refused otherwise, unless `restart`.
 pub fn fit(
     config: VaeConfig,
     train: ArrayView2<'_, f64>,
@@ -230,6 +231,7 @@ pub fn fit(
     batch_size: usize,
     train_cfg: TrainConfig,
     run_dir: &Path,
+    restart: bool,
 ) -> Result<(FittedVae, TrainSummary)> {
     let scaler = MinMaxScaler::fit(train)?;
     let xs = scaler.transform(train)?;
@@ -242,7 +244,20 @@ pub fn fit(
         train_cfg.base_lr,
         train_cfg.seed,
     )?;
-    let summary = Trainer::new(train_cfg, run_dir)?.run(&mut task)?;
+    let mut data = DataHasher::new();
+    data.f64s(train.iter().copied()).u64(train.ncols() as u64);
+    if let Some(v) = val {
+        data.f64s(v.iter().copied()).u64(v.ncols() as u64);
+    }
+    let fingerprint = Fingerprint::new()
+        .with("model", &"profile-vae")?
+        .with("config", &config)?
+        .with("batch_size", &batch_size)?
+        .with("data", &data.hex())?;
+    let summary = Trainer::new(train_cfg, run_dir)?
+        .with_fingerprint(fingerprint)
+        .restart(restart)
+        .run(&mut task)?;
     profiles::write_json(&run_dir.join("vae_config.json"), &config)?;
     profiles::write_json(&run_dir.join("scaler.json"), &scaler)?;
     Ok((

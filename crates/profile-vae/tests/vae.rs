@@ -113,6 +113,7 @@ fn learns_real_profiles_better_than_their_shuffled_twin() {
         32,
         train_cfg(30, 0),
         &dir.path().join("real"),
+        false,
     )
     .unwrap();
     let shuffled_train = shuffle_columns(train, 1);
@@ -124,6 +125,7 @@ fn learns_real_profiles_better_than_their_shuffled_twin() {
         32,
         train_cfg(30, 0),
         &dir.path().join("shuffled"),
+        false,
     )
     .unwrap();
     let history = |run: &str| -> Vec<f64> {
@@ -177,6 +179,7 @@ fn save_load_round_trip_and_resume() {
         16,
         train_cfg(4, 5),
         &dir.path().join("a"),
+        false,
     )
     .unwrap();
     m.save(&dir.path().join("saved")).unwrap();
@@ -186,8 +189,8 @@ fn save_load_round_trip_and_resume() {
     // Interrupted after 2 epochs (a 2-epoch run in the same directory), then resumed to 4:
     // the same weights as the uninterrupted run.
     let b = dir.path().join("b");
-    fit(small(d), x.view(), None, 16, train_cfg(2, 5), &b).unwrap();
-    let (resumed, s) = fit(small(d), x.view(), None, 16, train_cfg(4, 5), &b).unwrap();
+    fit(small(d), x.view(), None, 16, train_cfg(2, 5), &b, false).unwrap();
+    let (resumed, s) = fit(small(d), x.view(), None, 16, train_cfg(4, 5), &b, false).unwrap();
     assert_eq!(s.resumed_from_epoch, Some(2));
     assert_eq!(resumed.embed(x.view()).unwrap(), m.embed(x.view()).unwrap());
 }
@@ -199,7 +202,7 @@ fn bad_input_is_an_error() {
         .into_features();
     let dir = tempfile::tempdir().unwrap();
     let fit_err = |cfg: VaeConfig, data: ndarray::ArrayView2<f64>| {
-        fit(cfg, data, None, 16, train_cfg(1, 0), dir.path())
+        fit(cfg, data, None, 16, train_cfg(1, 0), dir.path(), false)
             .err()
             .unwrap()
             .to_string()

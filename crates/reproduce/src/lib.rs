@@ -31,6 +31,9 @@ pub struct Options {
     /// moa-profiler: training epochs per network instead of the mode's (6 quick, 30 full); the
     /// learning-rate milestones stay at 50 % and 75 % of them.
     pub epochs: Option<usize>,
+    /// Discard a training run found in a network's run directory when its fingerprint (config,
+    /// seed, data) differs, instead of refusing it.
+    pub restart: bool,
 }
 
 impl Options {
@@ -45,6 +48,15 @@ impl Options {
             device: Default::default(),
             iterations: None,
             epochs: None,
+            restart: false,
+        }
+    }
+
+    /// How the method crates' training treats run directories and the terminal.
+    pub fn run_options(&self) -> cellpaint_core::RunOptions {
+        cellpaint_core::RunOptions {
+            quiet: self.quiet,
+            restart: self.restart,
         }
     }
 }

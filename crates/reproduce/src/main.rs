@@ -35,6 +35,10 @@ struct Cli {
     /// moa-profiler: training epochs per network (quick 6, full 30); milestones scale with them.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Discard a network's earlier run whose settings or data differ (by default such a run
+    /// directory is refused; the same settings resume).
+    #[arg(long)]
+    restart: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         device: cli.device,
         iterations: cli.iterations,
         epochs: cli.epochs,
+        restart: cli.restart,
     };
     reproduce::reproduce(&cli.paper, &opts)
 }

@@ -44,6 +44,8 @@ pub struct Settings {
     pub shuffles: usize,
     /// A|B targets left out and retrained without (paper: 5).
     pub leave_out: usize,
+    /// Discard a VAE's earlier run whose settings or data differ instead of refusing it.
+    pub restart: bool,
 }
 
 impl Settings {
@@ -84,6 +86,7 @@ impl Settings {
             min_steps: if quick { 250 } else { 3000 },
             shuffles: 10,
             leave_out: if quick { 2 } else { 5 },
+            restart: false,
         }
     }
 
@@ -210,6 +213,7 @@ fn train_models(ds: &Dataset, s: &Settings, runs: &Path, log: &dyn Fn(&str)) -> 
             ds.hyper.batch_size,
             tc.clone(),
             &dir,
+            s.restart,
         )?;
         let (svae, _) = fit(
             cfg,
@@ -218,6 +222,7 @@ fn train_models(ds: &Dataset, s: &Settings, runs: &Path, log: &dyn Fn(&str)) -> 
             ds.hyper.batch_size,
             tc,
             &sdir,
+            s.restart,
         )?;
         m.quality
             .push((quality(&vae, test.view())?, quality(&svae, stest.view())?));
@@ -399,7 +404,10 @@ const PAPER_LSA: [(&str, &str, &str); 5] = [
 /// Runs the reproduction into `opts.out`.
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
-    let s = Settings::new(opts.quick, opts.seed);
+    let s = Settings {
+        restart: opts.restart,
+        ..Settings::new(opts.quick, opts.seed)
+    };
     let out = &opts.out;
     let crate::output::Output {
         figures: figs,
@@ -1160,6 +1168,7 @@ pub fn run(opts: &Options) -> Result<()> {
                     false,
                 ),
                 &runs.join("leave_out").join(VARIANTS[v]),
+                s.restart,
             )?;
             let after = lsa(LABELS[v], &vae, x.view(), &labels, &s)?;
             let before = &results[v];

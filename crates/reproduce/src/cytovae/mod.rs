@@ -121,14 +121,14 @@ fn train_all(
     s: &Settings,
     crops: &CropSet,
     runs: &Path,
-    quiet: bool,
+    run: cellpaint_core::RunOptions,
     device: &Device,
 ) -> Result<Trained> {
     let mut models = Vec::new();
     let mut timing = BTreeMap::new();
     for v in Variant::ALL {
         let dir = runs.join(v.slug());
-        let m = fit(&s.model(v), crops, &dir, s.seed, quiet, device)
+        let m = fit(&s.model(v), crops, &dir, s.seed, run, device)
             .with_context(|| format!("training {} on {}", v.name(), crops.source))?;
         if let Some(t) = seconds_per_iteration(&dir, s.iterations_per_record) {
             timing.insert(v.name(), t);
@@ -220,7 +220,13 @@ pub fn run(opts: &Options) -> Result<()> {
             "training AE, VAE, VAE+ on {} real crops",
             crops.len()
         ));
-        let trained = train_all(&s, &crops, &runs.join("bbbc021"), quiet, &device)?;
+        let trained = train_all(
+            &s,
+            &crops,
+            &runs.join("bbbc021"),
+            opts.run_options(),
+            &device,
+        )?;
         real_data_sections(
             &s,
             &crops,
@@ -243,7 +249,13 @@ pub fn run(opts: &Options) -> Result<()> {
         "training AE, VAE, VAE+ on {} simulated crops",
         sim.len()
     ));
-    let trained = train_all(&s, &sim, &runs.join("simulated"), quiet, &device)?;
+    let trained = train_all(
+        &s,
+        &sim,
+        &runs.join("simulated"),
+        opts.run_options(),
+        &device,
+    )?;
     let mut table = [[f64::NAN; 4]; 3];
     let mut table_b = [[f64::NAN; 4]; 3];
     let mut rows = Vec::new();

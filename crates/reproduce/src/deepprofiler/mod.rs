@@ -233,7 +233,7 @@ pub fn run(opts: &Options) -> Result<()> {
                 Some(&sub.subset(&va)),
                 &dir,
                 s.seed,
-                quiet,
+                opts.run_options(),
                 &device,
             )
             .with_context(|| format!("training {name}"))?;

@@ -251,7 +251,15 @@ pub fn run(opts: &Options) -> Result<()> {
         split.test.len()
     ));
     let run_dir = runs.join("well-holdout");
-    let mp = train_moa_profiler(&s.model, &fields, &split, &run_dir, s.seed, quiet, &device)?;
+    let mp = train_moa_profiler(
+        &s.model,
+        &fields,
+        &split,
+        &run_dir,
+        s.seed,
+        opts.run_options(),
+        &device,
+    )?;
     let mp_wells = mp.well_profiles(&fields)?;
     let tables = [classical.clone(), dp.clone(), mp_wells];
     let (em, n_eval) = evaluate_methods(&tables, &split, &control)?;
@@ -617,7 +625,15 @@ pub fn run(opts: &Options) -> Result<()> {
         csplit.test.len()
     ));
     let c_dir = runs.join("compound-holdout");
-    let mp_c = train_moa_profiler(&s.model, &fields, &csplit, &c_dir, s.seed, quiet, &device)?;
+    let mp_c = train_moa_profiler(
+        &s.model,
+        &fields,
+        &csplit,
+        &c_dir,
+        s.seed,
+        opts.run_options(),
+        &device,
+    )?;
     let c_tables = [classical.clone(), dp.clone(), mp_c.well_profiles(&fields)?];
     let hm = holdout_methods(&c_tables, &csplit, &control)?;
     report.heading("Figure 4b–c: held-out compounds");
