@@ -99,6 +99,51 @@ fn train_embed_evaluate_on_simulated_fields() {
         }
     }
 
+    // A used run directory with another split (the issue's example: 4 of 8 new test wells
+    // landed in the old training set): refused before a byte is written; --restart retrains.
+    let train_into = |split: &str, extra: &[&str]| {
+        let mut args = vec![
+            "moa-profiler",
+            "train",
+            "--index",
+            &p("sim/index.csv"),
+            "--config",
+            &p("cfg.json"),
+            "--split",
+            split,
+            "--out",
+            &p("run"),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let split_before = std::fs::read(d.join("run/split.json")).unwrap();
+    let model_before = std::fs::read(d.join("run/model.safetensors")).unwrap();
+    let args = train_into("compound", &[]);
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        err.contains("belongs to another run")
+            && err.contains("data.split")
+            && err.contains("--restart"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(d.join("run/split.json")).unwrap(),
+        split_before
+    );
+    assert_eq!(
+        std::fs::read(d.join("run/model.safetensors")).unwrap(),
+        model_before
+    );
+    let args = train_into("compound", &["--restart", "-q"]);
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let split_after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("run/split.json")).unwrap()).unwrap();
+    assert_eq!(split_after["kind"], "compound");
+
     // A misspelt config key, and an index without the compound column.
     std::fs::write(d.join("bad.json"), r#"{"epoch": 1}"#).unwrap();
     let err = fails(&[

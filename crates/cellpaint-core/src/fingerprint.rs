@@ -148,6 +148,26 @@ impl DataHasher {
         self
     }
 
+    /// Adds a stack of images `(N, …)`: its shape and each image's pixel sum (cheap, and it
+    /// changes with the images), `pixels` in the stack's logical order.
+    pub fn images(&mut self, shape: &[usize], pixels: impl IntoIterator<Item = f32>) -> &mut Self {
+        for &d in shape {
+            self.u64(d as u64);
+        }
+        let per_image: usize = shape.iter().skip(1).product();
+        let mut sums = Vec::with_capacity(shape.first().copied().unwrap_or(0));
+        let (mut sum, mut k) = (0f64, 0usize);
+        for v in pixels {
+            sum += v as f64;
+            k += 1;
+            if k == per_image {
+                sums.push(sum);
+                (sum, k) = (0.0, 0);
+            }
+        }
+        self.f64s(sums)
+    }
+
     /// Adds a table: its metadata (names and values) and its features (names and values).
     pub fn table(&mut self, t: &profiles::ProfileTable) -> &mut Self {
         for name in t.metadata_names() {
@@ -188,6 +208,30 @@ pub fn sha256_file(path: &Path) -> Result<String> {
             break;
         }
         h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// SHA-256 of named tensors (names sorted; shapes, dtypes and values as f32 bits): which
+/// weights made a derived output.
+pub fn tensors_digest(
+    tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+) -> Result<String> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let mut h = Sha256::new();
+    for name in names {
+        let t = &tensors[name];
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update(format!("{:?}{:?}", t.dtype(), t.dims()).as_bytes());
+        let v: Vec<f32> = t
+            .flatten_all()?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec1()?;
+        for x in v {
+            h.update(x.to_bits().to_le_bytes());
+        }
     }
     Ok(hex(&h.finalize()))
 }

@@ -351,6 +351,9 @@ fn diverged_training_stops_with_an_error_and_saves_nothing_non_finite() {
         .run(&mut t)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("epoch 1: ") && e.contains("non-finite values in 'fc."), "{e}");
+    assert!(
+        e.contains("epoch 1: ") && e.contains("non-finite values in 'fc."),
+        "{e}"
+    );
     assert!(!d.path().join("checkpoints/last.json").exists());
 }

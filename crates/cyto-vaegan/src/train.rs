@@ -302,15 +302,7 @@ pub fn run_fingerprint(config: &VaeGanConfig, crops: &CropSet) -> Result<Fingerp
             h.str(f);
         }
     }
-    for d in crops.pixels.shape() {
-        h.u64(*d as u64);
-    }
-    h.f64s(
-        crops
-            .pixels
-            .outer_iter()
-            .map(|c| c.iter().map(|&v| v as f64).sum::<f64>()),
-    );
+    h.images(crops.pixels.shape(), crops.pixels.iter().copied());
     Ok(Fingerprint::new()
         .with("model", &"cyto-vaegan")?
         .with("config", config)?
@@ -375,6 +367,25 @@ fn to_array4(t: &Tensor) -> Result<Array4<f32>> {
 }
 
 impl FittedVaeGan {
+    /// The network `fit` would start from (same seed, same initialisation), untrained: the
+    /// baseline that shows whether training taught the decoder anything.
+    pub fn untrained(
+        config: &VaeGanConfig,
+        crops: &CropSet,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let task = VaeGanTask::new(config, crops, seed, device)?;
+        Ok(Self {
+            config: config.clone(),
+            seed,
+            map: task.map,
+            model: task.model,
+            device: device.clone(),
+            summary: None,
+        })
+    }
+
     /// Saves the weights (and batch-norm statistics) as `model.safetensors` + `model.json`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let meta = ModelMeta {

@@ -217,36 +217,6 @@ fn each_variant_trains_deterministically_saves_and_resumes() {
 }
 
 #[test]
-fn reconstruction_improves_with_training() {
-    let crops = synthetic_crops(24, 2);
-    let mut cfg = quick(Variant::Ae, 30, 10);
-    cfg.arch.filters = 8;
-    cfg.arch.latent = 16;
-    let dir = tempfile::tempdir().unwrap();
-    let m = fit(&cfg, &crops, dir.path(), 0, true, &Device::Cpu).unwrap();
-    let lines = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
-    let rgb: Vec<f64> = lines
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["metrics"]["rgb"]
-                .as_f64()
-                .unwrap()
-        })
-        .collect();
-    assert_eq!(rgb.len(), 3);
-    assert!(rgb[2] < 0.7 * rgb[0], "pixel loss per record: {rgb:?}");
-    let rows: Vec<usize> = (0..24).collect();
-    let rec = m.reconstruct(&crops, &rows).unwrap();
-    let q = quality::reconstruction_quality((0..24).map(|i| {
-        (
-            crops.pixels.index_axis(ndarray::Axis(0), i),
-            rec.index_axis(ndarray::Axis(0), i),
-        )
-    }));
-    assert!(q.mse.is_finite() && q.ssim > 0.0, "{q:?}");
-}
-
-#[test]
 fn bad_input_and_damaged_checkpoints_are_clear_errors() {
     let crops = synthetic_crops(6, 3);
     let dev = Device::Cpu;
@@ -303,4 +273,48 @@ fn bad_input_and_damaged_checkpoints_are_clear_errors() {
         .unwrap()
         .to_string()
         .contains("latent has 256"));
+}
+
+/// The AE, VAE and VAE+ learn: after a few dozen iterations on seeded discs (radius by
+/// treatment), each reconstructs them with a pixel MSE below 3/4 of the same network's
+/// untrained MSE (measured, 30 iterations: AE 0.065, VAE 0.059, VAE+ 0.153 against 0.248
+/// untrained; VAE+ trades pixel fidelity for its feature loss). Fails if a gradient, an
+/// optimiser step or the data path breaks.
+#[test]
+fn each_variant_learns_to_reconstruct() {
+    let iterations = std::env::var("LEARN_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let crops = synthetic_crops(48, 2);
+    let dev = Device::Cpu;
+    let rows: Vec<usize> = (0..crops.len()).collect();
+    let mse = |m: &FittedVaeGan| {
+        let r = m.reconstruct(&crops, &rows).unwrap();
+        quality::reconstruction_quality((0..rows.len()).map(|k| {
+            (
+                crops.pixels.index_axis(ndarray::Axis(0), k),
+                r.index_axis(ndarray::Axis(0), k),
+            )
+        }))
+        .mse
+    };
+    for variant in Variant::ALL {
+        let cfg = VaeGanConfig {
+            batch_size: 8,
+            iterations,
+            iterations_per_record: iterations,
+            feature_period: iterations.div_ceil(3).max(1),
+            ..VaeGanConfig::paper(variant)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let trained = fit(&cfg, &crops, dir.path(), 0, true, &dev).unwrap();
+        let untrained = FittedVaeGan::untrained(&cfg, &crops, 0, &dev).unwrap();
+        let (t, u) = (mse(&trained), mse(&untrained));
+        eprintln!("{variant:?}: MSE {t:.5} trained vs {u:.5} untrained");
+        assert!(
+            t < 0.75 * u,
+            "{variant:?}: MSE {t} trained vs {u} untrained"
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! Feature extraction, one site at a time: each site's cells go through the network and their
 //! features are written to `<out>/<plate>/<well>/<site>.csv` (metadata + features, atomically)
 //! before the next site starts, so a long extraction keeps what it has done and resumes by
-//! skipping sites already on disk.
+//! skipping sites already on disk. `<out>/fingerprint.json` records what made the files (the
+//! weights' SHA-256, the tap, the model's settings): files made by another model or tap are
+//! never reused; they are deleted and recomputed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +11,9 @@ use std::path::{Path, PathBuf};
 use ndarray::{concatenate, Array2, Axis};
 use profiles::io::{read_table, write_table, ReadOptions};
 use profiles::ProfileTable;
+
+use cellpaint_core::fingerprint::tensors_digest;
+use cellpaint_core::Fingerprint;
 
 use crate::config::MetadataConfig;
 use crate::crops::CellCrops;
@@ -27,8 +32,17 @@ fn safe(s: &str) -> String {
         .collect()
 }
 
+/// What per-site feature files depend on: the weights, the tap and the model's settings.
+pub fn features_fingerprint(model: &FittedClassifier, tap: &str) -> Result<Fingerprint> {
+    Ok(Fingerprint::new()
+        .with("weights_sha256", &tensors_digest(&model.map.tensors())?)?
+        .with("tap", &tap)?
+        .with("model", &model.meta)?)
+}
+
 /// Extracts `tap` for every cell, site by site, into `out`; sites whose file exists are
-/// read back instead of recomputed. Returns all cells' features in the crops' order.
+/// read back instead of recomputed when they came from the same weights and tap (else `out` is
+/// emptied first). Returns all cells' features in the crops' order.
 pub fn extract_to_disk(
     model: &FittedClassifier,
     crops: &CellCrops,
@@ -45,6 +59,17 @@ pub fn extract_to_disk(
             .entry((plates[i].clone(), wells[i].clone(), sites[i].clone()))
             .or_default()
             .push(i);
+    }
+    let key = features_fingerprint(model, tap)?;
+    if Fingerprint::read(out)?.as_ref() != Some(&key) {
+        // Made by another model or tap (or by a cellpaint that did not record it): stale.
+        if out.exists() {
+            std::fs::remove_dir_all(out).map_err(|e| DpError::File {
+                path: out.to_path_buf(),
+                message: format!("removing features of another model: {e}"),
+            })?;
+        }
+        key.write(out)?;
     }
     let mut parts: Vec<(Vec<usize>, ProfileTable)> = Vec::new();
     for ((p, w, s), rows) in groups {

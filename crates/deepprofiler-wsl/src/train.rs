@@ -108,15 +108,7 @@ pub struct FittedClassifier {
 fn crops_hash(crops: &CellCrops) -> String {
     let mut h = DataHasher::new();
     h.table(&crops.cells);
-    for d in crops.pixels.shape() {
-        h.u64(*d as u64);
-    }
-    h.f64s(
-        crops
-            .pixels
-            .outer_iter()
-            .map(|c| c.iter().map(|&v| v as f64).sum::<f64>()),
-    );
+    h.images(crops.pixels.shape(), crops.pixels.iter().copied());
     h.hex()
 }
 

@@ -122,13 +122,31 @@ fn trains_deterministically_resumes_and_profiles() {
     let cells = extract_to_disk(&a, &all, "block6a_activation", m, &out).unwrap();
     assert_eq!(cells.n_rows(), all.len());
     let n_files = walk(&out);
-    assert_eq!(n_files, 2 * 4 * 2, "one file per site");
+    assert_eq!(
+        n_files,
+        2 * 4 * 2 + 1,
+        "one file per site, and the fingerprint"
+    );
     let again = extract_to_disk(&a, &all, "block6a_activation", m, &out).unwrap();
     assert_eq!(
         again.features(),
         cells.features(),
         "existing sites are read back"
     );
+    // Files of another model or tap are never reused: recomputed.
+    let random =
+        FittedClassifier::random(&a.meta.config, a.meta.classes.clone(), 5, 99, &dev).unwrap();
+    let other = extract_to_disk(&random, &all, "block6a_activation", m, &out).unwrap();
+    assert_ne!(other.features(), cells.features());
+    assert_eq!(
+        other.features().mapv(|v| v as f32),
+        random.features(&all, "block6a_activation").unwrap()
+    );
+    let top = extract_to_disk(&a, &all, "block7a_activation", m, &out).unwrap();
+    assert_ne!(top.n_features(), cells.n_features());
+    assert_eq!(walk(&out), 2 * 4 * 2 + 1, "stale files were removed");
+    let back = extract_to_disk(&a, &all, "block6a_activation", m, &out).unwrap();
+    assert_eq!(back.features(), cells.features());
     assert_eq!(read_features(&out).unwrap().n_rows(), all.len());
     let treatments = profiles_from_cells(&cells, m, Some(0.01)).unwrap();
     assert_eq!(treatments.n_rows(), 4);

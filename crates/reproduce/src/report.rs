@@ -17,6 +17,52 @@ pub struct Claim {
     pub holds: Option<bool>,
 }
 
+/// The `network-learns-<name>` claim of a classifier's run directory: holds iff the final
+/// epoch's training and validation accuracy (`metrics.jsonl`) are both ≥ 2× chance, chance
+/// being 1/`classes`. Not testable (`None`) without a finished epoch or a validation set.
+pub fn network_learns(name: &str, run_dir: &Path, classes: usize) -> Claim {
+    let last = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .ok()
+        .and_then(|t| t.lines().last().map(String::from))
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok());
+    let chance = 1.0 / classes.max(1) as f64;
+    let get = |k: &str| {
+        last.as_ref()
+            .and_then(|v| v["metrics"][k].as_f64())
+            .filter(|v| v.is_finite())
+    };
+    let (train, val) = (get("accuracy"), get("val_accuracy"));
+    let epochs = last
+        .as_ref()
+        .and_then(|v| v["epoch"].as_u64())
+        .map_or(0, |e| e + 1);
+    let (ours, holds) = match (train, val) {
+        (Some(t), Some(v)) => (
+            format!(
+                "after {epochs} epochs: training accuracy {}, validation {} (chance {}, \
+                 {} classes; needs ≥ {} on both)",
+                sig(t, 3),
+                sig(v, 3),
+                sig(chance, 3),
+                classes,
+                sig(2.0 * chance, 3)
+            ),
+            Some(t >= 2.0 * chance && v >= 2.0 * chance),
+        ),
+        _ => (
+            "no finished epoch with training and validation accuracy".to_string(),
+            None,
+        ),
+    };
+    Claim::new(
+        &format!("network-learns-{name}"),
+        &format!("The {name} network learns its classification task (≥ 2× chance, training and validation)"),
+        "the paper's networks are trained to convergence",
+        ours,
+        holds,
+    )
+}
+
 impl Claim {
     pub fn new(
         id: &str,

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::figures::{dot_plot, xy_chart, Series};
-use crate::report::{sig, Claim, Report};
+use crate::report::{network_learns, sig, Claim, Report};
 use crate::Options;
 
 /// What `--quick` changes; the rest is the paper's.
@@ -255,6 +255,16 @@ pub fn run(opts: &Options) -> Result<()> {
     };
     let (m_lco, d_lco) = train_on("leave-cells-out", &all, &lco)?;
     let (m_lpo, d_lpo) = train_on("leave-plates-out", &all, &lpo)?;
+    claims.push(network_learns(
+        "leave-cells-out",
+        &d_lco,
+        m_lco.meta.classes.len(),
+    ));
+    claims.push(network_learns(
+        "leave-plates-out",
+        &d_lpo,
+        m_lpo.meta.classes.len(),
+    ));
     let tap = s.model.profile.feature_layer.clone();
     // Cell features are extracted once per network and tap; profiles at any λ reuse them.
     let cell_features = |m: &FittedClassifier, tap: &str| -> Result<ProfileTable> {
@@ -376,7 +386,12 @@ pub fn run(opts: &Options) -> Result<()> {
         let rows: Vec<usize> = (0..cells.len())
             .filter(|&i| labels[i] == meta.control_value || members.contains(&labels[i].as_str()))
             .collect();
-        let (m, _) = train_on(&format!("subset-{name}"), &rows, &lco)?;
+        let (m, dir) = train_on(&format!("subset-{name}"), &rows, &lco)?;
+        claims.push(network_learns(
+            &format!("subset-{name}"),
+            &dir,
+            m.meta.classes.len(),
+        ));
         let (map, foe) = score(&profile(&m, &tap, lambda)?, &meta, s.enrichment_percentile)?;
         fig3.push((name.to_string(), map, foe));
     }

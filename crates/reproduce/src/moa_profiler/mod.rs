@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::figures::{dot_plot, xy_chart, Series};
-use crate::report::{sig, Claim, Report};
+use crate::report::{network_learns, sig, Claim, Report};
 use crate::Options;
 
 /// What `--quick` changes; the rest is the paper's.
@@ -260,6 +260,11 @@ pub fn run(opts: &Options) -> Result<()> {
         opts.run_options(),
         &device,
     )?;
+    claims.push(network_learns(
+        "well-holdout",
+        &run_dir,
+        mp.meta.classes.len(),
+    ));
     let mp_wells = mp.well_profiles(&fields)?;
     let tables = [classical.clone(), dp.clone(), mp_wells];
     let (em, n_eval) = evaluate_methods(&tables, &split, &control)?;
@@ -634,6 +639,11 @@ pub fn run(opts: &Options) -> Result<()> {
         opts.run_options(),
         &device,
     )?;
+    claims.push(network_learns(
+        "compound-holdout",
+        &c_dir,
+        mp_c.meta.classes.len(),
+    ));
     let c_tables = [classical.clone(), dp.clone(), mp_c.well_profiles(&fields)?];
     let hm = holdout_methods(&c_tables, &csplit, &control)?;
     report.heading("Figure 4b–c: held-out compounds");
