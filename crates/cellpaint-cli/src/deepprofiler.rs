@@ -209,12 +209,11 @@ pub fn run(cmd: DeepProfilerCommand, q: bool) -> Result<()> {
                 Some('|'),
                 a.percentile,
             )?;
-            println!(
-                "{}",
-                json!({"profiles": a.profiles, "mAP": map.map, "queries": map.per_query.len(),
+            crate::print_line(
+                &json!({"profiles": a.profiles, "mAP": map.map, "queries": map.per_query.len(),
                        "folds_of_enrichment": foe.mean, "percentile": a.percentile})
-            );
-            Ok(())
+                .to_string(),
+            )
         }
     }
 }

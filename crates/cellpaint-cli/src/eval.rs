@@ -29,6 +29,11 @@ pub struct Common {
     /// Only evaluate rows matching these selections (repeatable), e.g. Metadata_Plate=P1.
     #[arg(long)]
     pub keep: Vec<Selection>,
+    /// Drop every feature with a NaN or ±inf value (pycytominer's drop_na_columns at cutoff
+    /// 0) and say how many. Without it a non-finite feature value is an error naming the
+    /// file, line and column: metrics on NaN-filled profiles would silently change.
+    #[arg(long)]
+    pub drop_na_features: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -180,7 +185,24 @@ pub enum Metric {
 }
 
 fn load(c: &Common) -> Result<ProfileTable> {
-    let t = profiles::read_table(&c.input, &ReadOptions::default())?;
+    let mut t = profiles::read_table(&c.input, &ReadOptions::default())?;
+    if c.drop_na_features {
+        let (kept, dropped) = t.drop_non_finite_features();
+        if !dropped.is_empty() {
+            eprintln!(
+                "{}: dropped {} of {} features with a non-finite value (--drop-na-features)",
+                c.input.display(),
+                dropped.len(),
+                t.n_features()
+            );
+        }
+        t = kept;
+    } else {
+        t.require_finite(
+            "evaluation needs finite features (as copairs does): pass --drop-na-features to drop \
+             such columns, or run feature-select --operations drop_na_columns",
+        )?;
+    }
     if c.keep.is_empty() {
         return Ok(t);
     }
@@ -202,11 +224,11 @@ fn write_csv(path: &Option<PathBuf>, header: &[String], rows: Vec<Vec<String>>) 
     Ok(())
 }
 
-fn report(common: &Common, summary: serde_json::Value, sentence: String) {
+fn report(common: &Common, summary: serde_json::Value, sentence: String) -> Result<()> {
     if common.json {
-        println!("{summary}");
+        crate::print_line(&summary.to_string())
     } else {
-        println!("{sentence}");
+        crate::print_line(&sentence)
     }
 }
 
@@ -263,7 +285,7 @@ fn map_report(
             maps.len(),
             100.0 * frac
         ),
-    );
+    )?;
     Ok(())
 }
 
@@ -352,7 +374,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     e[0].percentile,
                     e.len()
                 ),
-            );
+            )?;
             Ok(())
         }
         Metric::Knn {
@@ -391,7 +413,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     "best weighted F1 {:.3} at k = {} (accuracy {:.3})",
                     best.1.f1, best.0, best.1.accuracy
                 ),
-            );
+            )?;
             Ok(())
         }
         Metric::Nsc {
@@ -420,7 +442,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     "{name} accuracy {:.4} over {} profiles",
                     r.accuracy, r.n_queries
                 ),
-            );
+            )?;
             Ok(())
         }
         Metric::ReplicateReproducibility {
@@ -441,7 +463,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     .map(|(k, m)| k.iter().cloned().chain([f(*m)]).collect())
                     .collect(),
             )?;
-            report(&common, json!({"fraction": r.fraction, "threshold": r.threshold, "replicate_pairs": r.n_replicate_pairs}), format!("{:.1}% of {} replicate pairs above the {quantile} quantile of non-replicates ({:.4})", 100.0 * r.fraction, r.n_replicate_pairs, r.threshold));
+            report(&common, json!({"fraction": r.fraction, "threshold": r.threshold, "replicate_pairs": r.n_replicate_pairs}), format!("{:.1}% of {} replicate pairs above the {quantile} quantile of non-replicates ({:.4})", 100.0 * r.fraction, r.n_replicate_pairs, r.threshold))?;
             Ok(())
         }
         Metric::PrecisionAtK {
@@ -487,7 +509,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     )
                 })
                 .collect();
-            report(&common, json!(r), format!("mean {}", parts.join(", ")));
+            report(&common, json!(r), format!("mean {}", parts.join(", ")))?;
             Ok(())
         }
         Metric::Grit {
@@ -516,7 +538,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     v.iter().sum::<f64>() / v.len().max(1) as f64,
                     v.len()
                 ),
-            );
+            )?;
             Ok(())
         }
     }

@@ -320,8 +320,7 @@ pub fn run(cmd: MoaProfilerCommand, q: bool) -> Result<()> {
             if let Some(o) = &a.out {
                 profiles::write_json(o, &out)?;
             }
-            println!("{out}");
-            Ok(())
+            crate::print_line(&out.to_string())
         }
     }
 }

@@ -194,6 +194,14 @@ pub struct DeepProfilerConfig {
     pub profile: ProfileSection,
 }
 
+/// A profiles error's message without its leading `source, ` (the config error adds it).
+fn strip_source(message: &str, source: &str) -> String {
+    message
+        .strip_prefix(source)
+        .map(|m| m.trim_start_matches([',', ':', ' ']).to_string())
+        .unwrap_or_else(|| message.to_string())
+}
+
 fn bad(path: &str, message: impl Into<String>) -> DpError {
     DpError::Config {
         path: path.into(),
@@ -204,7 +212,8 @@ fn bad(path: &str, message: impl Into<String>) -> DpError {
 impl DeepProfilerConfig {
     /// Reads our own JSON (strict: an unknown or misspelt key is an error naming it).
     pub fn from_json(text: &str, source: &str) -> Result<Self> {
-        let c: Self = serde_json::from_str(text).map_err(|e| bad(source, e.to_string()))?;
+        let c: Self = profiles::io::parse_json_object(text, source)
+            .map_err(|e| bad(source, strip_source(&e.to_string(), source)))?;
         c.check(source)?;
         Ok(c)
     }
@@ -254,7 +263,8 @@ impl DeepProfilerConfig {
     /// Reads a DeepProfiler config: the keys we support set our fields, every other key is
     /// returned by its dotted path (e.g. `train.comet_ml.api_key`) so the caller can report it.
     pub fn from_deepprofiler_json(text: &str, source: &str) -> Result<(Self, Vec<String>)> {
-        let root: Value = serde_json::from_str(text).map_err(|e| bad(source, e.to_string()))?;
+        let root: Value = profiles::io::parse_json_object(text, source)
+            .map_err(|e| bad(source, strip_source(&e.to_string(), source)))?;
         let mut c = Self::default();
         let mut unsupported = Vec::new();
         let mut used = Vec::new();

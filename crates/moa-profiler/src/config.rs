@@ -65,8 +65,7 @@ impl MoaProfilerConfig {
     pub fn from_json_file(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| MoaError::data(path.display().to_string(), e.to_string()))?;
-        let c: Self = serde_json::from_str(&text)
-            .map_err(|e| MoaError::data(path.display().to_string(), e.to_string()))?;
+        let c: Self = profiles::io::parse_json_object(&text, &path.display().to_string())?;
         c.check()?;
         Ok(c)
     }

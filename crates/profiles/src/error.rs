@@ -59,6 +59,15 @@ pub enum ProfileError {
         column: String,
         message: String,
     },
+    #[error("{path}, {place}, column '{column}': {value} is not a finite number; {advice}")]
+    NonFinite {
+        path: String,
+        /// `line N` (1-based, of a delimited file as read) or `sample ID` (GCT).
+        place: String,
+        column: String,
+        value: f64,
+        advice: String,
+    },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }

@@ -77,7 +77,10 @@ pub fn read_gct_from(reader: impl BufRead, label: &str) -> Result<ProfileTable> 
     }
     let (n_genes, n_samples) = (nums[0], nums[1]);
     let (n_rmeta, n_cmeta) = if v13 { (nums[2], nums[3]) } else { (1, 0) };
-    let width = 1 + n_rmeta + n_samples;
+    let width = n_rmeta
+        .checked_add(n_samples)
+        .and_then(|w| w.checked_add(1))
+        .ok_or_else(|| parse_err(label, ln, format!("dimensions too large: '{dims}'")))?;
     let split = |ln: usize, l: &str| -> Result<Vec<String>> {
         let f: Vec<String> = l.split('\t').map(|s| s.to_string()).collect();
         if f.len() != width {
@@ -101,13 +104,18 @@ pub fn read_gct_from(reader: impl BufRead, label: &str) -> Result<ProfileTable> 
         meta_names.push(format!("Metadata_{}", f[0]));
         meta_cols.push(f[1 + n_rmeta..].to_vec());
     }
-    let mut genes = Vec::with_capacity(n_genes);
-    let mut values = Array2::<f64>::zeros((n_samples, n_genes));
+    // Rows are collected as read, not allocated from the dimension line: a header may claim
+    // any size, the body is what is there.
+    let mut genes = Vec::new();
+    let mut rows: Vec<f64> = Vec::new();
     for g in 0..n_genes {
-        let (ln, l) = next_line(&format!("data line for gene {} of {n_genes}", g + 1))?;
+        let (ln, l) = next_line(&format!(
+            "data line for gene {} of the {n_genes} the dimension line declares",
+            g + 1
+        ))?;
         let f = split(ln, &l)?;
         for (s, v) in f[1 + n_rmeta..].iter().enumerate() {
-            values[[s, g]] = match v.trim() {
+            rows.push(match v.trim() {
                 "na" | "-666" => f64::NAN,
                 t => parse_feature(t).ok_or_else(|| ProfileError::NotNumeric {
                     path: label.to_string(),
@@ -115,10 +123,32 @@ pub fn read_gct_from(reader: impl BufRead, label: &str) -> Result<ProfileTable> 
                     column: header[1 + n_rmeta + s].clone(),
                     value: v.clone(),
                 })?,
-            };
+            });
         }
         genes.push(f[0].clone());
     }
+    // More data lines than declared is as wrong as fewer: never drop rows silently.
+    loop {
+        match next_line("end") {
+            Ok((_, l)) if l.trim().is_empty() => continue,
+            Ok((ln, _)) => {
+                return Err(parse_err(
+                    label,
+                    ln,
+                    format!(
+                        "the dimension line declares {n_genes} data rows, but the file has more"
+                    ),
+                ))
+            }
+            Err(ProfileError::Invalid { .. }) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let values = Array2::from_shape_vec((n_genes, n_samples), rows)
+        .expect("one value per sample on every row")
+        .reversed_axes()
+        .as_standard_layout()
+        .into_owned();
     ProfileTable::new(label, meta_names, meta_cols, genes, values)
 }
 
@@ -137,6 +167,21 @@ mod tests {
         assert_eq!(t.metadata("Metadata_pert").unwrap()[1], "drugA");
         assert_eq!(t.features()[[1, 1]], -1.0);
         assert!(t.features()[[2, 0]].is_nan());
+    }
+
+    #[test]
+    fn row_counts_must_match_the_dimension_line() {
+        let more = TINY.replace("#1.3\n2\t3", "#1.3\n1\t3");
+        let e = read_gct_from(more.as_bytes(), "more.gct").unwrap_err().to_string();
+        assert!(e.contains("more.gct, line 6") && e.contains("declares 1 data rows"), "{e}");
+        let fewer = TINY.replace("#1.3\n2\t3", "#1.3\n3\t3");
+        let e = read_gct_from(fewer.as_bytes(), "fewer.gct").unwrap_err().to_string();
+        assert!(e.contains("fewer.gct") && e.contains("gene 3 of the 3"), "{e}");
+        // A dimension line claiming a huge size allocates nothing before the body is read.
+        let huge = TINY.replace("#1.3\n2\t3", "#1.3\n2000000000\t3");
+        assert!(read_gct_from(huge.as_bytes(), "huge.gct").is_err());
+        // Trailing blank lines are fine.
+        assert!(read_gct_from(format!("{TINY}\n\n").as_bytes(), "t.gct").is_ok());
     }
 
     #[test]

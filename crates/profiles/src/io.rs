@@ -101,6 +101,23 @@ pub fn read_table(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Profi
     if lower.ends_with(".gct") || lower.ends_with(".gct.gz") {
         return crate::gct::read_gct(path);
     }
+    for (ext, what) in [
+        (".gctx", "an HDF5 GCTX file"),
+        (".parquet", "a Parquet file"),
+        (".h5", "an HDF5 file"),
+        (".hdf5", "an HDF5 file"),
+        (".sqlite", "an SQLite database"),
+    ] {
+        if lower.ends_with(ext) {
+            return Err(ProfileError::invalid(
+                &path.display().to_string(),
+                format!(
+                    "{what}: cellpaint does not read this format yet; convert it to CSV/TSV \
+                     or text GCT (e.g. cmapPy's write_gct for GCTX, pandas for Parquet)"
+                ),
+            ));
+        }
+    }
     let delimiter = options.delimiter.unwrap_or_else(|| delimiter_for(path));
     let reader = open_maybe_gz(path)?;
     read_delimited(
@@ -315,6 +332,38 @@ pub fn write_atomic(
 }
 
 /// Serialises a value as pretty JSON, atomically.
+/// Parses a JSON config that must be an object: serde also builds a struct from an array of
+/// its fields in order (`[32, 0.25]`) or from `[]` with every default, which no user means.
+/// Errors name `source`, the 1-based line and column, and what was expected.
+pub fn parse_json_object<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<T> {
+    let start = text.len() - text.trim_start().len();
+    let at = |offset: usize| {
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        (line, column)
+    };
+    match text[start..].chars().next() {
+        Some('{') => {}
+        found => {
+            let (line, column) = at(start);
+            return Err(ProfileError::Parse {
+                path: source.to_string(),
+                line,
+                message: format!(
+                    "column {column}: a config must be a JSON object ({{\"key\": value, …}}), found {}",
+                    found.map_or("nothing".to_string(), |c| format!("'{c}'"))
+                ),
+            });
+        }
+    }
+    serde_json::from_str(text).map_err(|e| ProfileError::Parse {
+        path: source.to_string(),
+        line: e.line(),
+        message: format!("column {}: {e}", e.column()),
+    })
+}
+
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
@@ -325,6 +374,54 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_formats_get_a_clear_message() {
+        for name in ["x.gctx", "x.parquet", "X.GCTX"] {
+            let e = read_table(name, &ReadOptions::default()).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains("does not read this format yet"), "{e}");
+        }
+    }
+
+    #[test]
+    fn configs_must_be_json_objects() {
+        #[derive(serde::Deserialize, Debug, Default)]
+        #[serde(default)]
+        #[allow(dead_code)]
+        struct Cfg {
+            size: usize,
+            width: f64,
+        }
+        // serde alone takes both of these as a Cfg.
+        assert!(serde_json::from_str::<Cfg>("[]").is_ok());
+        assert!(serde_json::from_str::<Cfg>("[32, 0.25]").is_ok());
+        for (text, line, col) in [
+            ("[]", 1, 1),
+            ("\n  [32, 0.25]", 2, 3),
+            ("", 1, 1),
+            ("7", 1, 1),
+        ] {
+            let e = parse_json_object::<Cfg>(text, "cfg.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "cfg.json, line {line}: column {col}: a config must be a JSON object"
+                )),
+                "{e}"
+            );
+        }
+        let e = parse_json_object::<Cfg>("{\n\"size\": \"big\"}", "cfg.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cfg.json, line 2: column"), "{e}");
+        assert_eq!(
+            parse_json_object::<Cfg>(" {\"size\": 3}", "c")
+                .unwrap()
+                .size,
+            3
+        );
+    }
 
     fn read_str(s: &str) -> Result<ProfileTable> {
         read_delimited(s.as_bytes(), "mem.csv", b',', &MetadataColumns::default())

@@ -126,6 +126,52 @@ impl ProfileTable {
         &self.metadata_names
     }
 
+    /// The first non-finite feature value, row by row: `(row, feature)`.
+    pub fn first_non_finite(&self) -> Option<(usize, usize)> {
+        self.features
+            .rows()
+            .into_iter()
+            .enumerate()
+            .find_map(|(r, row)| row.iter().position(|v| !v.is_finite()).map(|j| (r, j)))
+    }
+
+    /// The workspace's rule for commands that compute on features: a non-finite value is an
+    /// error naming the file, the place (the 1-based file line of a delimited table as read —
+    /// header on line 1, no quoted line breaks — or the sample id of a GCT) and the column.
+    /// `advice` says what the user can do (e.g. the command's `--drop-na-features`). Call it on
+    /// the table as read, before selecting rows.
+    pub fn require_finite(&self, advice: &str) -> Result<()> {
+        let Some((r, j)) = self.first_non_finite() else {
+            return Ok(());
+        };
+        let lower = self.source.to_lowercase();
+        let gct = lower.ends_with(".gct") || lower.ends_with(".gct.gz");
+        let place = match self.metadata("Metadata_cid") {
+            Ok(cid) if gct => format!("sample '{}'", cid[r]),
+            _ => format!("line {}", r + 2),
+        };
+        Err(ProfileError::NonFinite {
+            path: self.source.clone(),
+            place,
+            column: self.feature_names[j].clone(),
+            value: self.features[[r, j]],
+            advice: advice.to_string(),
+        })
+    }
+
+    /// Drops every feature with a non-finite value (pycytominer's `drop_na_columns` at
+    /// cutoff 0, and ±inf too); returns the table and the dropped names.
+    pub fn drop_non_finite_features(&self) -> (ProfileTable, Vec<String>) {
+        let (keep, drop): (Vec<usize>, Vec<usize>) = (0..self.n_features())
+            .partition(|&j| self.features.column(j).iter().all(|v| v.is_finite()));
+        (
+            self.select_features(&keep),
+            drop.iter()
+                .map(|&j| self.feature_names[j].clone())
+                .collect(),
+        )
+    }
+
     /// One metadata column, or an error listing the metadata columns that exist.
     pub fn metadata(&self, name: &str) -> Result<&[String]> {
         match self.metadata_names.iter().position(|n| n == name) {

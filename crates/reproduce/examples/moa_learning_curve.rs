@@ -1,0 +1,86 @@
+//! A MOAProfiler learning curve on the reproduction's simulated screen, to size the CPU tier:
+//! `cargo run --release -p reproduce --example moa_learning_curve -- KEY=VALUE…` with keys
+//! `sim` (rendered field side), `field` (network input side), `width`, `epochs`, `lr`,
+//! `batch`, `moas`, `seed`, `out` (run directory; default a temporary one). Prints each
+//! epoch's metrics (metrics.jsonl) and the final line `summary …`.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use moa_profiler::split::well_holdout;
+use moa_profiler::{train_moa_profiler, MoaProfilerConfig};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> Result<()> {
+    let args: HashMap<String, String> = std::env::args()
+        .skip(1)
+        .filter_map(|a| {
+            a.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    let get = |k: &str, d: f64| -> Result<f64> {
+        args.get(k)
+            .map(|v| v.parse::<f64>().with_context(|| format!("{k}={v}")))
+            .unwrap_or(Ok(d))
+    };
+    let seed = get("seed", 0.0)? as u64;
+    let mut sim = reproduce::moa_profiler::data::simulation_config(true, seed);
+    sim.image_size = get("sim", sim.image_size as f64)? as usize;
+    sim.n_moas = get("moas", sim.n_moas as f64)? as usize;
+    sim.mean_cells_per_site = get("cells", sim.mean_cells_per_site)?;
+    sim.replicates = get("replicates", sim.replicates as f64)? as usize;
+    let cfg = MoaProfilerConfig {
+        image_size: get("field", 64.0)? as usize,
+        width_mult: get("width", 0.5)?,
+        epochs: get("epochs", 6.0)? as usize,
+        batch_size: get("batch", 32.0)? as usize,
+        learning_rate: get("lr", 0.1)?,
+        milestones: if get("decay", 1.0)? > 0.0 {
+            vec![0.5, 0.75]
+        } else {
+            vec![]
+        },
+        ..MoaProfilerConfig::default()
+    };
+    let screen = cellpaint_sim::Screen::design(&sim)?;
+    let wells = reproduce::moa_profiler::data::well_infos(&screen);
+    let fields = reproduce::moa_profiler::data::simulated_fields(&screen, &wells, cfg.image_size)?;
+    let split = well_holdout(&wells, &cfg.control, [0.6, 0.1, 0.3], seed)?;
+    let tmp = tempfile::tempdir()?;
+    let dir = args
+        .get("out")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let started = std::time::Instant::now();
+    let m = train_moa_profiler(
+        &cfg,
+        &fields,
+        &split,
+        &dir,
+        seed,
+        true,
+        &cellpaint_core::candle::Device::Cpu,
+    )?;
+    print!("{}", std::fs::read_to_string(dir.join("metrics.jsonl"))?);
+    let truth: Vec<&str> = fields
+        .field_well
+        .iter()
+        .map(|&w| fields.wells[w].moa.as_str())
+        .collect();
+    let pred = m.predict(&fields)?;
+    let test_rows = fields.fields_of(&split.test);
+    let test = test_rows.iter().filter(|&&i| pred[i] == truth[i]).count() as f64
+        / test_rows.len().max(1) as f64;
+    println!(
+        "summary {args:?}: {} fields, {} classes, {:.0} s, best epoch {:?}, test field accuracy {test:.3} (chance {:.3})",
+        fields.len(),
+        m.meta.classes.len(),
+        started.elapsed().as_secs_f64(),
+        m.meta.best_epoch,
+        1.0 / m.meta.classes.len() as f64
+    );
+    Ok(())
+}
