@@ -83,12 +83,49 @@ fn tiff_error(path: &Path, e: tiff::TiffError) -> ImageError {
     }
 }
 
-/// A decoder without size limits (plates have large fields), errors naming the file.
+/// The most bytes one decoded image page may take (4 GiB: a 16-bit 32768² field), unless the
+/// environment variable `CELLPAINT_MAX_IMAGE_BYTES` says otherwise. A header claiming more is
+/// an error before anything is allocated: a 136-byte file must not ask for 20 GB.
+pub fn max_image_bytes() -> usize {
+    std::env::var("CELLPAINT_MAX_IMAGE_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(4 << 30)
+}
+
+/// A decoder whose buffers are bounded by [`max_image_bytes`], errors naming the file.
 fn open_tiff(path: &Path) -> Result<Decoder<BufReader<File>>> {
     let file = File::open(path).map_err(|e| ImageError::io(path, e))?;
+    let max = max_image_bytes();
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = max;
+    limits.intermediate_buffer_size = max;
     Ok(Decoder::new(BufReader::new(file))
         .map_err(|e| tiff_error(path, e))?
-        .with_limits(Limits::unlimited()))
+        .with_limits(limits))
+}
+
+/// Checks a page's declared size against [`max_image_bytes`] before it is decoded.
+fn check_page_size(
+    path: &Path,
+    page: usize,
+    w: u32,
+    h: u32,
+    samples: usize,
+    bits: u8,
+) -> Result<()> {
+    let bytes = (w as u128) * (h as u128) * (samples as u128) * (bits as u128).div_ceil(8);
+    let max = max_image_bytes();
+    if bytes > max as u128 {
+        return Err(ImageError::invalid(
+            path.display(),
+            format!(
+                "page {page} declares {w}×{h} pixels × {samples} samples of {bits} bits = {bytes} bytes, \
+                 over the limit of {max} bytes (set CELLPAINT_MAX_IMAGE_BYTES to raise it)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads every page of a (possibly multi-page, possibly BigTIFF) TIFF; `max_pages` stops early.
@@ -119,6 +156,7 @@ pub fn read_tiff_pages(path: impl AsRef<Path>, max_pages: Option<usize>) -> Resu
                 ))
             }
         };
+        check_page_size(path, pages.len() + 1, w, h, samples, bits)?;
         let data: Vec<u16> = match decoder.read_image().map_err(decode_err)? {
             DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
             DecodingResult::U16(v) => v,
@@ -274,6 +312,7 @@ pub fn read_tiff_f32(path: impl AsRef<Path>) -> Result<Vec<Array2<f32>>> {
     let mut pages = Vec::new();
     loop {
         let (w, h) = decoder.dimensions().map_err(decode_err)?;
+        check_page_size(path, pages.len() + 1, w, h, 1, 32)?;
         match decoder.read_image().map_err(decode_err)? {
             DecodingResult::F32(v) if v.len() == (w * h) as usize => {
                 pages.push(Array2::from_shape_vec((h as usize, w as usize), v).expect("checked"))

@@ -276,3 +276,44 @@ fn detector_splits_two_touching_discs_and_finds_separate_ones() {
         );
     }
 }
+
+/// A 130-byte TIFF whose header declares 100000×100000 16-bit pixels: refused with the
+/// numbers and the limit before anything is allocated (it used to abort on a 20 GB request).
+#[test]
+fn a_header_claiming_a_huge_image_is_refused_before_allocating() {
+    let mut b: Vec<u8> = b"II*\0".to_vec();
+    b.extend(8u32.to_le_bytes());
+    let entries: [(u16, u16, u32); 9] = [
+        (256, 4, 100_000), // width
+        (257, 4, 100_000), // height
+        (258, 3, 16),      // bits per sample
+        (259, 3, 1),       // no compression
+        (262, 3, 1),       // black is zero
+        (273, 4, 8),       // strip offset
+        (277, 3, 1),       // samples per pixel
+        (278, 4, 100_000), // rows per strip
+        (279, 4, 2),       // strip byte count
+    ];
+    b.extend((entries.len() as u16).to_le_bytes());
+    for (tag, kind, value) in entries {
+        b.extend(tag.to_le_bytes());
+        b.extend(kind.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        b.extend(value.to_le_bytes());
+    }
+    b.extend(0u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.tiff");
+    std::fs::write(&path, &b).unwrap();
+    let e = cell_images::io::read_tiff_pages(&path, None)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("huge.tiff")
+            && e.contains("100000×100000")
+            && e.contains("20000000000 bytes")
+            && e.contains("CELLPAINT_MAX_IMAGE_BYTES"),
+        "{e}"
+    );
+}

@@ -79,8 +79,28 @@ pub struct Io {
     pub metadata_prefix: String,
 }
 
+/// Whether `a` and `b` name the same file (`b` may not exist yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| -> Option<PathBuf> {
+        p.canonicalize().ok().or_else(|| {
+            let parent = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            Some(parent.canonicalize().ok()?.join(p.file_name()?))
+        })
+    };
+    matches!((resolve(a), resolve(b)), (Some(x), Some(y)) if x == y)
+}
+
 impl Io {
     fn read(&self, quiet: bool) -> Result<ProfileTable> {
+        if same_file(&self.input, &self.output) {
+            anyhow::bail!(
+                "{}: the output is the input; writing it would destroy the data being read (choose another output)",
+                self.output.display()
+            );
+        }
         let opts = ReadOptions {
             metadata: MetadataColumns::Prefix(self.metadata_prefix.clone()),
             delimiter: None,

@@ -41,9 +41,9 @@ pub struct MapOptions {
     /// cosine | pearson | spearman | euclidean
     #[arg(long, default_value = "cosine")]
     pub similarity: Similarity,
-    /// Random rank lists in the null distribution of each mAP.
-    #[arg(long, default_value_t = 10_000)]
-    pub null_size: usize,
+    /// Random rank lists in the null distribution of each mAP (1 to 10,000,000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub null_size: u64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Significance level (on BH-corrected p-values in the summary).
@@ -55,7 +55,7 @@ impl MapOptions {
     fn settings(&self) -> MapSettings {
         MapSettings {
             similarity: self.similarity,
-            null_size: self.null_size,
+            null_size: self.null_size as usize,
             threshold: self.threshold,
             seed: self.seed,
         }
@@ -315,7 +315,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             let aps = average_precision(&t, &spec, map.similarity)?;
             let params = MapParams {
                 sameby: group_by.clone(),
-                null_size: map.null_size,
+                null_size: map.null_size as usize,
                 threshold: map.threshold,
                 seed: map.seed,
             };

@@ -94,6 +94,28 @@ fn bad_input_exits_nonzero_with_one_line() {
 }
 
 #[test]
+fn an_output_equal_to_the_input_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plate = tmp.path().join("plate.csv");
+    std::fs::write(&plate, "Metadata_Well,f1,f2\nA01,1,2\nA02,3,5\nA03,2,2\n").unwrap();
+    let before = std::fs::read(&plate).unwrap();
+    let sub = tmp.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let same_by_another_name = sub.join("..").join("plate.csv");
+    for out in [&plate, &same_by_another_name] {
+        let err = common::fails(&[
+            "aggregate",
+            plate.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--strata",
+            "Metadata_Well",
+        ]);
+        assert!(err.contains("the output is the input"), "{err}");
+    }
+    assert_eq!(std::fs::read(&plate).unwrap(), before);
+}
+
+#[test]
 fn pipeline_without_data_runs_on_the_seeded_plate() {
     let cwd = tempfile::tempdir().unwrap();
     let run = |out: &Path| {

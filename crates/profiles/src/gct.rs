@@ -172,11 +172,21 @@ mod tests {
     #[test]
     fn row_counts_must_match_the_dimension_line() {
         let more = TINY.replace("#1.3\n2\t3", "#1.3\n1\t3");
-        let e = read_gct_from(more.as_bytes(), "more.gct").unwrap_err().to_string();
-        assert!(e.contains("more.gct, line 6") && e.contains("declares 1 data rows"), "{e}");
+        let e = read_gct_from(more.as_bytes(), "more.gct")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("more.gct, line 6") && e.contains("declares 1 data rows"),
+            "{e}"
+        );
         let fewer = TINY.replace("#1.3\n2\t3", "#1.3\n3\t3");
-        let e = read_gct_from(fewer.as_bytes(), "fewer.gct").unwrap_err().to_string();
-        assert!(e.contains("fewer.gct") && e.contains("gene 3 of the 3"), "{e}");
+        let e = read_gct_from(fewer.as_bytes(), "fewer.gct")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fewer.gct") && e.contains("gene 3 of the 3"),
+            "{e}"
+        );
         // A dimension line claiming a huge size allocates nothing before the body is read.
         let huge = TINY.replace("#1.3\n2\t3", "#1.3\n2000000000\t3");
         assert!(read_gct_from(huge.as_bytes(), "huge.gct").is_err());

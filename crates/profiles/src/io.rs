@@ -378,8 +378,13 @@ mod tests {
     #[test]
     fn binary_formats_get_a_clear_message() {
         for name in ["x.gctx", "x.parquet", "X.GCTX"] {
-            let e = read_table(name, &ReadOptions::default()).unwrap_err().to_string();
-            assert!(e.contains(name) && e.contains("does not read this format yet"), "{e}");
+            let e = read_table(name, &ReadOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(name) && e.contains("does not read this format yet"),
+                "{e}"
+            );
         }
     }
 

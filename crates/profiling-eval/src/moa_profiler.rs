@@ -162,7 +162,20 @@ pub fn knn_all_k(
             "kNN needs at least 3 labelled rows",
         ));
     }
-    let k_max = k_max.unwrap_or(n - 2).min(n - 1).max(1);
+    // An asked-for k outside 1..n−1 is an error, not silently clamped.
+    let k_max = match k_max {
+        None => n - 2,
+        Some(k) if (1..n).contains(&k) => k,
+        Some(k) => {
+            return Err(EvalError::invalid(
+                table.source(),
+                format!(
+                    "k_max must be between 1 and {} (labelled rows − 1), got {k}",
+                    n - 1
+                ),
+            ))
+        }
+    };
     let p = Prepared::new(sub.features(), similarity);
     let predictions: Vec<Vec<String>> = p.map_rows(32, |i, sims| {
         let mut order: Vec<usize> = (0..n).filter(|&j| j != i).collect();

@@ -41,7 +41,9 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(x: ArrayView2<'_, f64>, kind: Similarity) -> Prepared {
-        let mut rows = x.to_owned();
+        // Row-major whatever the input's layout (a column selection can be column-major):
+        // `block` reads the rows as one slice.
+        let mut rows = x.as_standard_layout().into_owned();
         match kind {
             Similarity::Cosine => unit_rows(&mut rows),
             Similarity::Pearson => {
@@ -203,6 +205,23 @@ pub fn similarity(a: &[f64], b: &[f64], kind: Similarity) -> f64 {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn column_major_input_gives_the_same_block() {
+        let x = array![[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [4.0, 0.0, 1.0]];
+        let f = x.t().as_standard_layout().into_owned().reversed_axes(); // same values, F-order
+        assert!(f.as_slice().is_none());
+        for kind in [
+            Similarity::Cosine,
+            Similarity::Pearson,
+            Similarity::Euclidean,
+        ] {
+            assert_eq!(
+                Prepared::new(f.view(), kind).block(0, 3),
+                Prepared::new(x.view(), kind).block(0, 3)
+            );
+        }
+    }
 
     #[test]
     fn similarities_by_hand() {
