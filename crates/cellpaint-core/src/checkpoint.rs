@@ -50,7 +50,18 @@ pub fn save_checkpoint<M: Serialize>(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let (st, js) = paths(dir, name);
-    let tmp = dir.join(format!(".{name}.safetensors.{}.tmp", std::process::id()));
+    // A killed save leaves its temporary tensor file (possibly hundreds of MB): remove those
+    // of earlier processes before writing a new one.
+    let own = format!(".{name}.safetensors.{}.tmp", std::process::id());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let f = e.file_name().to_string_lossy().into_owned();
+            if f != own && f.starts_with(&format!(".{name}.safetensors.")) && f.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let tmp = dir.join(own);
     // Tensors may live on a GPU; safetensors wants them on the host.
     let host: HashMap<String, Tensor> = tensors
         .iter()
@@ -148,7 +159,10 @@ mod tests {
         assert!(load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
             .unwrap()
             .is_none());
+        let stale = dir.path().join(".last.safetensors.999999.tmp");
+        std::fs::write(&stale, b"left by a killed save").unwrap();
         save_checkpoint(dir.path(), "last", &t, &42u32).unwrap();
+        assert!(!stale.exists());
         let (back, meta) = load_checkpoint::<u32>(dir.path(), "last", &Device::Cpu)
             .unwrap()
             .unwrap();

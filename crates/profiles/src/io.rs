@@ -305,8 +305,13 @@ pub fn write_atomic(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(|e| ProfileError::io(&dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    remove_stale_temp_files(&dir, &name);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".cellpaint-")
+        .prefix(&format!(".cellpaint-{}-{name}-", std::process::id()))
         .suffix(".tmp")
         .tempfile_in(&dir)
         .map_err(|e| ProfileError::io(&dir, e))?;
@@ -331,7 +336,41 @@ pub fn write_atomic(
     Ok(())
 }
 
-/// Serialises a value as pretty JSON, atomically.
+/// Removes temporary files that an interrupted write of `name` into `dir` left behind: those
+/// named `.cellpaint-PID-NAME-….tmp` whose process is gone (Linux: no `/proc/PID`). Best
+/// effort: a file it cannot remove is left.
+fn remove_stale_temp_files(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file
+            .strip_prefix(".cellpaint-")
+            .filter(|_| file.ends_with(".tmp"))
+        else {
+            continue;
+        };
+        let Some((pid, tail)) = rest.split_once('-') else {
+            continue;
+        };
+        let (Ok(pid), true) = (pid.parse::<u32>(), tail.starts_with(&format!("{name}-"))) else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true // cannot tell: keep the file
+    }
+}
+
 /// Parses a JSON config that must be an object: serde also builds a struct from an array of
 /// its fields in order (`[32, 0.25]`) or from `[]` with every default, which no user means.
 /// Errors name `source`, the 1-based line and column, and what was expected.
@@ -364,6 +403,7 @@ pub fn parse_json_object<T: serde::de::DeserializeOwned>(text: &str, source: &st
     })
 }
 
+/// Serialises a value as pretty JSON, atomically.
 pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
     write_atomic(path, |w| {
         serde_json::to_writer_pretty(&mut *w, value).map_err(std::io::Error::other)?;
@@ -374,6 +414,34 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupted_write_leaves_no_temp_file_behind_the_next_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        // What a killed writer (a process that no longer exists) left, and one of another target.
+        let dead = u32::MAX - 1;
+        let stale = dir
+            .path()
+            .join(format!(".cellpaint-{dead}-out.csv-abc123.tmp"));
+        let other = dir
+            .path()
+            .join(format!(".cellpaint-{dead}-other.csv-abc123.tmp"));
+        std::fs::write(&stale, "half").unwrap();
+        std::fs::write(&other, "half").unwrap();
+        write_atomic(&target, |w| w.write_all(b"x\n")).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "x\n");
+        assert!(
+            !stale.exists(),
+            "the stale temp file of this target is removed"
+        );
+        assert!(other.exists(), "another target's is left to its own writer");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+    }
 
     #[test]
     fn binary_formats_get_a_clear_message() {
