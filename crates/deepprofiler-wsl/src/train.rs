@@ -143,6 +143,19 @@ pub fn train_classifier(
     config.check("configuration")?;
     let label_col = &config.dataset.metadata.label_field;
     let (classes, _) = encode_labels(train.cells.metadata(label_col)?);
+    if classes.len() < 2 {
+        return Err(DpError::data(
+            train.cells.source(),
+            format!(
+                "training needs at least 2 classes in the label column '{label_col}', but all \
+                 {} training crops are '{}': export the crops with the treatment as their target \
+                 (`cellpaint prepare crops … --target Metadata_broad_sample`) or point \
+                 dataset.metadata.label_field at a column with the treatments",
+                train.len(),
+                classes.first().map_or("", String::as_str)
+            ),
+        ));
+    }
     let m = &config.train.model;
     let images = |crops| CropImages {
         crops,

@@ -212,4 +212,21 @@ fn bad_input_is_named() {
     .unwrap()
     .to_string();
     assert!(e.contains("row 0") && e.contains("'t3'"), "{e}");
+    // One class only (crops exported with the default target): an error naming the column.
+    let e = train_classifier(
+        &cfg,
+        &all.subset(&t3),
+        None,
+        &dir.path().join("one"),
+        0,
+        true,
+        &Device::Cpu,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        e.contains("at least 2 classes") && e.contains(&m.label_field) && e.contains("--target"),
+        "{e}"
+    );
 }
