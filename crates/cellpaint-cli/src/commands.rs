@@ -373,6 +373,11 @@ fn sphere(
     s: &SphereSettings,
     quiet: bool,
 ) -> Result<(ProfileTable, FittedSphering, serde_json::Value)> {
+    // The workspace's NaN rule, with the file line and column (the rows are the file's).
+    t.require_finite(
+        "sphering needs finite values: drop or impute such features first \
+         (feature-select --operations drop_na_columns)",
+    )?;
     let rows = t
         .rows_matching(&s.fit_on)
         .context("choosing control rows for sphering (--fit-on)")?;

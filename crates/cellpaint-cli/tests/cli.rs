@@ -91,6 +91,24 @@ fn bad_input_exits_nonzero_with_one_line() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("COLUMN=VALUE"));
+    // A NaN for sphering: the file line (not a 0-based row) and the column's name.
+    let nan = dir.path().join("nan.csv");
+    std::fs::write(
+        &nan,
+        "Metadata_Well,f1,f2\nA01,1,2\nA02,3,4\nA03,2,NaN\nA04,1,1\n",
+    )
+    .unwrap();
+    let err = common::fails(&[
+        "sphere",
+        nan.to_str().unwrap(),
+        dir.path().join("s.csv").to_str().unwrap(),
+        "--fit-on",
+        "Metadata_Well=A01",
+    ]);
+    assert!(
+        err.contains("nan.csv, line 4, column 'f2': NaN is not a finite number"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -12,13 +12,37 @@ pub mod report;
 
 use std::path::PathBuf;
 
+/// How big a reproduction runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// A few minutes on 2 cores: what CI runs (`--quick`).
+    Quick,
+    /// At most an hour on 2 cores, sized so that the networks demonstrably learn (defined for
+    /// moa-profiler; the other papers say they have none yet).
+    Cpu,
+    /// The paper's settings (GPU-scale for the image papers): the default.
+    Paper,
+}
+
+impl Tier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Quick => "quick",
+            Tier::Cpu => "cpu",
+            Tier::Paper => "full",
+        }
+    }
+}
+
 /// Settings shared by every reproduction.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Data directory (else `CELLPAINT_DATA`, else `../shared/data` when it exists).
     pub data: Option<PathBuf>,
-    /// A few minutes on 2 cores instead of the full run.
+    /// A few minutes on 2 cores instead of the full run (`tier == Tier::Quick`).
     pub quick: bool,
+    pub tier: Tier,
     pub out: PathBuf,
     pub seed: u64,
     pub quiet: bool,
@@ -42,6 +66,7 @@ impl Options {
         Self {
             data: None,
             quick: true,
+            tier: Tier::Quick,
             out: out.into(),
             seed: 0,
             quiet: true,

@@ -15,9 +15,13 @@ struct Cli {
     /// Data directory (default: $CELLPAINT_DATA, else ../shared/data).
     #[arg(long)]
     data: Option<PathBuf>,
-    /// A few minutes on 2 cores (what CI runs).
+    /// A few minutes on 2 cores (what CI runs); the same as `--tier quick`.
     #[arg(long)]
     quick: bool,
+    /// quick (CI, minutes), cpu (≤ 1 h on 2 cores, networks that learn; moa-profiler) or
+    /// paper (the paper's settings; the default).
+    #[arg(long, value_enum)]
+    tier: Option<reproduce::Tier>,
     /// Output directory (default: target/reproduce/<paper>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -43,6 +47,13 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let tier = match (cli.quick, cli.tier) {
+        (true, Some(t)) if t != reproduce::Tier::Quick => {
+            anyhow::bail!("--quick and --tier {} disagree; give one", t.name())
+        }
+        (true, _) => reproduce::Tier::Quick,
+        (false, t) => t.unwrap_or(reproduce::Tier::Paper),
+    };
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
     let opts = reproduce::Options {
@@ -50,7 +61,8 @@ fn main() -> anyhow::Result<()> {
             .out
             .unwrap_or_else(|| target.join("reproduce").join(&cli.paper)),
         data: cli.data,
-        quick: cli.quick,
+        quick: tier == reproduce::Tier::Quick,
+        tier,
         seed: cli.seed,
         quiet: cli.quiet,
         device: cli.device,

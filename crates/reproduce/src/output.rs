@@ -31,7 +31,7 @@ pub fn prepare_output(opts: &Options, settings: &impl Serialize) -> Result<Outpu
     let fingerprint = fnv1a(serde_json::to_string(settings)?.as_bytes());
     let runs = opts.out.join("runs").join(format!(
         "{}-seed{}-{fingerprint:016x}",
-        if opts.quick { "quick" } else { "full" },
+        opts.tier.name(),
         opts.seed
     ));
     profiles::write_json(&opts.out.join("config.json"), settings)?;

@@ -181,6 +181,12 @@ const PAPER_NSCB: [[f64; 4]; 3] = [
 
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
+    if opts.tier == crate::Tier::Cpu {
+        anyhow::bail!(
+            "cytovae has no CPU tier yet: use --quick, or the paper tier with --iterations N \
+             for CPU runs in between"
+        );
+    }
     let s = Settings::with_iterations(opts.quick, opts.seed, opts.iterations);
     let crate::output::Output {
         figures: figs,

@@ -147,6 +147,12 @@ fn spearman(a: &[f64], b: &[f64]) -> f64 {
 
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
+    if opts.tier == crate::Tier::Cpu {
+        anyhow::bail!(
+            "deepprofiler has no CPU tier yet: its quick and paper tiers are defined (see \
+             docs/reproduce-deepprofiler.md for the learning curves measured so far)"
+        );
+    }
     let s = Settings::new(opts.quick, opts.seed);
     let crate::output::Output {
         figures: figs,

@@ -26,10 +26,11 @@ use crate::figures::{dot_plot, xy_chart, Series};
 use crate::report::{network_learns, sig, Claim, Report};
 use crate::Options;
 
-/// What `--quick` changes; the rest is the paper's.
+/// What the quick and CPU tiers change; the rest is the paper's.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
     pub quick: bool,
+    pub tier: crate::Tier,
     pub seed: u64,
     pub simulation: cellpaint_sim::SimConfig,
     pub model: MoaProfilerConfig,
@@ -42,21 +43,50 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The quick (`true`) or paper tier.
     pub fn new(quick: bool, seed: u64) -> Self {
+        Self::for_tier(
+            if quick {
+                crate::Tier::Quick
+            } else {
+                crate::Tier::Paper
+            },
+            seed,
+        )
+    }
+
+    /// Quick and CPU tiers: fields at the rendered resolution (128 px; downsampled to 64 px
+    /// the simulated nuclei are ≈ 1.4 px and the network stays at chance after 30 epochs),
+    /// EfficientNet at width 0.25, lr 0.05 with the paper's ×0.1 steps at 50 % and 75 %.
+    /// Measured learning curves: docs/reproduce-moa-profiler.md.
+    pub fn for_tier(tier: crate::Tier, seed: u64) -> Self {
+        let quick = tier == crate::Tier::Quick;
         let mut model = MoaProfilerConfig::default();
-        if quick {
-            model.image_size = 64;
-            model.width_mult = 0.5;
-            model.epochs = 6;
-            model.batch_size = 32;
-        } else {
-            model.image_size = 128;
-            model.epochs = 30;
+        let mut simulation = data::simulation_config(quick, seed);
+        match tier {
+            crate::Tier::Quick | crate::Tier::Cpu => {
+                model.image_size = 128;
+                model.width_mult = 0.25;
+                model.epochs = if quick { 24 } else { 40 };
+                model.batch_size = 32;
+                model.learning_rate = 0.05;
+                if !quick {
+                    // Twice the quick screen's MOAs, at the quick screen's resolution.
+                    simulation = data::simulation_config(true, seed);
+                    simulation.n_moas = 10;
+                    simulation.compounds_per_moa = 4;
+                }
+            }
+            crate::Tier::Paper => {
+                model.image_size = 128;
+                model.epochs = 30;
+            }
         }
         Self {
             quick,
+            tier,
             seed,
-            simulation: data::simulation_config(quick, seed),
+            simulation,
             model,
             dp_cells_per_well: if quick { 12 } else { 40 },
             dp_box_size: 32,
@@ -178,7 +208,7 @@ fn percent(x: f64) -> String {
 
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
-    let mut s = Settings::new(opts.quick, opts.seed);
+    let mut s = Settings::for_tier(opts.tier, opts.seed);
     s.model.epochs = opts.epochs.unwrap_or(s.model.epochs);
     s.model.check()?;
     let crate::output::Output {
@@ -209,7 +239,11 @@ pub fn run(opts: &Options) -> Result<()> {
          → DMSO standardisation per plate; the classical features and the DeepProfiler-style \
          features are DMSO-standardised the same way. Evaluation: test wells of MOAs with ≥ 2 \
          compounds, Pearson similarity. `config.json` has every setting.",
-        if s.quick { "quick (CI)" } else { "full" },
+        match s.tier {
+            crate::Tier::Quick => "quick (CI)",
+            crate::Tier::Cpu => "CPU-tier",
+            crate::Tier::Paper => "full",
+        },
         s.seed,
         screen.truth.compounds.len(),
         s.simulation.compounds_per_moa,
