@@ -31,6 +31,7 @@ pub mod optim;
 pub mod pool;
 pub mod rng;
 pub mod schedule;
+pub mod testing;
 pub mod train;
 
 pub use candle_core as candle;

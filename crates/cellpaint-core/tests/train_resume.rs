@@ -231,21 +231,8 @@ fn same_seed_same_run() {
     assert_ne!(run(5), run(6));
 }
 
-/// Every file under `dir` with its bytes.
 fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    cellpaint_core::testing::dir_snapshot(dir).unwrap()
 }
 
 fn data(v: &str) -> Fingerprint {

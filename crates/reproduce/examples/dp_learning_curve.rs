@@ -4,9 +4,7 @@
 //! `lr`, `batch`, `moas`, `seed`. Leave-cells-out partition (60 % training). Prints each
 //! epoch's metrics (metrics.jsonl) and a final `summary …` line.
 
-use std::collections::HashMap;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use deepprofiler_wsl::config::{DeepProfilerConfig, Partition};
 use deepprofiler_wsl::split::partition;
 use deepprofiler_wsl::train_classifier;
@@ -15,18 +13,8 @@ use deepprofiler_wsl::train_classifier;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
-    let args: HashMap<String, String> = std::env::args()
-        .skip(1)
-        .filter_map(|a| {
-            a.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect();
-    let get = |k: &str, d: f64| -> Result<f64> {
-        args.get(k)
-            .map(|v| v.parse::<f64>().with_context(|| format!("{k}={v}")))
-            .unwrap_or(Ok(d))
-    };
+    let args = reproduce::KeyValues::from_args();
+    let get = |k: &str, d: f64| args.get(k, d);
     let seed = get("seed", 0.0)? as u64;
     let mut sim = reproduce::deepprofiler::data::simulation_config(true, seed);
     sim.n_moas = get("moas", sim.n_moas as f64)? as usize;
@@ -71,7 +59,8 @@ fn main() -> Result<()> {
         std::fs::read_to_string(tmp.path().join("metrics.jsonl"))?
     );
     println!(
-        "summary {args:?}: {} crops ({} training), {} classes, {:.0} s",
+        "summary {:?}: {} crops ({} training), {} classes, {:.0} s",
+        args.0,
         cells.len(),
         tr.len(),
         f.meta.classes.len(),

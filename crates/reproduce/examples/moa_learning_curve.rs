@@ -4,9 +4,7 @@
 //! `batch`, `moas`, `seed`, `out` (run directory; default a temporary one). Prints each
 //! epoch's metrics (metrics.jsonl) and the final line `summary …`.
 
-use std::collections::HashMap;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use moa_profiler::split::well_holdout;
 use moa_profiler::{train_moa_profiler, MoaProfilerConfig};
 
@@ -14,18 +12,8 @@ use moa_profiler::{train_moa_profiler, MoaProfilerConfig};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<()> {
-    let args: HashMap<String, String> = std::env::args()
-        .skip(1)
-        .filter_map(|a| {
-            a.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect();
-    let get = |k: &str, d: f64| -> Result<f64> {
-        args.get(k)
-            .map(|v| v.parse::<f64>().with_context(|| format!("{k}={v}")))
-            .unwrap_or(Ok(d))
-    };
+    let args = reproduce::KeyValues::from_args();
+    let get = |k: &str, d: f64| args.get(k, d);
     let seed = get("seed", 0.0)? as u64;
     let mut sim = reproduce::moa_profiler::data::simulation_config(true, seed);
     sim.image_size = get("sim", sim.image_size as f64)? as usize;
@@ -51,6 +39,7 @@ fn main() -> Result<()> {
     let split = well_holdout(&wells, &cfg.control, [0.6, 0.1, 0.3], seed)?;
     let tmp = tempfile::tempdir()?;
     let dir = args
+        .0
         .get("out")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().to_path_buf());
@@ -75,7 +64,8 @@ fn main() -> Result<()> {
     let test = test_rows.iter().filter(|&&i| pred[i] == truth[i]).count() as f64
         / test_rows.len().max(1) as f64;
     println!(
-        "summary {args:?}: {} fields, {} classes, {:.0} s, best epoch {:?}, test field accuracy {test:.3} (chance {:.3})",
+        "summary {:?}: {} fields, {} classes, {:.0} s, best epoch {:?}, test field accuracy {test:.3} (chance {:.3})",
+        args.0,
         fields.len(),
         m.meta.classes.len(),
         started.elapsed().as_secs_f64(),

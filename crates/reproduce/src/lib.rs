@@ -12,6 +12,33 @@ pub mod report;
 
 use std::path::PathBuf;
 
+/// `KEY=VALUE` arguments of the sizing examples (`examples/*_learning_curve.rs`).
+pub struct KeyValues(pub std::collections::BTreeMap<String, String>);
+
+impl KeyValues {
+    /// Every `KEY=VALUE` argument after the program name.
+    pub fn from_args() -> Self {
+        Self(
+            std::env::args()
+                .skip(1)
+                .filter_map(|a| {
+                    a.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                })
+                .collect(),
+        )
+    }
+
+    /// The number given for `key`, else `default`; a value that is not a number is an error.
+    pub fn get(&self, key: &str, default: f64) -> anyhow::Result<f64> {
+        use anyhow::Context;
+        self.0
+            .get(key)
+            .map(|v| v.parse::<f64>().with_context(|| format!("{key}={v}")))
+            .unwrap_or(Ok(default))
+    }
+}
+
 /// How big a reproduction runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
