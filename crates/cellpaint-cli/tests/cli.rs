@@ -180,21 +180,25 @@ fn aggregate_the_hand_checked_fixture() {
     );
 }
 
+/// `cellpaint eval activity PLATE` by compound against the DMSO wells.
+fn eval_activity(plate: &Path) -> std::process::Command {
+    let mut c = cellpaint();
+    c.args(["eval", "activity"]).arg(plate).args([
+        "--by",
+        "Metadata_broad_sample",
+        "--controls",
+        "Metadata_broad_sample=DMSO",
+    ]);
+    c
+}
+
 #[test]
 fn eval_activity_reproduces_copairs_mean_map() {
     let Some(dir) = data_dir_for_tests() else {
         return;
     };
-    let out = cellpaint()
-        .args(["eval", "activity"])
-        .arg(dir.join(known::LINCS_PLATE))
-        .args([
-            "--by",
-            "Metadata_broad_sample",
-            "--controls",
-            "Metadata_broad_sample=DMSO",
-            "--json",
-        ])
+    let out = eval_activity(&dir.join(known::LINCS_PLATE))
+        .arg("--json")
         .output()
         .unwrap();
     assert!(
@@ -217,16 +221,8 @@ fn eval_activity_reproduces_copairs_mean_map() {
     let nan_plate = tmp.path().join("nan.csv");
     profiles::write_table(&t, &nan_plate).unwrap();
     let activity = |extra: &[&str]| {
-        cellpaint()
-            .args(["eval", "activity"])
-            .arg(&nan_plate)
-            .args([
-                "--by",
-                "Metadata_broad_sample",
-                "--controls",
-                "Metadata_broad_sample=DMSO",
-                "--json",
-            ])
+        eval_activity(&nan_plate)
+            .arg("--json")
             .args(extra)
             .output()
             .unwrap()
@@ -241,15 +237,7 @@ fn eval_activity_reproduces_copairs_mean_map() {
         "{err}"
     );
     // A closed pipe ends quietly; a full disk is a one-line error, never a panic.
-    let mut child = cellpaint()
-        .args(["eval", "activity"])
-        .arg(dir.join(known::LINCS_PLATE))
-        .args([
-            "--by",
-            "Metadata_broad_sample",
-            "--controls",
-            "Metadata_broad_sample=DMSO",
-        ])
+    let mut child = eval_activity(&dir.join(known::LINCS_PLATE))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -267,15 +255,7 @@ fn eval_activity_reproduces_copairs_mean_map() {
         String::from_utf8_lossy(&closed.stderr)
     );
     if std::path::Path::new("/dev/full").exists() {
-        let full = cellpaint()
-            .args(["eval", "activity"])
-            .arg(dir.join(known::LINCS_PLATE))
-            .args([
-                "--by",
-                "Metadata_broad_sample",
-                "--controls",
-                "Metadata_broad_sample=DMSO",
-            ])
+        let full = eval_activity(&dir.join(known::LINCS_PLATE))
             .stdout(std::fs::File::create("/dev/full").unwrap())
             .output()
             .unwrap();

@@ -236,19 +236,6 @@ pub fn tensors_digest(
     Ok(hex(&h.finalize()))
 }
 
-/// Number of non-finite values in a float tensor (0 for integer tensors).
-pub fn count_non_finite(t: &candle_core::Tensor) -> Result<usize> {
-    use candle_core::DType;
-    if !matches!(
-        t.dtype(),
-        DType::F16 | DType::BF16 | DType::F32 | DType::F64
-    ) {
-        return Ok(0);
-    }
-    let v: Vec<f64> = t.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
-    Ok(v.iter().filter(|x| !x.is_finite()).count())
-}
-
 fn hex(d: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -432,6 +432,31 @@ impl Trainer {
     }
 }
 
+/// Number of non-finite values in a float tensor (0 for integer tensors).
+pub fn count_non_finite(t: &candle_core::Tensor) -> Result<usize> {
+    use candle_core::DType;
+    if !matches!(
+        t.dtype(),
+        DType::F16 | DType::BF16 | DType::F32 | DType::F64
+    ) {
+        return Ok(0);
+    }
+    let flat = t.flatten_all()?;
+    Ok(if t.dtype() == DType::F64 {
+        flat.to_vec1::<f64>()?
+            .iter()
+            .filter(|x| !x.is_finite())
+            .count()
+    } else {
+        // f32 holds every f16/bf16 value; no f64 copy of the weights at each checkpoint.
+        flat.to_dtype(DType::F32)?
+            .to_vec1::<f32>()?
+            .iter()
+            .filter(|x| !x.is_finite())
+            .count()
+    })
+}
+
 /// The task's state, refused if any float tensor holds a non-finite value: a diverged model
 /// is never saved.
 fn finite_state(task: &impl TrainTask, epoch: usize) -> Result<HashMap<String, Tensor>> {
@@ -439,7 +464,7 @@ fn finite_state(task: &impl TrainTask, epoch: usize) -> Result<HashMap<String, T
     let mut names: Vec<&String> = state.keys().collect();
     names.sort();
     for name in names {
-        let bad = crate::fingerprint::count_non_finite(&state[name])?;
+        let bad = count_non_finite(&state[name])?;
         if bad > 0 {
             return Err(CoreError::Diverged(format!(
                 "epoch {}: {bad} non-finite values in '{name}' after the epoch's steps: training \

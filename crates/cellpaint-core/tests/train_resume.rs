@@ -326,7 +326,7 @@ fn diverged_training_stops_with_an_error_and_saves_nothing_non_finite() {
             .unwrap()
             .unwrap();
     for (name, t) in &state {
-        assert_eq!(fingerprint::count_non_finite(t).unwrap(), 0, "{name}");
+        assert_eq!(train::count_non_finite(t).unwrap(), 0, "{name}");
     }
 
     // NaN weights behind a finite loss: caught before the checkpoint, which is not written.

@@ -194,14 +194,6 @@ pub struct DeepProfilerConfig {
     pub profile: ProfileSection,
 }
 
-/// A profiles error's message without its leading `source, ` (the config error adds it).
-fn strip_source(message: &str, source: &str) -> String {
-    message
-        .strip_prefix(source)
-        .map(|m| m.trim_start_matches([',', ':', ' ']).to_string())
-        .unwrap_or_else(|| message.to_string())
-}
-
 fn bad(path: &str, message: impl Into<String>) -> DpError {
     DpError::Config {
         path: path.into(),
@@ -212,8 +204,7 @@ fn bad(path: &str, message: impl Into<String>) -> DpError {
 impl DeepProfilerConfig {
     /// Reads our own JSON (strict: an unknown or misspelt key is an error naming it).
     pub fn from_json(text: &str, source: &str) -> Result<Self> {
-        let c: Self = profiles::io::parse_json_object(text, source)
-            .map_err(|e| bad(source, strip_source(&e.to_string(), source)))?;
+        let c: Self = profiles::io::parse_json_object(text, source)?;
         c.check(source)?;
         Ok(c)
     }
@@ -263,8 +254,7 @@ impl DeepProfilerConfig {
     /// Reads a DeepProfiler config: the keys we support set our fields, every other key is
     /// returned by its dotted path (e.g. `train.comet_ml.api_key`) so the caller can report it.
     pub fn from_deepprofiler_json(text: &str, source: &str) -> Result<(Self, Vec<String>)> {
-        let root: Value = profiles::io::parse_json_object(text, source)
-            .map_err(|e| bad(source, strip_source(&e.to_string(), source)))?;
+        let root: Value = profiles::io::parse_json_object(text, source)?;
         let mut c = Self::default();
         let mut unsupported = Vec::new();
         let mut used = Vec::new();
@@ -514,6 +504,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cfg.json") && e.contains("epoch"), "{e}");
+        let e = DeepProfilerConfig::from_json("[32, 0.25]", "cfg.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cfg.json, line 1: column 1: a config must be a JSON object"),
+            "{e}"
+        );
         let e = DeepProfilerConfig::from_json(r#"{"train": {"model": {"batch_size": 1}}}"#, "c")
             .unwrap_err()
             .to_string();
