@@ -61,6 +61,24 @@ pub fn extract_crops(
         return Err(ImageError::Params("box_size must be ≥ 1".into()));
     }
     let (c, h, w) = field.pixels.dim();
+    // A box larger than the field is all padding, and its size would be allocated per cell:
+    // `--box-size 100000 --border pad` once asked for 200 GB.
+    if params.box_size > h.max(w) {
+        return Err(ImageError::Params(format!(
+            "box_size {} is larger than the {w}×{h} field",
+            params.box_size
+        )));
+    }
+    let bytes = (centers.len() as u128) * (c as u128) * (params.box_size as u128).pow(2) * 4;
+    let max = crate::io::max_image_bytes();
+    if bytes > max as u128 {
+        return Err(ImageError::Params(format!(
+            "{} crops of {c}×{b}×{b} floats take {bytes} bytes, over the limit of {max} bytes \
+             (set CELLPAINT_MAX_IMAGE_BYTES to raise it)",
+            centers.len(),
+            b = params.box_size
+        )));
+    }
     let b = params.box_size as isize;
     let mut out = Vec::new();
     for (index, &(x, y)) in centers.iter().enumerate() {
@@ -193,4 +211,68 @@ pub fn write_sc_metadata(out_dir: &Path, rows: &[ExportedCell]) -> Result<PathBu
         wtr.flush()
     })?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field() -> Field {
+        let px = Array3::from_shape_fn((2, 20, 30), |(c, y, x)| (c * 1000 + y * 30 + x) as f32);
+        Field::from_pixels(vec!["DNA".into(), "RNA".into()], 16, px).unwrap()
+    }
+
+    #[test]
+    fn pads_at_the_border_and_skips_by_default() {
+        let f = field();
+        let pad = CropParams {
+            box_size: 8,
+            border: BorderPolicy::Pad,
+            min_max_scale: false,
+        };
+        let crops = extract_crops(&f, &[(1.0, 1.0), (15.0, 10.0)], &pad).unwrap();
+        assert_eq!(crops.len(), 2);
+        // Centre (1, 1), box 8: rows/cols −3..5; the outside is zero, the inside is the field.
+        assert_eq!(crops[0].pixels[[0, 0, 0]], 0.0);
+        assert_eq!(crops[0].pixels[[1, 3, 3]], 1000.0);
+        assert_eq!(crops[1].pixels[[0, 0, 0]], (6 * 30 + 11) as f32);
+        let skip = CropParams {
+            border: BorderPolicy::Skip,
+            ..pad
+        };
+        assert_eq!(
+            extract_crops(&f, &[(1.0, 1.0), (15.0, 10.0)], &skip)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn sizes_are_bounded_before_allocating() {
+        let f = field();
+        let huge = CropParams {
+            box_size: 100_000,
+            border: BorderPolicy::Pad,
+            min_max_scale: true,
+        };
+        let e = extract_crops(&f, &[(5.0, 5.0)], &huge)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("box_size 100000 is larger than the 30×20 field"),
+            "{e}"
+        );
+        // 10 million cells of a full-field box: 2 × 30² × 4 bytes each = 72 GB.
+        let full = CropParams {
+            box_size: 30,
+            ..huge
+        };
+        let many = vec![(15.0, 10.0); 10_000_000];
+        let e = extract_crops(&f, &many, &full).unwrap_err().to_string();
+        assert!(
+            e.contains("over the limit") && e.contains("CELLPAINT_MAX_IMAGE_BYTES"),
+            "{e}"
+        );
+    }
 }

@@ -70,7 +70,11 @@ impl ImageIndex {
                     path.display(),
                     format!(
                         "no column Metadata_{key} (or Image_Metadata_{key}); columns: {}",
-                        headers.join(", ")
+                        headers
+                            .iter()
+                            .map(|h| profiles::shown(h))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })

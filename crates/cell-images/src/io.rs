@@ -79,7 +79,7 @@ fn tiff_error(path: &Path, e: tiff::TiffError) -> ImageError {
     ImageError::Decode {
         path: path.to_path_buf(),
         format: "TIFF",
-        message: e.to_string(),
+        message: profiles::one_line(&e.to_string()),
     }
 }
 
@@ -209,7 +209,7 @@ fn read_png(path: &Path) -> Result<RawImage> {
     let decode_err = |e: image::ImageError| ImageError::Decode {
         path: path.to_path_buf(),
         format: "PNG",
-        message: e.to_string(),
+        message: profiles::one_line(&e.to_string()),
     };
     let file = File::open(path).map_err(|e| ImageError::io(path, e))?;
     let img = image::ImageReader::with_format(BufReader::new(file), image::ImageFormat::Png)

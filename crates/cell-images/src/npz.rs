@@ -18,7 +18,8 @@ pub fn read_npz_crops(path: impl AsRef<Path>, name: &str) -> Result<Array4<u16>>
     let bad = |message: String| ImageError::Decode {
         path: path.to_path_buf(),
         format: "npz",
-        message,
+        // ndarray-npy passes on its header parser's multi-line diagnostics.
+        message: profiles::one_line(&message),
     };
     let mut npz = NpzReader::new(file).map_err(|e| bad(format!("not a readable zip ({e})")))?;
     let names = npz

@@ -263,7 +263,11 @@ pub fn read_locations(path: impl AsRef<Path>) -> Result<Vec<(f64, f64)>> {
             path.display(),
             format!(
                 "expected columns {CENTER_X} and {CENTER_Y}; found {}",
-                headers.join(", ")
+                headers
+                    .iter()
+                    .map(|h| profiles::shown(h))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     };
@@ -280,8 +284,12 @@ pub fn read_locations(path: impl AsRef<Path>) -> Result<Vec<(f64, f64)>> {
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| {
                     ImageError::invalid(
-                        format!("{}, line {line}, column {name}", path.display()),
-                        format!("'{s}' is not a finite number"),
+                        format!(
+                            "{}, line {line}, column {}",
+                            path.display(),
+                            profiles::shown(name)
+                        ),
+                        format!("'{}' is not a finite number", profiles::shown(s)),
                     )
                 })
         };

@@ -150,11 +150,19 @@ pub fn run(cmd: DeepProfilerCommand, q: bool) -> Result<()> {
             let last = m.summary.as_ref().and_then(|s| s.last.clone());
             say(
                 q,
-                &format!(
-                    "trained; last epoch {:?}; model in {}",
-                    last.map(|l| l.metrics),
-                    a.out.display()
-                ),
+                &match last {
+                    Some(l) => format!(
+                        "trained; epoch {}: {}; model in {}",
+                        l.epoch + 1,
+                        l.metrics
+                            .iter()
+                            .map(|(k, v)| format!("{k} {v:.4}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        a.out.display()
+                    ),
+                    None => format!("nothing to train; model in {}", a.out.display()),
+                },
             );
             Ok(())
         }

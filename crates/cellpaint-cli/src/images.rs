@@ -355,7 +355,11 @@ pub fn prepare(cmd: PrepareCommand, q: bool) -> Result<()> {
                             None => detect_nuclei(
                                 field.channel(dna.expect("checked")),
                                 &NucleusParams::default(),
-                            )?
+                            )
+                            .map_err(|e| {
+                                let dna_file = &r.paths[dna.expect("checked")];
+                                anyhow::anyhow!("{}: {e}", dna_file.display())
+                            })?
                             .nuclei
                             .iter()
                             .map(|n| (n.x, n.y))
@@ -406,7 +410,8 @@ pub fn detect(a: DetectArgs, q: bool) -> Result<()> {
         min_area: a.min_area,
         exclude_border: !a.keep_border,
     };
-    let seg = detect_nuclei(plane.pixels.mapv(|v| v as f32).view(), &params)?;
+    let seg = detect_nuclei(plane.pixels.mapv(|v| v as f32).view(), &params)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", a.image.display()))?;
     write_locations(&a.output, &seg.nuclei)?;
     say(
         q,

@@ -182,12 +182,19 @@ pub fn run(cmd: MoaProfilerCommand, q: bool) -> Result<()> {
 
             say(
                 q,
-                &format!(
-                    "trained; best epoch {:?} of {}; model in {}",
-                    m.meta.best_epoch,
-                    cfg.epochs,
-                    a.out.display()
-                ),
+                &match m.meta.best_epoch {
+                    Some(b) => format!(
+                        "trained; best epoch {} of {}; model in {}",
+                        b + 1,
+                        cfg.epochs,
+                        a.out.display()
+                    ),
+                    None => format!(
+                        "trained {} epochs; model in {}",
+                        cfg.epochs,
+                        a.out.display()
+                    ),
+                },
             );
             Ok(())
         }

@@ -69,7 +69,11 @@ pub fn save_checkpoint<M: Serialize>(
         .collect::<Result<_>>()?;
     if let Err(e) = candle_core::safetensors::save(&host, &tmp) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
+        // candle's message ("File too large", "No space left on device") names no file.
+        return Err(CoreError::Checkpoint {
+            path: st.clone(),
+            message: format!("cannot write ({e})"),
+        });
     }
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
@@ -101,7 +105,7 @@ pub fn load_checkpoint<M: DeserializeOwned>(
     }
     let bad = |path: &Path, message: String| CoreError::Checkpoint {
         path: path.to_path_buf(),
-        message,
+        message: profiles::one_line(&message),
     };
     let text = std::fs::read_to_string(&js).map_err(io(&js))?;
     let sidecar: Sidecar<M> = serde_json::from_str(&text)

@@ -194,6 +194,9 @@ pub struct DeepProfilerConfig {
     pub profile: ProfileSection,
 }
 
+/// The largest crop side a config may ask for: batches of crops are allocated from it.
+pub const MAX_CROP_SIZE: usize = 4096;
+
 fn bad(path: &str, message: impl Into<String>) -> DpError {
     DpError::Config {
         path: path.into(),
@@ -211,6 +214,16 @@ impl DeepProfilerConfig {
 
     pub fn check(&self, source: &str) -> Result<()> {
         let m = &self.train.model;
+        if m.input_size > MAX_CROP_SIZE || self.dataset.locations.box_size > MAX_CROP_SIZE {
+            return Err(bad(
+                source,
+                format!(
+                    "train.model.input_size and dataset.locations.box_size must be ≤ {MAX_CROP_SIZE} \
+                     (single-cell crops; got {} and {})",
+                    m.input_size, self.dataset.locations.box_size
+                ),
+            ));
+        }
         if m.epochs == 0 || m.batch_size < 2 || m.input_size < 32 {
             return Err(bad(
                 source,
@@ -515,6 +528,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("batch_size ≥ 2"), "{e}");
+        let e =
+            DeepProfilerConfig::from_json(r#"{"train": {"model": {"input_size": 100000}}}"#, "c")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("≤ 4096") && e.contains("100000"), "{e}");
     }
 
     #[test]

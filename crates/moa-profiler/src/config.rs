@@ -60,21 +60,27 @@ impl Default for MoaProfilerConfig {
     }
 }
 
+/// The largest field side a config may ask for: a batch of 5-channel float fields is
+/// allocated from it, so `image_size 100000` would ask for hundreds of GB.
+pub const MAX_IMAGE_SIZE: usize = 8192;
+
 impl MoaProfilerConfig {
     /// Reads a JSON config (unknown keys are an error naming them), checked.
     pub fn from_json_file(path: &std::path::Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| MoaError::data(path.display().to_string(), e.to_string()))?;
         let c: Self = profiles::io::parse_json_object(&text, &path.display().to_string())?;
-        c.check()?;
+        c.check()
+            .map_err(|e| MoaError::data(path.display().to_string(), e.to_string()))?;
         Ok(c)
     }
 
     pub fn check(&self) -> Result<()> {
         let bad = |m: String| Err(MoaError::Config(m));
-        if self.image_size < 32 {
+        if !(32..=MAX_IMAGE_SIZE).contains(&self.image_size) {
             return bad(format!(
-                "image_size must be ≥ 32 (EfficientNet downsamples 32×), got {}",
+                "image_size must be in 32..={MAX_IMAGE_SIZE} (EfficientNet downsamples 32×; \
+                 the largest Cell Painting fields are 2160 px), got {}",
                 self.image_size
             ));
         }
@@ -167,6 +173,11 @@ mod tests {
         for c in [
             MoaProfilerConfig {
                 image_size: 8,
+                ..Default::default()
+            },
+            // Would allocate hundreds of GB per batch.
+            MoaProfilerConfig {
+                image_size: 100_000,
                 ..Default::default()
             },
             MoaProfilerConfig {

@@ -148,7 +148,7 @@ pub fn read_delimited(
                 "file is empty (no header line)",
             ))
         }
-        Some(h) => h.map_err(|e| csv_error(label, e))?,
+        Some(h) => h.map_err(|e| csv_error(label, e, 1))?,
     };
     let names: Vec<String> = header.iter().map(|s| s.trim().to_string()).collect();
     // Duplicates are checked before any row is read so the message points at the header.
@@ -158,7 +158,7 @@ pub fn read_delimited(
             if let Some(first) = seen.insert(n.as_str(), i) {
                 return Err(ProfileError::DuplicateColumn {
                     path: label.to_string(),
-                    column: n.clone(),
+                    column: shown(n),
                     first: first + 1,
                     second: i + 1,
                 });
@@ -179,7 +179,7 @@ pub fn read_delimited(
     let mut n_rows = 0usize;
     for (k, rec) in records.enumerate() {
         let line = k + 2;
-        let rec = rec.map_err(|e| csv_error(label, e))?;
+        let rec = rec.map_err(|e| csv_error(label, e, line))?;
         if rec.len() == 1 && rec.get(0).is_some_and(|s| s.trim().is_empty()) {
             continue; // blank line
         }
@@ -201,8 +201,8 @@ pub fn read_delimited(
                     return Err(ProfileError::NotNumeric {
                         path: label.to_string(),
                         line,
-                        column: names[i].clone(),
-                        value: rec[i].to_string(),
+                        column: shown(&names[i]),
+                        value: shown(&rec[i]),
                     })
                 }
             }
@@ -220,13 +220,43 @@ pub fn read_delimited(
     )
 }
 
-fn csv_error(label: &str, e: csv::Error) -> ProfileError {
-    let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
+/// `line` is the 1-based line being read, for errors csv cannot place (a truncated or corrupt
+/// gzip stream is an I/O error with no position).
+fn csv_error(label: &str, e: csv::Error, line: usize) -> ProfileError {
+    let line = e
+        .position()
+        .map(|p| p.line() as usize)
+        .filter(|&l| l > 0)
+        .unwrap_or(line);
     ProfileError::Parse {
         path: label.to_string(),
         line,
         message: e.to_string(),
     }
+}
+
+/// A user's text (a cell, a column name) as it is put into a one-line message: control
+/// characters escaped (a quoted CSV field may hold a newline) and at most 80 characters.
+pub fn shown(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == 80 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Another library's message made one line: every run of whitespace (newlines included, as in
+/// a parser's multi-line diagnostic) becomes one space.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Formats a float so that it reads back to the same `f64` (shortest round-trip digits).
@@ -441,6 +471,27 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(left.len(), 2, "{left:?}");
+    }
+
+    #[test]
+    fn a_truncated_gzip_names_a_real_line() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let body: String = std::iter::once("Metadata_Well,f1\n".to_string())
+            .chain((0..5000).map(|i| format!("A{i},{i}.5\n")))
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(body.as_bytes()).unwrap();
+        let bytes = gz.finish().unwrap();
+        let p = dir.path().join("cut.csv.gz");
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        let e = read_table(&p, &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cut.csv.gz, line ") && !e.contains("line 0"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -36,7 +36,10 @@ pub use error::{ProfileError, Result};
 pub use feature_select::{
     default_blocklist, feature_select, FeatureSelectOp, FeatureSelectParams, FeatureSelectReport,
 };
-pub use io::{read_table, write_atomic, write_json, write_table, MetadataColumns, ReadOptions};
+pub use io::{
+    one_line, read_table, shown, write_atomic, write_json, write_table, MetadataColumns,
+    ReadOptions,
+};
 pub use normalize::{normalize, NormalizeMethod, NormalizeParams, Scaler};
 pub use stats::CorrelationMethod;
 pub use synthetic::SyntheticPlate;

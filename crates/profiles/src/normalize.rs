@@ -201,14 +201,25 @@ pub fn normalize(table: &ProfileTable, params: &NormalizeParams) -> Result<Profi
     for (key, rows) in groups {
         let fit_rows: Vec<usize> = rows.iter().copied().filter(|&r| fit_mask[r]).collect();
         if fit_rows.is_empty() {
+            if params.fit_on.is_empty() {
+                return Err(ProfileError::invalid(
+                    table.source(),
+                    "the table has no data rows to fit the normalization on",
+                ));
+            }
             let sel: Vec<String> = params.fit_on.iter().map(|s| s.to_string()).collect();
+            let group: Vec<String> = params
+                .per
+                .iter()
+                .zip(&key)
+                .map(|(c, v)| format!("{c} = {v}"))
+                .collect();
             return Err(ProfileError::EmptySelection {
                 path: table.source().to_string(),
                 selection: sel.join(" and "),
                 context: format!(
-                    " within group {} = {} (every group needs its own controls)",
-                    params.per.join(", "),
-                    key.join(", ")
+                    " in the group where {} (every group needs its own controls)",
+                    group.join(" and ")
                 ),
             });
         }
@@ -323,8 +334,16 @@ mod tests {
         .unwrap();
         let e = normalize(&t, &p).unwrap_err().to_string();
         assert!(
-            e.contains("Metadata_Plate = P2") && e.contains("Metadata_pert=DMSO"),
+            e.contains("in the group where Metadata_Plate = P2")
+                && e.contains("Metadata_pert=DMSO"),
             "{e}"
         );
+        // An empty table reads as a sentence, not as an empty selection.
+        let e = plate()
+            .select_rows(&[])
+            .rows_matching(&[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "plate: the table has no data rows");
     }
 }

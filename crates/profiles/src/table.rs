@@ -189,13 +189,18 @@ impl ProfileTable {
                 if self.metadata_names.is_empty() {
                     "(none)".to_string()
                 } else {
-                    self.metadata_names.join(", ")
+                    let names: Vec<String> = self
+                        .metadata_names
+                        .iter()
+                        .map(|n| crate::io::shown(n))
+                        .collect();
+                    names.join(", ")
                 }
             )
         };
         ProfileError::MissingColumn {
             path: self.source.clone(),
-            column: name.to_string(),
+            column: crate::io::shown(name),
             available: kind,
         }
     }
@@ -324,6 +329,12 @@ impl ProfileTable {
             }
         }
         let rows: Vec<usize> = (0..self.n_rows()).filter(|&r| keep[r]).collect();
+        if rows.is_empty() && selections.is_empty() {
+            return Err(ProfileError::invalid(
+                &self.source,
+                "the table has no data rows",
+            ));
+        }
         if rows.is_empty() {
             return Err(ProfileError::EmptySelection {
                 path: self.source.clone(),
