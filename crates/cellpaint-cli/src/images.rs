@@ -365,7 +365,14 @@ pub fn prepare(cmd: PrepareCommand, q: bool) -> Result<()> {
                             .map(|n| (n.x, n.y))
                             .collect(),
                         };
-                        let crops = extract_crops(&field, &centers, &params)?;
+                        let crops = extract_crops(&field, &centers, &params).map_err(|e| {
+                            anyhow::anyhow!(
+                                "{} (index {}, line {}): {e}",
+                                r.paths[0].display(),
+                                idx.source.display(),
+                                r.line
+                            )
+                        })?;
                         let target = match &a.target {
                             Some(col) => r.metadata.get(col).cloned().with_context(|| {
                                 format!("{}: no metadata column {col}", field_label(r))

@@ -102,6 +102,34 @@ fn simulate_then_prepare_then_crop() {
         "padding keeps every located cell"
     );
 
+    // A box larger than the field is refused before anything is allocated (it once asked for
+    // 200 GB), naming the field and its index line.
+    let out = cellpaint()
+        .args([
+            "prepare",
+            "crops",
+            "--index",
+            idx,
+            "--locations",
+            "locations/{plate}/{well}_s{site}.csv",
+            "--box-size",
+            "100000",
+            "--border",
+            "pad",
+            "-o",
+            d.join("huge").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("box_size 100000 is larger than the")
+            && err.contains("line 2")
+            && err.lines().count() == 1,
+        "{err}"
+    );
+
     // detect-nuclei on one simulated DNA image, and a clear error for a missing file.
     let dna = std::fs::read_dir(sim.join("images/SIM_B1_M1_R1"))
         .unwrap()

@@ -5,7 +5,9 @@ pub enum SpheringError {
     InvalidParams(String),
     #[error("sphering needs at least 2 control rows to estimate a covariance, got {n}")]
     TooFewRows { n: usize },
-    #[error("value at row {row}, feature column {column} is {value}; sphering needs finite values (drop or impute NaN features first)")]
+    /// `row` and `column` index the matrix given (0-based); the CLI checks its tables first and
+    /// names the file line.
+    #[error("value at matrix row {row}, feature column {column} (0-based) is {value}; sphering needs finite values (drop or impute NaN features first)")]
     NonFinite {
         row: usize,
         column: usize,
@@ -39,7 +41,7 @@ impl SpheringError {
         };
         match self {
             SpheringError::NonFinite { row, column, value } => format!(
-                "row {row}, feature {}: value {value}; sphering needs finite values (drop or impute NaN features first)",
+                "matrix row {row} (0-based), feature {}: value {value}; sphering needs finite values (drop or impute NaN features first)",
                 name(*column)
             ),
             SpheringError::ConstantFeature { column, n } => format!(
