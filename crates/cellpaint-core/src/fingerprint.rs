@@ -76,10 +76,11 @@ impl Fingerprint {
         })?;
         serde_json::from_str(&text).map(Some).map_err(|e| {
             CoreError::Config(format!(
-                "{}: line {}, column {}: not a run fingerprint ({e})",
+                "{}: line {}, column {}: not a run fingerprint ({})",
                 path.display(),
                 e.line(),
-                e.column()
+                e.column(),
+                profiles::escaped(&e.to_string())
             ))
         })
     }

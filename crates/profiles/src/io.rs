@@ -238,12 +238,18 @@ fn csv_error(label: &str, e: csv::Error, line: usize) -> ProfileError {
 /// A user's text (a cell, a column name) as it is put into a one-line message: control
 /// characters escaped (a quoted CSV field may hold a newline) and at most 80 characters.
 pub fn shown(text: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == 80 {
-            out.push('…');
-            break;
-        }
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", escaped(&text[..cut])),
+        None => escaped(text),
+    }
+}
+
+/// `text` with its control characters escaped (`\n`, `\t`, `\u{1b}`), whatever its length:
+/// for messages of other libraries that quote the user's text raw (serde's unknown-field
+/// message quotes the key as written).
+pub fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
         if c.is_control() {
             out.extend(c.escape_default());
         } else {
@@ -429,7 +435,7 @@ pub fn parse_json_object<T: serde::de::DeserializeOwned>(text: &str, source: &st
     serde_json::from_str(text).map_err(|e| ProfileError::Parse {
         path: source.to_string(),
         line: e.line(),
-        message: format!("column {}: {e}", e.column()),
+        message: format!("column {}: {}", e.column(), escaped(&e.to_string())),
     })
 }
 

@@ -37,7 +37,7 @@ pub use feature_select::{
     default_blocklist, feature_select, FeatureSelectOp, FeatureSelectParams, FeatureSelectReport,
 };
 pub use io::{
-    one_line, read_table, shown, write_atomic, write_json, write_table, MetadataColumns,
+    escaped, one_line, read_table, shown, write_atomic, write_json, write_table, MetadataColumns,
     ReadOptions,
 };
 pub use normalize::{normalize, NormalizeMethod, NormalizeParams, Scaler};

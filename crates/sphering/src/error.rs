@@ -26,7 +26,7 @@ pub enum SpheringError {
     ColumnMismatch { expected: usize, found: usize },
     #[error("eigen-decomposition failed: {0}")]
     Eigen(String),
-    #[error("sphering JSON: {0}")]
+    #[error("sphering JSON: {}", escaped(.0))]
     Json(#[from] serde_json::Error),
 }
 
@@ -51,4 +51,17 @@ impl SpheringError {
             other => other.to_string(),
         }
     }
+}
+
+/// serde's message with control characters escaped: it quotes unknown keys raw.
+fn escaped(e: &serde_json::Error) -> String {
+    let mut out = String::new();
+    for c in e.to_string().chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
