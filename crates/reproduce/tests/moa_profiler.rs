@@ -1,5 +1,5 @@
 //! The quick moa-profiler reproduction runs end to end on a simulated screen and writes what it
-//! promises, and its networks learn.
+//! promises, its networks learn, and a second run resumes both from their checkpoints.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -67,9 +67,7 @@ fn quick_moa_profiler_reproduction_writes_report_figures_and_claims() {
         assert_eq!(metrics["real_field"]["finite"], true);
         assert!(report.contains("all finite: true"));
     }
-    // Each network's run directory is claimed by its fingerprint, so a second run resumes it
-    // and a changed one is refused (both exercised on the shared Trainer in cellpaint-core's
-    // tests; a second reproduction here would cost a minute of CI for no new code path).
+    // Each network's run directory is claimed by its fingerprint, with a `last` checkpoint.
     let runs: Vec<_> = std::fs::read_dir(out.path().join("runs"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -84,4 +82,9 @@ fn quick_moa_profiler_reproduction_writes_report_figures_and_claims() {
             dir.display()
         );
     }
+    // Resume: both networks come back from their checkpoints with the same numbers.
+    reproduce::reproduce("moa-profiler", &opts).unwrap();
+    let again = read("metrics.json");
+    assert_eq!(again["figure3"], metrics["figure3"]);
+    assert_eq!(again["figure4"], metrics["figure4"]);
 }
