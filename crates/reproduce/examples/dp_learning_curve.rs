@@ -1,7 +1,8 @@
 //! A DeepProfiler (Cell Painting CNN) learning curve on the reproduction's simulated screen, to
 //! size its tiers: `cargo run --release -p reproduce --example dp_learning_curve -- KEY=VALUE…`
 //! with keys `box` (crop side = input side), `cells` (crops per well), `width`, `epochs`,
-//! `lr`, `batch`, `moas`, `seed`. Leave-cells-out partition (60 % training). Prints each
+//! `lr`, `batch`, `moas`, `seed`, `minmax` (1: min–max scale each crop per channel, as
+//! DeepProfiler; 0: raw intensities divided by 65535). Leave-cells-out partition (60 % training). Prints each
 //! epoch's metrics (metrics.jsonl) and a final `summary …` line.
 
 use anyhow::Result;
@@ -29,9 +30,14 @@ fn main() -> Result<()> {
     m.batch_size = get("batch", 32.0)? as usize;
     m.lr_schedule = cellpaint_core::LrSchedule::Constant;
     let screen = cellpaint_sim::Screen::design(&sim)?;
-    let cells = reproduce::deepprofiler::data::simulated_cells(
-        &screen,
+    let crop = cell_images::CropParams {
         box_size,
+        border: cell_images::BorderPolicy::Skip,
+        min_max_scale: get("minmax", 1.0)? != 0.0,
+    };
+    let cells = reproduce::deepprofiler::data::simulated_cells_with(
+        &screen,
+        &crop,
         get("cells", 16.0)? as usize,
     )?;
     let meta = cfg.dataset.metadata.clone();

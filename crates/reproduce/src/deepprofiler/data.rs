@@ -27,14 +27,26 @@ pub fn simulation_config(quick: bool, seed: u64) -> SimConfig {
     }
 }
 
-/// Crops of every well of the screen (at most `per_well` cells each), `box_size` pixels.
+/// Crops of every well of the screen (at most `per_well` cells each), `box_size` pixels, each
+/// min–max scaled per channel as DeepProfiler does.
 pub fn simulated_cells(screen: &Screen, box_size: usize, per_well: usize) -> Result<CellCrops> {
-    let cfg = screen.config();
     let params = CropParams {
         box_size,
         border: BorderPolicy::Skip,
         min_max_scale: true,
     };
+    simulated_cells_with(screen, &params, per_well)
+}
+
+/// [`simulated_cells`] with other crop settings (e.g. no min–max scaling, to see what the
+/// scaling removes; examples/dp_learning_curve.rs).
+pub fn simulated_cells_with(
+    screen: &Screen,
+    params: &CropParams,
+    per_well: usize,
+) -> Result<CellCrops> {
+    let cfg = screen.config();
+    let box_size = params.box_size;
     let per: Vec<(Vec<ndarray::Array3<f32>>, [String; 5])> = (0..screen.wells.len())
         .into_par_iter()
         .map(|i| -> Result<_> {
@@ -48,7 +60,7 @@ pub fn simulated_cells(screen: &Screen, box_size: usize, per_well: usize) -> Res
                 site.pixels.mapv(f32::from),
             )?;
             let centres: Vec<(f64, f64)> = site.nuclei.iter().map(|n| (n.x, n.y)).collect();
-            let crops = extract_crops(&field, &centres, &params)?;
+            let crops = extract_crops(&field, &centres, params)?;
             let w = &screen.wells[i];
             let (label, moa) = match w.compound {
                 Some(c) => {
@@ -65,7 +77,17 @@ pub fn simulated_cells(screen: &Screen, box_size: usize, per_well: usize) -> Res
                 moa,
             ];
             Ok((
-                crops.into_iter().take(per_well).map(|c| c.pixels).collect(),
+                crops
+                    .into_iter()
+                    .take(per_well)
+                    .map(|mut c| {
+                        // Unscaled crops keep the fields' intensities, on a [0, 1] scale.
+                        if !params.min_max_scale {
+                            c.pixels.mapv_inplace(|v| v / 65535.0);
+                        }
+                        c.pixels
+                    })
+                    .collect(),
                 meta,
             ))
         })
