@@ -192,8 +192,8 @@ pub fn checkpoint(data: &[u8]) {
         return;
     };
     let s = Scratch::new();
-    let (tensors, sidecar) = if pick % 2 == 1 {
-        let t = s.file("ck.safetensors", body);
+    if pick % 2 == 1 {
+        s.file("ck.safetensors", body);
         let sidecar = serde_json::json!({
             "format": CHECKPOINT_FORMAT,
             "tensors_file": "ck.safetensors",
@@ -201,11 +201,11 @@ pub fn checkpoint(data: &[u8]) {
             "tensors_sha256": cellpaint_core::fingerprint::sha256_hex(body),
             "meta": {},
         });
-        (t, s.file("ck.json", sidecar.to_string().as_bytes()))
+        s.file("ck.json", sidecar.to_string().as_bytes());
     } else {
-        let t = s.file("ck.safetensors", &valid_safetensors());
-        (t, s.file("ck.json", body))
-    };
+        s.file("ck.safetensors", &valid_safetensors());
+        s.file("ck.json", body);
+    }
     let device = cellpaint_core::candle::Device::Cpu;
     if let Err(e) = cellpaint_core::load_checkpoint::<serde_json::Value>(&s.0, "ck", &device) {
         let msg = e.to_string();
@@ -214,7 +214,6 @@ pub fn checkpoint(data: &[u8]) {
             msg.contains("ck.safetensors") || msg.contains("ck.json"),
             "the error names neither checkpoint file: {msg:?}"
         );
-        let _ = (tensors, sidecar);
     }
 }
 

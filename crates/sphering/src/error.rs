@@ -53,7 +53,8 @@ impl SpheringError {
     }
 }
 
-/// serde's message with control characters escaped: it quotes unknown keys raw.
+/// serde's message with control characters escaped: it quotes unknown keys raw. (The same
+/// rule as `profiles::escaped`; sphering stays free of the profiles crate.)
 fn escaped(e: &serde_json::Error) -> String {
     let mut out = String::new();
     for c in e.to_string().chars() {
