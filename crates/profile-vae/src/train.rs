@@ -63,10 +63,11 @@ pub struct VaeTask {
     batch_size: usize,
     order: Vec<usize>,
     seed: u64,
+    device: Device,
 }
 
 impl VaeTask {
-    /// `train`/`val` already scaled to [0, 1].
+    /// `train`/`val` already scaled to [0, 1]; on the CPU.
     pub fn new(
         config: VaeConfig,
         train: ArrayView2<'_, f64>,
@@ -74,6 +75,20 @@ impl VaeTask {
         batch_size: usize,
         lr: f64,
         seed: u64,
+    ) -> Result<Self> {
+        Self::on_device(config, train, val, batch_size, lr, seed, &Device::Cpu)
+    }
+
+    /// As [`VaeTask::new`], with the model, data and noise on `device`. The noise is drawn on
+    /// the CPU from the seeded stream and copied, so every device sees the same draws.
+    pub fn on_device(
+        config: VaeConfig,
+        train: ArrayView2<'_, f64>,
+        val: Option<ArrayView2<'_, f64>>,
+        batch_size: usize,
+        lr: f64,
+        seed: u64,
+        device: &Device,
     ) -> Result<Self> {
         if train.ncols() != config.input_dim || val.is_some_and(|v| v.ncols() != config.input_dim) {
             return Err(VaeError::Data(format!(
@@ -87,7 +102,7 @@ impl VaeTask {
                 "batch size and training rows must be ≥ 1".into(),
             ));
         }
-        let device = Device::Cpu;
+        let device = device.clone();
         let map = SeededVarMap::new(seed);
         let model = Vae::new(config.clone(), map.var_builder(DType::F32, &device))?;
         let params = map
@@ -114,6 +129,7 @@ impl VaeTask {
             batch_size,
             order: Vec::new(),
             seed,
+            device,
         })
     }
 
@@ -161,10 +177,10 @@ impl TrainTask for VaeTask {
             .collect();
         let x = self
             .train
-            .index_select(&Tensor::new(idx.as_slice(), &Device::Cpu)?, 0)?;
+            .index_select(&Tensor::new(idx.as_slice(), &self.device)?, 0)?;
         let shape = (idx.len(), self.model.config.latent);
-        let eps = normal(rng, shape, &Device::Cpu).map_err(core_err)?;
-        let prior = normal(rng, shape, &Device::Cpu).map_err(core_err)?;
+        let eps = normal(rng, shape, &self.device).map_err(core_err)?;
+        let prior = normal(rng, shape, &self.device).map_err(core_err)?;
         let (loss, metrics) = self.losses(&x, true, &eps, &prior).map_err(core_err)?;
         self.opt.backward_step(&loss)?;
         Ok(metrics)
@@ -181,8 +197,8 @@ impl TrainTask for VaeTask {
             self.seed,
             &format!("validation/{epoch}"),
         ));
-        let eps = normal(&mut rng, shape, &Device::Cpu).map_err(core_err)?;
-        let prior = normal(&mut rng, shape, &Device::Cpu).map_err(core_err)?;
+        let eps = normal(&mut rng, shape, &self.device).map_err(core_err)?;
+        let prior = normal(&mut rng, shape, &self.device).map_err(core_err)?;
         let (_, m) = self.losses(&val, false, &eps, &prior).map_err(core_err)?;
         Ok(m.into_iter()
             .map(|(k, v)| (format!("val_{k}"), v))
@@ -202,6 +218,10 @@ impl TrainTask for VaeTask {
     fn load_state(&mut self, state: HashMap<String, Tensor>) -> cellpaint_core::Result<()> {
         self.map.load_tensors(&state)?;
         self.opt.load_state(&state)
+    }
+
+    fn device(&self) -> Device {
+        self.device.clone()
     }
 }
 
