@@ -80,22 +80,22 @@ step() {
 }
 
 export RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-$(nproc)}
-CELLPAINT_TEST_DEVICE=cuda step device-tests 150 "$bin/bin/device_tests" --nocapture --test-threads 1
+CELLPAINT_TEST_DEVICE=cuda step device-tests 120 "$bin/bin/device_tests" --nocapture --test-threads 1
 tests_rc=$?
 grep -E "^device-check|^test |test result" "$OUT/device-tests.log" >> "$summary"
 grep -E "panicked|Error" "$OUT/device-tests.log" | head -5 >> "$summary"
 
-step rates-candle 200 "$bin/bin/device_rates" device=cuda steps=5 out="$OUT/rates-candle.json" \
+step rates-candle 180 "$bin/bin/device_rates" device=cuda steps=5 out="$OUT/rates-candle.json" \
     cases=efficientnet_crops,deepprofiler,vae_plus,efficientnet_fields_b8,moa_profiler_b8
 grep "^device_rates" "$OUT/rates-candle.log" >> "$summary"
 
-step rates-torch 100 python3 scripts/bench_efficientnet_torch.py --device cuda --steps 5 --cases 32x128,8x1080
+step rates-torch 90 python3 scripts/bench_efficientnet_torch.py --device cuda --steps 5 --cases 32x128,8x1080
 sed -n '/^{/,$p' "$OUT/rates-torch.log" > "$OUT/rates-torch.json"
 cat "$OUT/rates-torch.json" >> "$summary"
 
-step paper-batch 90 "$bin/bin/device_rates" device=cuda steps=2 out="$OUT/paper-batch.json" cases=moa_profiler_paper
+step paper-batch 60 "$bin/bin/device_rates" device=cuda steps=2 out="$OUT/paper-batch.json" cases=moa_profiler_paper
 grep "^device_rates" "$OUT/paper-batch.log" >> "$summary"
-step paper-batch-torch 60 python3 scripts/bench_efficientnet_torch.py --device cuda --steps 2 --cases 56x1080
+step paper-batch-torch 45 python3 scripts/bench_efficientnet_torch.py --device cuda --steps 2 --cases 56x1080
 sed -n '/^{/,$p' "$OUT/paper-batch-torch.log" >> "$summary"
 
 say "gpu-check: $((SECONDS - started)) s in all; device tests exit $tests_rc"
