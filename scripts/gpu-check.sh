@@ -3,13 +3,14 @@
 # libraries, and no Rust toolchain: runs the binaries scripts/gpu-pack.sh built on a CPU machine
 # (target/gpu-bundle/bundle.tar.xz) and writes everything under $OUT (default target/gpu-check):
 #
-#   1. environment.txt     GPU, driver, PyTorch, the CUDA libraries found
-#   2. device-tests.log    crates/reproduce/tests/device.rs with CELLPAINT_TEST_DEVICE=cuda:
+#   1. environment.txt     the bundle's build, GPU, driver, PyTorch, the CUDA libraries found
+#   2. (steps.log)         crates/reproduce/tests/device.rs with CELLPAINT_TEST_DEVICE=cuda:
 #                          every op and network on CUDA against the CPU, short trainings
 #   3. rates-candle.json   the device_rates example: EfficientNet-B0 steps, each method's step
 #   4. rates-torch.json    torchvision's EfficientNet-B0 at the same shapes on the same GPU
-#   5. paper-batch.json    MOAProfiler's paper batch (56 fields of 1080²), ours and PyTorch's
-#   summary.txt            each step's exit status and the lines docs/gpu.md quotes
+#   5. paper-batch.json, paper-batch-torch.json
+#                          MOAProfiler's paper batch (56 fields of 1080²), ours and PyTorch's
+#   steps.log              what each step printed;  summary.txt: exit statuses and results
 #
 # Each step has its own time limit (about 8 minutes in all); a step that fails or runs out of
 # time is reported and the next one still runs. The exit status is that of the device tests.
@@ -28,7 +29,6 @@ bundle=target/gpu-bundle/bundle.tar.xz
 [[ -f "$bundle" ]] || { say "gpu-check: $bundle missing: run scripts/gpu-pack.sh on a CPU machine first"; exit 2; }
 bin=$(mktemp -d)
 tar -xJf "$bundle" -C "$bin" || { say "gpu-check: cannot unpack $bundle"; exit 2; }
-cp target/gpu-bundle/BUILD "$OUT/BUILD" 2>/dev/null
 
 # CUDA libraries (cuBLAS, cuBLASLt, cuRAND, NVRTC) from the machine's PyTorch install: its
 # nvidia-* wheels, whichever layout (nvidia/<name>/lib or nvidia/cu13/lib); the driver's
@@ -52,6 +52,7 @@ PY
 export LD_LIBRARY_PATH="${libdirs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 {
     date -u
+    cat target/gpu-bundle/BUILD 2>/dev/null
     nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv 2>&1
     nvidia-smi 2>&1 | sed -n 3p
     python3 -c 'import torch; print("torch", torch.__version__, "built with CUDA", torch.version.cuda)' 2>&1
@@ -68,13 +69,15 @@ if ldd "$bin/bin/device_rates" | grep -q "not found"; then
     exit 2
 fi
 
-# step NAME LIMIT COMMAND...: runs it with a time limit, its output in $OUT/NAME.log.
+# step NAME LIMIT COMMAND...: runs it with a time limit; its output in $log, then in steps.log.
 step() {
     local name=$1 limit=$2
     shift 2
     local t0=$SECONDS
-    timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+    log="$bin/$name.log"
+    timeout --kill-after=10 "$limit" "$@" > "$log" 2>&1
     local rc=$?
+    { echo "=== $name"; cat "$log"; } >> "$OUT/steps.log"
     say "step $name: exit $rc in $((SECONDS - t0)) s (limit $limit s)$([[ $rc == 124 ]] && echo ', ran out of time')"
     return $rc
 }
@@ -82,21 +85,23 @@ step() {
 export RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-$(nproc)}
 CELLPAINT_TEST_DEVICE=cuda step device-tests 120 "$bin/bin/device_tests" --nocapture --test-threads 1
 tests_rc=$?
-grep -E "^device-check|^test |test result" "$OUT/device-tests.log" >> "$summary"
-grep -E "panicked|Error" "$OUT/device-tests.log" | head -5 >> "$summary"
+
+grep -E "^device-check|^test |test result" "$log" >> "$summary"
+grep -E "panicked|Error" "$log" | head -5 >> "$summary"
 
 step rates-candle 180 "$bin/bin/device_rates" device=cuda steps=5 out="$OUT/rates-candle.json" \
     cases=efficientnet_crops,deepprofiler,vae_plus,efficientnet_fields_b8,moa_profiler_b8
-grep "^device_rates" "$OUT/rates-candle.log" >> "$summary"
+grep "^device_rates" "$log" >> "$summary"
 
 step rates-torch 90 python3 scripts/bench_efficientnet_torch.py --device cuda --steps 5 --cases 32x128,8x1080
-sed -n '/^{/,$p' "$OUT/rates-torch.log" > "$OUT/rates-torch.json"
+sed -n '/^{/,$p' "$log" > "$OUT/rates-torch.json"
 cat "$OUT/rates-torch.json" >> "$summary"
 
 step paper-batch 60 "$bin/bin/device_rates" device=cuda steps=2 out="$OUT/paper-batch.json" cases=moa_profiler_paper
-grep "^device_rates" "$OUT/paper-batch.log" >> "$summary"
+grep "^device_rates" "$log" >> "$summary"
 step paper-batch-torch 45 python3 scripts/bench_efficientnet_torch.py --device cuda --steps 2 --cases 56x1080
-sed -n '/^{/,$p' "$OUT/paper-batch-torch.log" >> "$summary"
+sed -n '/^{/,$p' "$log" > "$OUT/paper-batch-torch.json"
+cat "$OUT/paper-batch-torch.json" >> "$summary"
 
 say "gpu-check: $((SECONDS - started)) s in all; device tests exit $tests_rc"
 exit $tests_rc

@@ -335,7 +335,8 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let value = match run() {
             Ok(v) => v,
-            Err(e) => json!({ "error": format!("{e:#}") }),
+            // The first line: candle appends a backtrace when RUST_BACKTRACE is set.
+            Err(e) => json!({ "error": format!("{e:#}").lines().next().unwrap_or("").to_string() }),
         };
         eprintln!(
             "device_rates {name} ({:.1} s): {value}",
