@@ -16,6 +16,7 @@
 # time is reported and the next one still runs. The exit status is that of the device tests.
 #
 #   scripts/gpu-check.sh            (from the repository root)
+#   scripts/gpu-check.sh tests N    only the device tests, N times (does a result repeat?)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/gpu-check}
@@ -83,6 +84,17 @@ step() {
 }
 
 export RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-$(nproc)}
+if [[ "${1:-}" == tests ]]; then
+    worst=0
+    for i in $(seq "${2:-1}"); do
+        CELLPAINT_TEST_DEVICE=cuda step "device-tests-$i" 120 "$bin/bin/device_tests" --nocapture --test-threads 1
+        rc=$?
+        [[ $rc == 0 ]] || worst=$rc
+        grep -E "repeated|gradients |test result|panicked" -A1 "$log" | grep -v "^--" >> "$summary"
+    done
+    say "gpu-check: $((SECONDS - started)) s in all; device tests exit $worst"
+    exit $worst
+fi
 CELLPAINT_TEST_DEVICE=cuda step device-tests 120 "$bin/bin/device_tests" --nocapture --test-threads 1
 tests_rc=$?
 

@@ -266,6 +266,18 @@ fn network_gradients(
 fn compare_network(what: &str, tol: f64, build: &Build) {
     let device = test_device();
     let (loss, grads) = network_gradients(&device, DType::F32, build);
+    // The same computation again on the device: it must give the same numbers.
+    let (_, again) = network_gradients(&device, DType::F32, build);
+    let repeat = grads
+        .iter()
+        .map(|(name, g)| (relative_error(&again[name], g), name))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .expect("gradients");
+    println!(
+        "device-check {what}: repeated on the device, worst {}: {:.2e}",
+        repeat.1, repeat.0
+    );
+    report(&format!("{what}: repeated"), &device, repeat.0, 1e-6);
     let (cpu_loss, cpu_grads) = network_gradients(&Device::Cpu, DType::F32, build);
     let (truth_loss, truth) = network_gradients(&Device::Cpu, DType::F64, build);
     let cpu_err = relative_error(&cpu_loss, &truth_loss);
