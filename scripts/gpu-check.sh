@@ -6,7 +6,8 @@
 #   1. environment.txt     the bundle's build, GPU, driver, PyTorch, the CUDA libraries found
 #   2. (steps.log)         crates/reproduce/tests/device.rs with CELLPAINT_TEST_DEVICE=cuda:
 #                          every op and network on CUDA against the CPU, short trainings
-#   3. rates-candle.json   the device_rates example: EfficientNet-B0 steps, each method's step
+#   3. rates-candle.json   the device_rates example: EfficientNet-B0 steps, each method's step;
+#      rates-candle-composed.json: EfficientNet-B0 without our CUDA kernels
 #   4. rates-torch.json    torchvision's EfficientNet-B0 at the same shapes on the same GPU
 #   5. paper-batch.json, paper-batch-torch.json
 #                          MOAProfiler's paper batch (56 fields of 1080²), ours and PyTorch's
@@ -87,7 +88,7 @@ export RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-$(nproc)}
 if [[ "${1:-}" == tests ]]; then
     worst=0
     for i in $(seq "${2:-1}"); do
-        CELLPAINT_TEST_DEVICE=cuda step "device-tests-$i" 120 "$bin/bin/device_tests" --nocapture --test-threads 1
+        CELLPAINT_CUDA_KERNELS=1 CELLPAINT_TEST_DEVICE=cuda step "device-tests-$i" 120 "$bin/bin/device_tests" --nocapture --test-threads 1
         rc=$?
         [[ $rc == 0 ]] || worst=$rc
         grep -E "repeated|gradients |test result|panicked" -A1 "$log" | grep -v "^--" >> "$summary"
@@ -95,6 +96,9 @@ if [[ "${1:-}" == tests ]]; then
     say "gpu-check: $((SECONDS - started)) s in all; device tests exit $worst"
     exit $worst
 fi
+# Our CUDA kernels on (CELLPAINT_CUDA_KERNELS=1): the tests compare them and the compositions
+# with the CPU; the rates are measured both ways.
+export CELLPAINT_CUDA_KERNELS=1
 CELLPAINT_TEST_DEVICE=cuda step device-tests 120 "$bin/bin/device_tests" --nocapture --test-threads 1
 tests_rc=$?
 
@@ -104,6 +108,9 @@ grep -E "panicked|Error" "$log" | head -5 >> "$summary"
 step rates-candle 180 "$bin/bin/device_rates" device=cuda steps=5 out="$OUT/rates-candle.json" \
     cases=efficientnet_crops,deepprofiler,vae_plus,efficientnet_fields_b8,moa_profiler_b8
 grep "^device_rates" "$log" >> "$summary"
+CELLPAINT_CUDA_KERNELS=0 step rates-candle-composed 60 "$bin/bin/device_rates" device=cuda steps=5 \
+    out="$OUT/rates-candle-composed.json" cases=efficientnet_crops,efficientnet_fields_b8
+grep "^device_rates" "$log" | sed 's/^device_rates/device_rates (compositions)/' >> "$summary"
 
 step rates-torch 90 python3 scripts/bench_efficientnet_torch.py --device cuda --steps 5 --cases 32x128,8x1080
 sed -n '/^{/,$p' "$log" > "$OUT/rates-torch.json"

@@ -18,6 +18,26 @@ pub const fn cuda_compiled() -> bool {
     cfg!(feature = "cuda")
 }
 
+/// Whether our own CUDA kernels run (depthwise convolution) instead of their candle
+/// compositions: `CELLPAINT_CUDA_KERNELS=1|on` or `0|off`, read once. Off by default until a
+/// GPU run of the device tests has compared them with the CPU ops (docs/gpu.md).
+pub fn cuda_kernels() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        match std::env::var("CELLPAINT_CUDA_KERNELS")
+            .as_deref()
+            .map(str::trim)
+        {
+            Ok("1") | Ok("on") => true,
+            Ok("0") | Ok("off") | Err(_) => false,
+            Ok(other) => {
+                eprintln!("CELLPAINT_CUDA_KERNELS={other}: expected 1, on, 0 or off; using off");
+                false
+            }
+        }
+    })
+}
+
 impl DeviceChoice {
     /// The candle device; a CUDA choice in a build without the `cuda` feature is a clear error.
     pub fn device(self) -> Result<Device> {

@@ -138,15 +138,31 @@ fn compare_op(
 
 #[test]
 fn ops_match_the_cpu() {
+    println!(
+        "device-check our CUDA kernels: {}",
+        if cellpaint_core::device::cuda_kernels() {
+            "on"
+        } else {
+            "off (compositions)"
+        }
+    );
     let x = values(&[2, 6, 13, 11], 1, 2.0);
     for (k, stride, pad) in [(3, 1, 1), (5, 2, 2), (3, 2, 1)] {
         let w = values(&[6, 1, k, k], 2, 0.5);
+        // Our kernel (the CPU's; CUDA's with CELLPAINT_CUDA_KERNELS=1), then the composition.
         compare_op(
             &format!("depthwise {k}×{k} stride {stride}"),
-            &[x.clone(), w],
+            &[x.clone(), w.clone()],
             1e-5,
             |t| depthwise_conv2d(&t[0], &t[1], stride, pad).unwrap(),
             |t| depthwise_conv2d_composed(&t[0], &t[1], stride, pad).unwrap(),
+        );
+        compare_op(
+            &format!("depthwise {k}×{k} stride {stride}, composition"),
+            &[x.clone(), w],
+            1e-5,
+            |t| depthwise_conv2d_composed(&t[0], &t[1], stride, pad).unwrap(),
+            |t| depthwise_conv2d(&t[0], &t[1], stride, pad).unwrap(),
         );
     }
     let w = values(&[4, 6, 5, 5], 3, 0.3);
@@ -251,9 +267,14 @@ fn network_gradients(
         .named_vars()
         .into_iter()
         .filter_map(|(name, v)| {
-            grads
-                .get(v.as_tensor())
-                .map(|g| (name, g.to_dtype(DType::F32).unwrap()))
+            // Batch norms' running statistics, updated by the training-mode forward pass,
+            // are compared beside the gradients.
+            let value = if name.contains("running_") {
+                Some(v.as_tensor().clone())
+            } else {
+                grads.get(v.as_tensor()).cloned()
+            };
+            value.map(|g| (name, g.to_dtype(DType::F32).unwrap()))
         })
         .collect();
     (loss.to_dtype(DType::F32).unwrap(), g)
@@ -315,7 +336,7 @@ fn compare_network(what: &str, tol: f64, build: &Build) {
     }
     let (_, dev_err, cpu_err, name) = worst;
     println!(
-        "device-check {what}: worst of {} gradients against f64: {name}: {dev_err:.2e} (CPU f32 {cpu_err:.2e})",
+        "device-check {what}: worst of {} gradients and running statistics against f64: {name}: {dev_err:.2e} (CPU f32 {cpu_err:.2e})",
         grads.len()
     );
     report(

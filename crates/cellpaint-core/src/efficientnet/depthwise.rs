@@ -20,7 +20,10 @@ pub fn depthwise_conv2d(
 ) -> Result<Tensor> {
     check(x, weight, stride, padding)?;
     let float = matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64);
-    if x.device().is_cpu() && float && x.dtype() == weight.dtype() {
+    let f32s = x.dtype() == candle_core::DType::F32 && weight.dtype() == candle_core::DType::F32;
+    let kernel = (x.device().is_cpu() && float && x.dtype() == weight.dtype())
+        || (x.device().is_cuda() && f32s && crate::device::cuda_kernels());
+    if kernel {
         x.contiguous()?
             .apply_op2(&weight.contiguous()?, Depthwise { stride, padding })
     } else {
@@ -271,6 +274,10 @@ fn dispatch(
     })
 }
 
+#[cfg(feature = "cuda")]
+#[path = "depthwise_cuda.rs"]
+mod cuda;
+
 struct Depthwise {
     stride: usize,
     padding: usize,
@@ -295,6 +302,19 @@ impl CustomOp2 for Depthwise {
             |x, wt| forward(x, wt, g),
             |x, wt| forward(x, wt, g),
         )?;
+        Ok((out, Shape::from((n, c, g.oh, g.ow))))
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let (n, c, h, w) = l1.shape().dims4()?;
+        let g = Geom::new(n, c, h, w, l2.shape().dims()[2], self.stride, self.padding);
+        let out = cuda::launch(cuda::Kernel::Forward, g, (s1, l1), (s2, l2))?;
         Ok((out, Shape::from((n, c, g.oh, g.ow))))
     }
     fn bwd(
@@ -351,6 +371,25 @@ impl CustomOp2 for Grad {
                     |x, gr| grad_weight(x, gr, g),
                     |x, gr| grad_weight(x, gr, g),
                 )?,
+                Shape::from((g.c, 1, g.k, g.k)),
+            )),
+        }
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &candle_core::CudaStorage,
+        l1: &Layout,
+        s2: &candle_core::CudaStorage,
+        l2: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        match *self {
+            Grad::Input(g) => Ok((
+                cuda::launch(cuda::Kernel::GradInput, g, (s1, l1), (s2, l2))?,
+                Shape::from((g.n, g.c, g.h, g.w)),
+            )),
+            Grad::Weight(g) => Ok((
+                cuda::launch(cuda::Kernel::GradWeight, g, (s1, l1), (s2, l2))?,
                 Shape::from((g.c, 1, g.k, g.k)),
             )),
         }
