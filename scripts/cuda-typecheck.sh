@@ -33,7 +33,9 @@ if [[ $lib == 1 ]]; then rm -f "$out"; ar rcs "$out"; else echo "// stand-in: no
 SH
 chmod +x "$standin/nvcc"
 export REAL_NVCC=$(command -v nvcc)
-# cudaforge (candle-kernels' build script) takes $NVCC; a separate target directory keeps
-# these empty kernels away from real builds.
+# cudaforge (candle-kernels' build script) and cellpaint-core's build.rs take $NVCC. A target
+# directory of its own keeps these empty kernels away from real builds (cargo would not rerun
+# candle-kernels' build script for them). All code behind the feature is in cellpaint-core (the
+# method crates and the binaries only forward it).
 NVCC="$standin/nvcc" CARGO_TARGET_DIR=${CELLPAINT_CUDA_CHECK_TARGET:-target/cuda-typecheck} \
-    cargo check --release --features cuda -p cellpaint-cli -p reproduce --all-targets
+    cargo check --features cuda -p cellpaint-core --all-targets

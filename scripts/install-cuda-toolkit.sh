@@ -19,7 +19,9 @@ log() { echo "install-cuda-toolkit: $*" >&2; }
 if [[ ! -f "$marker" ]]; then
     log "installing nvcc 13.0.88 and the CUDA 13.0 libraries into $cache/py"
     mkdir -p "$cache"
-    python3 -m pip install --quiet --disable-pip-version-check --no-deps --upgrade \
+    # --target writes only into the cache, so a system Python's "externally managed" guard does
+    # not apply.
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --no-deps --upgrade \
         --target "$cache/py" \
         nvidia-cuda-nvcc==13.0.88 nvidia-nvvm==13.0.88 nvidia-cuda-crt==13.0.88 \
         'nvidia-cuda-runtime==13.0.*' 'nvidia-cuda-cccl==13.0.*' 'nvidia-cublas==13.0.*' \

@@ -1,7 +1,7 @@
 //! `cargo xtask <task>`: project automation.
 //!
 //! * `reproduce <paper>` — regenerate a paper's figures and tables end to end
-//! * `ci` — what `.ci/run` runs: the workspace tests, then sphering on LAPACK
+//! * `ci` — runs `.ci/run`: the workspace tests, sphering on LAPACK, the CUDA type check
 
 use std::process::Command;
 
@@ -86,16 +86,18 @@ fn bench(what: Option<&str>) -> Result<()> {
     }
 }
 
+/// Exactly what CI runs: `.ci/run` (the README's test command with CI=true, the LAPACK
+/// backend's tests, the CUDA type check).
 fn ci() -> Result<()> {
-    cargo(&["test", "--workspace", "--release"])?;
-    cargo(&[
-        "test",
-        "--release",
-        "-p",
-        "sphering",
-        "--features",
-        "lapack",
-    ])
+    eprintln!("$ bash .ci/run");
+    let status = Command::new("bash")
+        .arg(".ci/run")
+        .status()
+        .context("running .ci/run")?;
+    if !status.success() {
+        bail!(".ci/run failed ({status})");
+    }
+    Ok(())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
