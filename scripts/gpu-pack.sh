@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds what scripts/gpu-check.sh runs on a GPU machine (which has no Rust toolchain), on this
 # CPU machine, against nvcc 13.0 (scripts/install-cuda-toolkit.sh): the device tests
-# (crates/reproduce/tests/device.rs) and the device_rates example, with `--features cuda`;
+# (crates/reproduce/tests/device.rs), the device_rates and dp_learning_curve examples, with
+# `--features cuda`;
 # stripped and compressed into target/gpu-bundle/bundle.tar.xz (most of each binary is candle's
 # embedded PTX, which compresses ~10×). The build directory lives outside the clone
 # (CELLPAINT_CUDA_TARGET, default ~/.cache/cellpaint/cuda-target), so later builds reuse it.
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 eval "$(scripts/install-cuda-toolkit.sh)"
 export CARGO_TARGET_DIR=${CELLPAINT_CUDA_TARGET:-$HOME/.cache/cellpaint/cuda-target}
 
-cargo build --release --features cuda -p reproduce --example device_rates
+cargo build --release --features cuda -p reproduce --example device_rates --example dp_learning_curve
 tests=$(cargo test --release --features cuda -p reproduce --test device --no-run --message-format=json \
     | python3 -c 'import json,sys
 for l in sys.stdin:
@@ -25,6 +26,7 @@ bundle=target/gpu-bundle
 rm -rf "$bundle" && mkdir -p "$bundle/bin"
 cp "$tests" "$bundle/bin/device_tests"
 cp "$CARGO_TARGET_DIR/release/examples/device_rates" "$bundle/bin/device_rates"
+cp "$CARGO_TARGET_DIR/release/examples/dp_learning_curve" "$bundle/bin/dp_learning_curve"
 strip "$bundle/bin/"*
 {
     echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD -- crates Cargo.lock || echo ' (with uncommitted changes)')"

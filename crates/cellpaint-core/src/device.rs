@@ -25,7 +25,10 @@ pub const fn cuda_compiled() -> bool {
 pub fn cuda_kernels() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| {
-        match std::env::var("CELLPAINT_CUDA_KERNELS").as_deref().map(str::trim) {
+        match std::env::var("CELLPAINT_CUDA_KERNELS")
+            .as_deref()
+            .map(str::trim)
+        {
             Ok("1") | Ok("on") | Err(_) => true,
             Ok("0") | Ok("off") => false,
             Ok(other) => {

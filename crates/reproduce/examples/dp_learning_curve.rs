@@ -1,7 +1,7 @@
 //! A DeepProfiler (Cell Painting CNN) learning curve on the reproduction's simulated screen, to
 //! size its tiers: `cargo run --release -p reproduce --example dp_learning_curve -- KEY=VALUE…`
 //! with keys `box` (crop side = input side), `cells` (crops per well), `width`, `epochs`,
-//! `lr`, `batch`, `moas`, `seed`, `minmax` (1: min–max scale each crop per channel, as
+//! `lr`, `batch`, `moas`, `seed`, `device` (cpu, cuda), `minmax` (1: min–max scale each crop per channel, as
 //! DeepProfiler; 0: raw intensities divided by 65535). Leave-cells-out partition (60 % training). Prints each
 //! epoch's metrics (metrics.jsonl) and a final `summary …` line.
 
@@ -16,6 +16,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Result<()> {
     let args = reproduce::KeyValues::from_args();
     let get = |k: &str, d: f64| args.get(k, d);
+    let device: cellpaint_core::DeviceChoice = args
+        .0
+        .get("device")
+        .map(String::as_str)
+        .unwrap_or("cpu")
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let device = device.device()?;
     let seed = get("seed", 0.0)? as u64;
     let mut sim = reproduce::deepprofiler::data::simulation_config(true, seed);
     sim.n_moas = get("moas", sim.n_moas as f64)? as usize;
@@ -58,7 +66,7 @@ fn main() -> Result<()> {
         tmp.path(),
         seed,
         true,
-        &cellpaint_core::candle::Device::Cpu,
+        &device,
     )?;
     print!(
         "{}",

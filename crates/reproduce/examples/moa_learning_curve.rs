@@ -1,7 +1,7 @@
 //! A MOAProfiler learning curve on the reproduction's simulated screen, to size the CPU tier:
 //! `cargo run --release -p reproduce --example moa_learning_curve -- KEY=VALUE…` with keys
 //! `sim` (rendered field side), `field` (network input side), `width`, `epochs`, `lr`,
-//! `batch`, `moas`, `seed`, `out` (run directory; default a temporary one). Prints each
+//! `batch`, `moas`, `seed`, `device` (cpu, cuda), `out` (run directory; default a temporary one). Prints each
 //! epoch's metrics (metrics.jsonl) and the final line `summary …`.
 
 use anyhow::Result;
@@ -14,6 +14,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Result<()> {
     let args = reproduce::KeyValues::from_args();
     let get = |k: &str, d: f64| args.get(k, d);
+    let device: cellpaint_core::DeviceChoice = args
+        .0
+        .get("device")
+        .map(String::as_str)
+        .unwrap_or("cpu")
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    let device = device.device()?;
     let seed = get("seed", 0.0)? as u64;
     let mut sim = reproduce::moa_profiler::data::simulation_config(true, seed);
     sim.image_size = get("sim", sim.image_size as f64)? as usize;
@@ -44,15 +52,7 @@ fn main() -> Result<()> {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| tmp.path().to_path_buf());
     let started = std::time::Instant::now();
-    let m = train_moa_profiler(
-        &cfg,
-        &fields,
-        &split,
-        &dir,
-        seed,
-        true,
-        &cellpaint_core::candle::Device::Cpu,
-    )?;
+    let m = train_moa_profiler(&cfg, &fields, &split, &dir, seed, true, &device)?;
     print!("{}", std::fs::read_to_string(dir.join("metrics.jsonl"))?);
     let truth: Vec<&str> = fields
         .field_well

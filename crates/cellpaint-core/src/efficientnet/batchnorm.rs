@@ -67,7 +67,12 @@ impl BatchNorm2d {
                 .expect("stats lock")
                 .clone()
                 .expect("forward ran");
-            self.update_running(x, &mean, &var)?;
+            let dev = x.device();
+            self.update_running(
+                x,
+                &Tensor::new(mean.as_slice(), dev)?,
+                &Tensor::new(var.as_slice(), dev)?,
+            )?;
             return Ok(y);
         } else if train {
             self.composed_train(x, x)?
@@ -119,21 +124,8 @@ impl BatchNorm2d {
             .mean_keepdim(D::Minus1)?
             .mean_keepdim(D::Minus2)?
             .mean_keepdim(0)?;
-        if stats.device().is_cpu() {
-            let (m, v): (Vec<f64>, Vec<f64>) = (
-                mean.flatten_all()?
-                    .to_dtype(candle_core::DType::F64)?
-                    .to_vec1()?,
-                var.flatten_all()?
-                    .to_dtype(candle_core::DType::F64)?
-                    .to_vec1()?,
-            );
-            self.update_running(stats, &m, &v)?;
-        } else {
-            // On a GPU the update stays there: copying the moments to the host would wait for
-            // the device at every layer.
-            self.update_running_on_device(stats, &mean.flatten_all()?, &var.flatten_all()?)?;
-        }
+        // As tensors, so that on a GPU the update stays there (no copy to the host per layer).
+        self.update_running(stats, &mean.flatten_all()?, &var.flatten_all()?)?;
         let scale = (var + self.eps)?.sqrt()?;
         x.broadcast_sub(&mean)?
             .broadcast_div(&scale)?
@@ -141,24 +133,9 @@ impl BatchNorm2d {
             .broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
     }
 
-    fn update_running(&self, x: &Tensor, mean: &[f64], var: &[f64]) -> Result<()> {
-        let (n, _, h, w) = x.dims4()?;
-        let m = (n * h * w) as f64;
-        let unbiased = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
-        let dev = self.running_mean.device();
-        let dt = self.running_mean.dtype();
-        let bm = Tensor::new(mean, dev)?.to_dtype(dt)?;
-        let bv = (Tensor::new(var, dev)?.to_dtype(dt)? * unbiased)?;
-        let k = self.momentum;
-        self.running_mean
-            .set(&((self.running_mean.as_tensor() * (1.0 - k))? + (bm * k)?)?)?;
-        self.running_var
-            .set(&((self.running_var.as_tensor() * (1.0 - k))? + (bv * k)?)?)?;
-        Ok(())
-    }
-
-    /// [`Self::update_running`] with the batch moments as tensors on the device.
-    fn update_running_on_device(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
+    /// Running statistics ← (1 − m)·running + m·batch, the variance made unbiased; `mean` and
+    /// `var` are the batch's per-channel moments (any float dtype, on the variables' device).
+    fn update_running(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<()> {
         let (n, _, h, w) = x.dims4()?;
         let m = (n * h * w) as f64;
         let unbiased = if m > 1.0 { m / (m - 1.0) } else { 1.0 };
