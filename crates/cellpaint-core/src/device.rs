@@ -47,7 +47,7 @@ impl DeviceChoice {
             DeviceChoice::Cuda(ordinal) => {
                 if !cuda_compiled() {
                     return Err(CoreError::Device(
-                        "this build has no CUDA support; rebuild with `--features cuda` (needs the CUDA toolkit) or use `--device cpu`".into(),
+                        "this build has no CUDA support; rebuild with `--features cuda` (no CUDA toolkit? see scripts/install-cuda-toolkit.sh) or use `--device cpu`".into(),
                     ));
                 }
                 Device::new_cuda(ordinal).map_err(|e| {

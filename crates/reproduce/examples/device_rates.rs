@@ -21,8 +21,7 @@ use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::classify::{ClassifierSettings, ClassifierTask, ImageSet};
 use cellpaint_core::rng::seeded_rng;
 use cellpaint_core::{
-    DeviceChoice, EfficientNet, EfficientNetConfig, OptimizerConfig, SeededVarMap, SgdParams,
-    TrainTask,
+    EfficientNet, EfficientNetConfig, OptimizerConfig, SeededVarMap, SgdParams, TrainTask,
 };
 use cyto_vaegan::{CropMeta, CropSet, VaeGanConfig, VaeGanTask, Variant};
 use serde_json::{json, Value};
@@ -284,13 +283,7 @@ fn vae_plus(dev: &Device, sizes: &Sizes) -> Result<Value> {
 
 fn main() -> Result<()> {
     let args = reproduce::KeyValues::from_args();
-    let choice: DeviceChoice = args
-        .0
-        .get("device")
-        .map(String::as_str)
-        .unwrap_or("cpu")
-        .parse()
-        .map_err(anyhow::Error::msg)?;
+    let choice = args.device()?;
     let dev = choice.device()?;
     let sizes = Sizes {
         smoke: args.get("smoke", 0.0)? > 0.0,

@@ -16,14 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Result<()> {
     let args = reproduce::KeyValues::from_args();
     let get = |k: &str, d: f64| args.get(k, d);
-    let device: cellpaint_core::DeviceChoice = args
-        .0
-        .get("device")
-        .map(String::as_str)
-        .unwrap_or("cpu")
-        .parse()
-        .map_err(anyhow::Error::msg)?;
-    let device = device.device()?;
+    let device = args.device()?.device()?;
     let seed = get("seed", 0.0)? as u64;
     let mut sim = reproduce::deepprofiler::data::simulation_config(true, seed);
     sim.n_moas = get("moas", sim.n_moas as f64)? as usize;

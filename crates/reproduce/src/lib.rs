@@ -29,6 +29,15 @@ impl KeyValues {
         )
     }
 
+    /// The device given as `device=cpu|cuda|cuda:N`, else the CPU.
+    pub fn device(&self) -> anyhow::Result<cellpaint_core::DeviceChoice> {
+        self.0
+            .get("device")
+            .map_or(Ok(cellpaint_core::DeviceChoice::Cpu), |d| {
+                d.parse().map_err(anyhow::Error::msg)
+            })
+    }
+
     /// The number given for `key`, else `default`; a value that is not a number is an error.
     pub fn get(&self, key: &str, default: f64) -> anyhow::Result<f64> {
         use anyhow::Context;
