@@ -336,7 +336,7 @@ fn compare_network(what: &str, tol: f64, build: &Build) {
     }
     let (_, dev_err, cpu_err, name) = worst;
     println!(
-        "device-check {what}: worst of {} gradients and running statistics against f64: {name}: {dev_err:.2e} (CPU f32 {cpu_err:.2e})",
+        "device-check {what}: of {} gradients and running statistics, nearest its tolerance against f64: {name}: {dev_err:.2e} (CPU f32 {cpu_err:.2e})",
         grads.len()
     );
     report(
