@@ -49,22 +49,19 @@ fn values(shape: &[usize], seed: u64, scale: f32) -> Tensor {
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
 }
 
+/// A tensor's values, from any device.
+fn cpu_values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all()
+        .unwrap()
+        .to_device(&Device::Cpu)
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
 /// max|a − b| / max(max|b|, 1e-3): the error relative to the reference's scale.
 fn relative_error(a: &Tensor, b: &Tensor) -> f64 {
-    let a: Vec<f32> = a
-        .flatten_all()
-        .unwrap()
-        .to_device(&Device::Cpu)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
-    let b: Vec<f32> = b
-        .flatten_all()
-        .unwrap()
-        .to_device(&Device::Cpu)
-        .unwrap()
-        .to_vec1()
-        .unwrap();
+    let (a, b) = (cpu_values(a), cpu_values(b));
     assert_eq!(a.len(), b.len(), "sizes differ");
     assert!(
         a.iter().all(|x| x.is_finite()),
