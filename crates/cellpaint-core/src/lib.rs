@@ -48,6 +48,6 @@ pub use init::SeededVarMap;
 pub use optim::{AdamW, AdamWParams, AnyOptimizer, OptimizerConfig, Sgd, SgdParams};
 pub use schedule::{LrSchedule, Warmup};
 pub use train::{
-    Claim, EarlyStopping, EpochRecord, Metrics, Mode, RunOptions, TrainConfig, TrainSummary,
-    TrainTask, Trainer,
+    read_history, Claim, EarlyStopping, EpochRecord, Metrics, Mode, RunOptions, TrainConfig,
+    TrainSummary, TrainTask, Trainer,
 };

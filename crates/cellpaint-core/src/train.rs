@@ -496,6 +496,30 @@ fn read_sidecar_progress(path: &Path) -> Result<Option<Progress>> {
     Ok(Some(m.meta))
 }
 
+/// The per-epoch records of the run in `dir` (its `metrics.jsonl`), oldest first. A line that
+/// is not a record is an error naming the file, its 1-based line and column.
+pub fn read_history(dir: &Path) -> Result<Vec<EpochRecord>> {
+    let path = dir.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|cause| CoreError::Io {
+        path: path.clone(),
+        cause,
+    })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                CoreError::Run(format!(
+                    "{}: line {}, column {}: expected an epoch record ({e})",
+                    path.display(),
+                    i + 1,
+                    e.column()
+                ))
+            })
+        })
+        .collect()
+}
+
 /// Rewrites `metrics.jsonl` to exactly the checkpointed history (dropping lines of epochs a
 /// crash interrupted before their checkpoint).
 fn write_history(dir: &Path, history: &[EpochRecord]) -> Result<()> {

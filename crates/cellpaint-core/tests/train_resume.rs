@@ -131,11 +131,27 @@ fn weights(t: &Regression) -> Vec<f32> {
 }
 
 fn history(dir: &std::path::Path) -> Vec<EpochRecord> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
+    read_history(dir).unwrap()
+}
+
+#[test]
+fn a_bad_history_line_is_named_by_file_line_and_column() {
+    let d = tempfile::tempdir().unwrap();
+    let mut t = Regression::new(1, None);
+    Trainer::new(config(2), d.path())
         .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        .run(&mut t)
+        .unwrap();
+    let path = d.path().join("metrics.jsonl");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str("{\"epoch\": \"two\"}\n");
+    std::fs::write(&path, text).unwrap();
+    let e = read_history(d.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("metrics.jsonl: line 3, column ") && e.contains("expected an epoch record"),
+        "{e}"
+    );
+    assert!(read_history(&d.path().join("absent")).is_err());
 }
 
 #[test]

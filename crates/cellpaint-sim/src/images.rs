@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use cell_images::{FieldRecord, Nucleus};
-use ndarray::{Array1, Array3};
+use ndarray::{Array1, Array2, Array3};
 use rand::Rng;
 use rayon::prelude::*;
 
@@ -14,10 +14,15 @@ use crate::rng::{normal, normal_vector, rng_for};
 use crate::screen::Screen;
 use crate::SimError;
 
-/// One rendered site: the 16-bit stack (DNA, ER, RNA, AGP, Mito) and the true nucleus centres.
+/// One rendered site: the 16-bit stack (DNA, ER, RNA, AGP, Mito), the true nucleus centres
+/// and each cell's true latent phenotype.
 pub struct RenderedSite {
     pub pixels: Array3<u16>,
     pub nuclei: Vec<Nucleus>,
+    /// `(cells, N_LATENT)`, row i the phenotype cell i (`nuclei[i]`) was drawn from (factors in
+    /// `LATENT_NAMES` order): what a perfect per-cell measurement could know, e.g. to bound how
+    /// well any per-cell classifier can do.
+    pub latents: Array2<f64>,
 }
 
 struct Cell {
@@ -178,9 +183,11 @@ pub fn render_site(screen: &Screen, well_index: usize, site: usize) -> RenderedS
             area: (std::f64::consts::PI * c.nucleus.0 * c.nucleus.1).round() as usize,
         })
         .collect();
+    let latents = Array2::from_shape_fn((cells.len(), N_LATENT), |(i, k)| cells[i].z[k]);
     RenderedSite {
         pixels: out,
         nuclei,
+        latents,
     }
 }
 

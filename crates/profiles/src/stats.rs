@@ -157,6 +157,18 @@ mod tests {
     }
 
     #[test]
+    fn spearman_averages_tied_ranks() {
+        // Ranks [1, 2.5, 2.5, 4, 5] and [1, 3, 2, 4.5, 4.5]; Pearson of them by hand (and
+        // scipy.stats.spearmanr): 18/19. Ranking ties by position instead gives 0.9.
+        let r = correlation(
+            &[1.0, 2.0, 2.0, 3.0, 5.0],
+            &[1.0, 3.0, 2.0, 4.0, 4.0],
+            CorrelationMethod::Spearman,
+        );
+        assert!((r - 18.0 / 19.0).abs() < 1e-12, "{r}");
+    }
+
+    #[test]
     fn pearson_by_hand() {
         // x = [1,2,3], y = [2,4,7]: mean 2 and 13/3; sxy = 5, sxx = 2, syy = 12.6667
         // r = 5 / sqrt(2 * 12.6667) = 0.99339927

@@ -28,5 +28,5 @@ pub use map::{
     GroupMap, MapParams, MapSettings, PairSpec, QueryAp,
 };
 pub use nsc::{nsc, NscResult};
-pub use probe::{logistic_probe, ProbeParams};
+pub use probe::{logistic_predictions, logistic_probe, ProbeParams};
 pub use similarity::{Prepared, Similarity};

@@ -32,10 +32,24 @@ pub fn logistic_probe(
     test_y: &[String],
     params: ProbeParams,
 ) -> Result<Scores> {
-    if train_x.nrows() != train_y.len()
-        || test_x.nrows() != test_y.len()
-        || train_x.ncols() != test_x.ncols()
-    {
+    if test_x.nrows() != test_y.len() {
+        return Err(EvalError::invalid(
+            "logistic probe",
+            "feature matrices and labels do not line up",
+        ));
+    }
+    let predicted = logistic_predictions(train_x, train_y, test_x, params)?;
+    Ok(weighted_scores(test_y, &predicted))
+}
+
+/// Fits on (`train_x`, `train_y`) and returns the predicted label of every row of `test_x`.
+pub fn logistic_predictions(
+    train_x: ArrayView2<'_, f64>,
+    train_y: &[String],
+    test_x: ArrayView2<'_, f64>,
+    params: ProbeParams,
+) -> Result<Vec<String>> {
+    if train_x.nrows() != train_y.len() || train_x.ncols() != test_x.ncols() {
         return Err(EvalError::invalid(
             "logistic probe",
             "feature matrices and labels do not line up",
@@ -60,12 +74,11 @@ pub fn logistic_probe(
         .max_iterations(params.max_iterations)
         .fit(&data)
         .map_err(|e| EvalError::invalid("logistic probe", format!("fit failed: {e}")))?;
-    let predicted: Vec<String> = model
+    Ok(model
         .predict(&test_x.to_owned())
         .iter()
         .map(|&c| classes[c].clone())
-        .collect();
-    Ok(weighted_scores(test_y, &predicted))
+        .collect())
 }
 
 #[cfg(test)]

@@ -1,9 +1,17 @@
 //! A DeepProfiler (Cell Painting CNN) learning curve on the reproduction's simulated screen, to
 //! size its tiers: `cargo run --release -p reproduce --example dp_learning_curve -- KEY=VALUE…`
-//! with keys `box` (crop side = input side), `cells` (crops per well), `width`, `epochs`,
-//! `lr`, `batch`, `moas`, `seed`, `device` (cpu, cuda), `minmax` (1: min–max scale each crop per channel, as
-//! DeepProfiler; 0: raw intensities divided by 65535). Leave-cells-out partition (60 % training). Prints each
-//! epoch's metrics (metrics.jsonl) and a final `summary …` line.
+//! with keys `box` (crop side = input side), `cells` (crops per well), `width`, `epochs`, `lr`,
+//! `batch`, `moas`, `compounds` (per MOA), `seed`, `device` (cpu, cuda), `minmax` (1: min–max
+//! scale each crop per channel, as DeepProfiler; 0: raw intensities divided by 65535), `label`
+//! (`treatment`, the paper's; `moa`), `augment` (1: DeepProfiler's augmentation; 0: none).
+//! Leave-cells-out partition (60 % training).
+//!
+//! Prints first a `ceiling: …` line: the chance level and how well the cells' true latent
+//! phenotypes (with and without the intensity factors min–max scaling removes) and simple crop
+//! statistics predict the same labels (balanced accuracy of a logistic regression); then each
+//! epoch's metrics (metrics.jsonl) and a final `summary …` line. `epochs=0` stops after the
+//! ceiling. `export=DIR` writes the crops, labels and split there (for
+//! scripts/dp_learning_curve_torch.py).
 
 use anyhow::Result;
 use deepprofiler_wsl::config::{DeepProfilerConfig, Partition};
@@ -20,6 +28,7 @@ fn main() -> Result<()> {
     let seed = get("seed", 0.0)? as u64;
     let mut sim = reproduce::deepprofiler::data::simulation_config(true, seed);
     sim.n_moas = get("moas", sim.n_moas as f64)? as usize;
+    sim.compounds_per_moa = get("compounds", sim.compounds_per_moa as f64)? as usize;
     let box_size = get("box", 32.0)? as usize;
     let mut cfg = DeepProfilerConfig::default();
     cfg.dataset.locations.box_size = box_size;
@@ -30,18 +39,47 @@ fn main() -> Result<()> {
     m.learning_rate = get("lr", 0.05)?;
     m.batch_size = get("batch", 32.0)? as usize;
     m.lr_schedule = cellpaint_core::LrSchedule::Constant;
+    if get("augment", 1.0)? == 0.0 {
+        m.augment = None;
+    }
     let screen = cellpaint_sim::Screen::design(&sim)?;
     let crop = cell_images::CropParams {
         box_size,
         border: cell_images::BorderPolicy::Skip,
         min_max_scale: get("minmax", 1.0)? != 0.0,
     };
-    let cells = reproduce::deepprofiler::data::simulated_cells_with(
+    let sim_cells = reproduce::deepprofiler::data::simulated_cells_with(
         &screen,
         &crop,
         get("cells", 16.0)? as usize,
     )?;
     let meta = cfg.dataset.metadata.clone();
+    let cells = match args.0.get("label").map(String::as_str) {
+        None | Some("treatment") => sim_cells.crops,
+        Some("moa") => {
+            // The MOA as each crop's class; DMSO (no MOA) stays its own class.
+            let c = &sim_cells.crops.cells;
+            let col = |n: &str| c.metadata(n).map(<[String]>::to_vec);
+            let moa: Vec<String> = col(&meta.moa_field)?
+                .into_iter()
+                .zip(col(&meta.label_field)?)
+                .map(|(m, t)| if m.is_empty() { t } else { m })
+                .collect();
+            deepprofiler_wsl::CellCrops::from_columns(
+                "simulated cells, MOA labels",
+                sim_cells.crops.pixels.clone(),
+                [
+                    col(&meta.plate_field)?,
+                    col(&meta.well_field)?,
+                    col(&meta.site_field)?,
+                    moa.clone(),
+                    moa,
+                ],
+                &meta,
+            )?
+        }
+        Some(other) => anyhow::bail!("label={other}: expected treatment or moa"),
+    };
     let (tr, va) = partition(
         &cells.cells,
         &meta,
@@ -50,6 +88,35 @@ fn main() -> Result<()> {
         },
         seed,
     )?;
+    let labels = cells.cells.metadata(&meta.label_field)?.to_vec();
+    let sim = reproduce::deepprofiler::data::SimulatedCells {
+        crops: cells,
+        latents: sim_cells.latents,
+    };
+    let cells = &sim.crops;
+    let r = reproduce::deepprofiler::data::per_cell_readouts(&sim, &meta.label_field, &tr, &va)?;
+    println!(
+        "ceiling: {} classes, chance {:.3}; true latent phenotype → balanced validation accuracy {:.3} \
+         (without intensity factors {:.3}); crop statistics → {:.3}",
+        r.classes, r.chance, r.latent, r.latent_without_intensity, r.crop_statistics
+    );
+    if let Some(dir) = args.0.get("export") {
+        // For a side-by-side run of another framework on the very same crops and split:
+        // crops.f32 (little-endian, shape in crops.json) and crops.json (labels, split).
+        let dir = std::path::Path::new(dir);
+        std::fs::create_dir_all(dir)?;
+        let bytes: Vec<u8> = cells.pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(dir.join("crops.f32"), bytes)?;
+        std::fs::write(
+            dir.join("crops.json"),
+            serde_json::to_string(&serde_json::json!({
+                "shape": cells.pixels.shape(), "labels": labels, "train": tr, "val": va,
+            }))?,
+        )?;
+    }
+    if get("epochs", 3.0)? == 0.0 {
+        return Ok(());
+    }
     let tmp = tempfile::tempdir()?;
     let started = std::time::Instant::now();
     let f = train_classifier(

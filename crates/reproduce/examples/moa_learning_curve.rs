@@ -1,8 +1,9 @@
 //! A MOAProfiler learning curve on the reproduction's simulated screen, to size the CPU tier:
 //! `cargo run --release -p reproduce --example moa_learning_curve -- KEY=VALUE…` with keys
 //! `sim` (rendered field side), `field` (network input side), `width`, `epochs`, `lr`,
-//! `batch`, `moas`, `seed`, `device` (cpu, cuda), `out` (run directory; default a temporary one). Prints each
-//! epoch's metrics (metrics.jsonl) and the final line `summary …`.
+//! `batch`, `moas`, `compounds` (per MOA), `sites` (per well), `cells` (per site), `replicates`,
+//! `decay` (0: constant rate), `seed`, `device` (cpu, cuda), `out` (run directory; default a
+//! temporary one). Prints each epoch's metrics (metrics.jsonl) and the final line `summary …`.
 
 use anyhow::Result;
 use moa_profiler::split::well_holdout;
@@ -19,6 +20,8 @@ fn main() -> Result<()> {
     let mut sim = reproduce::moa_profiler::data::simulation_config(true, seed);
     sim.image_size = get("sim", sim.image_size as f64)? as usize;
     sim.n_moas = get("moas", sim.n_moas as f64)? as usize;
+    sim.compounds_per_moa = get("compounds", sim.compounds_per_moa as f64)? as usize;
+    sim.sites_per_well = get("sites", sim.sites_per_well as f64)? as usize;
     sim.mean_cells_per_site = get("cells", sim.mean_cells_per_site)?;
     sim.replicates = get("replicates", sim.replicates as f64)? as usize;
     let cfg = MoaProfilerConfig {

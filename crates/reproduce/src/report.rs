@@ -21,21 +21,17 @@ pub struct Claim {
 /// epoch's training and validation accuracy (`metrics.jsonl`) are both ≥ 2× chance, chance
 /// being 1/`classes`. Not testable (`None`) without a finished epoch or a validation set.
 pub fn network_learns(name: &str, run_dir: &Path, classes: usize) -> Claim {
-    let last = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+    let last = cellpaint_core::read_history(run_dir)
         .ok()
-        .and_then(|t| t.lines().last().map(String::from))
-        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l).ok());
+        .and_then(|h| h.last().cloned());
     let chance = 1.0 / classes.max(1) as f64;
     let get = |k: &str| {
         last.as_ref()
-            .and_then(|v| v["metrics"][k].as_f64())
+            .and_then(|r| r.metrics.get(k).copied())
             .filter(|v| v.is_finite())
     };
     let (train, val) = (get("accuracy"), get("val_accuracy"));
-    let epochs = last
-        .as_ref()
-        .and_then(|v| v["epoch"].as_u64())
-        .map_or(0, |e| e + 1);
+    let epochs = last.as_ref().map_or(0, |r| r.epoch + 1);
     let (ours, holds) = match (train, val) {
         (Some(t), Some(v)) => (
             format!(

@@ -8,7 +8,7 @@ pub mod data;
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cellpaint_core::{EarlyStopping, LrSchedule, Mode, TrainConfig};
 use ndarray::{Array2, ArrayView2, Axis};
 use profile_vae::{
@@ -166,16 +166,10 @@ fn train_config(epochs: usize, lr: f64, seed: u64, early: bool) -> TrainConfig {
 
 /// Validation reconstruction loss per epoch, from a run's metrics.jsonl.
 fn curve(run_dir: &Path) -> Result<Vec<f64>> {
-    let path = run_dir.join("metrics.jsonl");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    text.lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l)
-                .with_context(|| format!("{}: bad line {l}", path.display()))?;
-            Ok(v["metrics"]["val_recon"].as_f64().unwrap_or(f64::NAN))
-        })
-        .collect()
+    Ok(cellpaint_core::read_history(run_dir)?
+        .iter()
+        .map(|r| r.metrics.get("val_recon").copied().unwrap_or(f64::NAN))
+        .collect())
 }
 
 /// A dataset's three VAEs, their shuffled twins and the split.

@@ -102,14 +102,13 @@ const METHODS: [&str; 3] = [
     "MP (MOAProfiler)",
 ];
 
-/// Per-epoch (train accuracy, validation accuracy) of a run.
+/// Per-epoch (train accuracy, validation accuracy) of a run; empty when it has no history.
 fn learning_curve(run: &std::path::Path) -> Vec<(f64, f64)> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
+    cellpaint_core::read_history(run)
         .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|v| {
-            let g = |k: &str| v["metrics"][k].as_f64().unwrap_or(f64::NAN);
+        .iter()
+        .map(|r| {
+            let g = |k: &str| r.metrics.get(k).copied().unwrap_or(f64::NAN);
             (g("accuracy"), g("val_accuracy"))
         })
         .collect()
