@@ -103,10 +103,10 @@ impl Settings {
 
 /// Seconds per training iteration, from the run's metrics.jsonl (records of fresh training).
 fn seconds_per_iteration(run: &Path, per_record: usize) -> Option<f64> {
-    let text = std::fs::read_to_string(run.join("metrics.jsonl")).ok()?;
-    let secs: Vec<f64> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok()?["seconds"].as_f64())
+    let secs: Vec<f64> = cellpaint_core::read_history(run)
+        .ok()?
+        .iter()
+        .map(|r| r.seconds)
         .collect();
     (!secs.is_empty()).then(|| secs.iter().sum::<f64>() / (secs.len() * per_record) as f64)
 }
@@ -635,7 +635,7 @@ fn real_data_sections(
         spaces.push((v.name().to_string(), m.embed(crops)?.mapv(f64::from)));
     }
     for (name, e) in &spaces {
-        let (acc, n) = leave_one_plate_out(e, crops);
+        let (acc, n) = leave_one_plate_out(e, crops)?;
         lopo.push(vec![name.clone(), pct(acc), n.to_string()]);
         accs.insert(name.clone(), acc);
     }
@@ -658,8 +658,9 @@ fn real_data_sections(
     Ok(())
 }
 
-/// Site profiles (mean over cells), each classified by its nearest site on another plate.
-fn leave_one_plate_out(emb: &Array2<f64>, crops: &CropSet) -> (f64, usize) {
+/// Site profiles (mean over cells), each classified by its nearest site (cosine) on another
+/// plate: profiling-eval's NSC with the plate in the role of the compound.
+fn leave_one_plate_out(emb: &Array2<f64>, crops: &CropSet) -> Result<(f64, usize)> {
     let mut sites: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
     for (i, m) in crops.meta.iter().enumerate() {
         sites
@@ -667,34 +668,27 @@ fn leave_one_plate_out(emb: &Array2<f64>, crops: &CropSet) -> (f64, usize) {
             .or_default()
             .push(i);
     }
-    let prof: Vec<(String, String, Vec<f64>)> = sites
-        .iter()
-        .map(|((plate, _, _), rows)| {
-            let mean = emb
-                .select(Axis(0), rows)
-                .mean_axis(Axis(0))
-                .expect("rows")
-                .to_vec();
-            (plate.clone(), crops.meta[rows[0]].moa.clone(), mean)
-        })
-        .collect();
-    let cos = |a: &[f64], b: &[f64]| {
-        let d: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-        d / (a.iter().map(|x| x * x).sum::<f64>().sqrt()
-            * b.iter().map(|x| x * x).sum::<f64>().sqrt())
-        .max(1e-300)
-    };
-    let (mut right, mut n) = (0, 0);
-    for (i, (plate, label, v)) in prof.iter().enumerate() {
-        let best = prof
-            .iter()
-            .enumerate()
-            .filter(|(j, p)| *j != i && &p.0 != plate)
-            .max_by(|a, b| cos(v, &a.1 .2).total_cmp(&cos(v, &b.1 .2)));
-        if let Some((_, p)) = best {
-            n += 1;
-            right += usize::from(&p.1 == label);
-        }
+    let mut features = Array2::zeros((sites.len(), emb.ncols()));
+    let (mut plates, mut moas) = (Vec::new(), Vec::new());
+    for (k, ((plate, _, _), rows)) in sites.iter().enumerate() {
+        let mean = emb.select(Axis(0), rows).mean_axis(Axis(0)).expect("rows");
+        features.row_mut(k).assign(&mean);
+        plates.push(plate.clone());
+        moas.push(crops.meta[rows[0]].moa.clone());
     }
-    (right as f64 / n.max(1) as f64, n)
+    let table = profiles::ProfileTable::new(
+        "site profiles",
+        vec!["plate".into(), "moa".into()],
+        vec![plates, moas],
+        (0..emb.ncols()).map(|j| format!("f{j}")).collect(),
+        features,
+    )?;
+    let r = profiling_eval::nsc(
+        &table,
+        profiling_eval::Similarity::Cosine,
+        "moa",
+        "plate",
+        None,
+    )?;
+    Ok((r.accuracy, r.n_queries))
 }
