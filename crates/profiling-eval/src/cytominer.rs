@@ -60,7 +60,9 @@ fn upper_pairs(
 pub struct ReplicateReproducibility {
     /// Fraction of replicate pairs more similar than the `quantile` of non-replicate pairs.
     pub fraction: f64,
+    /// The `quantile` of the non-replicate pair similarities.
     pub threshold: f64,
+    /// Replicate pairs scored.
     pub n_replicate_pairs: usize,
     /// Median replicate-pair similarity per replicate group (groups with ≥ 2 members).
     pub median_per_group: Vec<(Vec<String>, f64)>,
@@ -112,9 +114,13 @@ pub fn replicate_reproducibility(
 /// One row of [`enrichment`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Enrichment {
+    /// The percentile asked for, in [0, 1].
     pub percentile: f64,
+    /// The similarity at that percentile of all pairs; pairs above it count as hits.
     pub threshold: f64,
+    /// Odds ratio of (replicate pair × above the threshold).
     pub odds_ratio: f64,
+    /// One-sided Fisher exact p-value (odds ratio greater than 1).
     pub p_value: f64,
 }
 
@@ -167,9 +173,13 @@ pub fn enrichment(
 /// Precision and recall at k for one query group.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PrecisionRecall {
+    /// The query group's values of the `groupby` columns.
     pub key: Vec<String>,
+    /// How many of the group's most similar pairs are looked at.
     pub k: usize,
+    /// Replicate pairs among the top k, over k.
     pub precision: f64,
+    /// Replicate pairs among the top k, over all the group's replicate pairs.
     pub recall: f64,
 }
 
@@ -228,14 +238,18 @@ pub fn precision_recall(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Summary {
+    /// The mean z-score.
     Mean,
+    /// The median z-score.
     Median,
 }
 
 /// Grit of one perturbation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Grit {
+    /// The perturbation's value of the profile column.
     pub perturbation: String,
+    /// Its group (e.g. the gene of a guide, the MOA of a compound).
     pub group: String,
     /// NaN when no other perturbation shares the group.
     pub grit: f64,
@@ -319,6 +333,7 @@ pub struct HitAtK {
     pub hits: Vec<usize>,
     /// For each percentage p: hits ranked ≤ p% of the groups, minus the number expected at random.
     pub scores: Vec<(u32, i64)>,
+    /// Query groups ranked.
     pub n_groups: usize,
 }
 

@@ -14,6 +14,7 @@ use crate::stats::fisher_exact_greater;
 pub struct FoldsOfEnrichment {
     /// Mean odds ratio over queries with a finite odds ratio.
     pub mean: f64,
+    /// (row, odds ratio) of every query with at least one match.
     pub per_query: Vec<(usize, f64)>,
     /// Queries whose odds ratio is infinite (no non-matching treatment above the threshold),
     /// left out of the mean.
@@ -110,8 +111,11 @@ pub fn interpolated_ap(relevant: &[bool], points: usize) -> f64 {
 /// Interpolated mAP over queries.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InterpolatedMap {
+    /// Mean over queries of the interpolated average precision.
     pub map: f64,
+    /// (row, interpolated average precision) of every query with at least one match.
     pub per_query: Vec<(usize, f64)>,
+    /// Recall levels the precision is interpolated at (e.g. 11: 0, 0.1, …, 1).
     pub recall_points: usize,
 }
 

@@ -23,9 +23,13 @@ use crate::similarity::{Prepared, Similarity};
 /// Which pairs are positives and which negatives (copairs' four lists).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PairSpec {
+    /// Positives agree with the query on every one of these columns…
     pub pos_sameby: Vec<String>,
+    /// …and differ from it on every one of these.
     pub pos_diffby: Vec<String>,
+    /// Negatives agree with the query on every one of these columns…
     pub neg_sameby: Vec<String>,
+    /// …and differ from it on every one of these.
     pub neg_diffby: Vec<String>,
 }
 
@@ -47,8 +51,11 @@ impl PairSpec {
 /// Average precision of one query row.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueryAp {
+    /// The query's table row.
     pub row: usize,
+    /// Its positive pairs.
     pub n_pos_pairs: usize,
+    /// Its positive and negative pairs together (the length of its ranked list).
     pub n_total_pairs: usize,
     /// NaN when the query has no positive pair.
     pub average_precision: f64,
@@ -220,28 +227,40 @@ pub fn average_precision(
 /// Settings of [`mean_average_precision`] (copairs defaults: threshold 0.05).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MapParams {
+    /// Queries are grouped by these columns; one mAP per group.
     pub sameby: Vec<String>,
+    /// Random rankings in each null distribution (copairs default 10,000).
     pub null_size: usize,
+    /// Significance level for `below_p` and `below_corrected_p` (copairs default 0.05).
     pub threshold: f64,
+    /// Seed of the null samples.
     pub seed: u64,
 }
 
 /// mAP of one group.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupMap {
+    /// The group's values of the `sameby` columns.
     pub key: Vec<String>,
     /// Table rows of the group's queries (those with ≥ 1 positive pair).
     pub rows: Vec<usize>,
+    /// Mean of the queries' average precisions.
     pub mean_average_precision: f64,
+    /// Mean of the queries' normalised average precisions.
     pub mean_normalized_average_precision: f64,
+    /// Permutation p-value of the mAP against `null_size` random rankings: (above + 1) /
+    /// (null_size + 1).
     pub p_value: f64,
     /// Exact p-value where it can be enumerated: every query of the group has the same
     /// (n_pos, n_total) and at most 2 million rankings exist. copairs' sampled null uses one
     /// shared sample vector per configuration, so for such a group its null *is* the
     /// single-query null, and this is the value its sampled p-value estimates.
     pub exact_p_value: Option<f64>,
+    /// Benjamini–Hochberg corrected `p_value` over all groups.
     pub corrected_p_value: f64,
+    /// `p_value < threshold`.
     pub below_p: bool,
+    /// `corrected_p_value < threshold`.
     pub below_corrected_p: bool,
 }
 
@@ -485,9 +504,13 @@ mod tests {
 /// Settings shared by the two common mAP questions.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MapSettings {
+    /// How profiles are compared (cosine by default, as copairs).
     pub similarity: Similarity,
+    /// Random rankings in each null distribution.
     pub null_size: usize,
+    /// Significance level.
     pub threshold: f64,
+    /// Seed of the null samples.
     pub seed: u64,
 }
 

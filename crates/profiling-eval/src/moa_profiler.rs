@@ -86,12 +86,18 @@ pub fn intra_inter_delta(
 /// Support-weighted precision, recall and F1 (sklearn `average="weighted"`, zero_division 0).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scores {
+    /// Fraction predicted right.
     pub accuracy: f64,
+    /// Per-class precision weighted by class support.
     pub precision: f64,
+    /// Per-class recall weighted by class support.
     pub recall: f64,
+    /// Per-class F1 weighted by class support.
     pub f1: f64,
 }
 
+/// [`Scores`] of `predicted` against `truth` (same length; classes are the labels seen in
+/// either).
 pub fn weighted_scores(truth: &[String], predicted: &[String]) -> Scores {
     let mut classes: Vec<&String> = truth.iter().chain(predicted).collect();
     classes.sort();
@@ -246,8 +252,11 @@ pub fn class_latent_assignment(
 /// Similarity summary of one pair group.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupStats {
+    /// Mean pair similarity.
     pub mean: f64,
+    /// Standard deviation of the pair similarities.
     pub sd: f64,
+    /// Pairs in the group.
     pub n: usize,
 }
 
@@ -261,13 +270,20 @@ pub fn two_sample_z(a: GroupStats, b: GroupStats) -> (f64, f64) {
 /// z-tests of the first against the second and the second against the third.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ThreeGroups {
+    /// Pairs of rows (wells) of one compound.
     pub same_compound: GroupStats,
+    /// Pairs of rows of two compounds of one MOA.
     pub same_moa_other_compound: GroupStats,
+    /// Pairs of rows of different MOAs.
     pub different_moa: GroupStats,
+    /// (z, two-sided p) of same compound against same MOA, other compound.
     pub z_compound_vs_moa: (f64, f64),
+    /// (z, two-sided p) of same MOA, other compound against different MOA.
     pub z_moa_vs_different: (f64, f64),
 }
 
+/// The pairs of `table`'s rows in the three groups of [`ThreeGroups`], by `compound_col` and
+/// `label_col` (the MOA), their similarity statistics and the two z-tests.
 pub fn three_group_similarity(
     table: &ProfileTable,
     similarity: Similarity,

@@ -13,7 +13,9 @@ use crate::similarity::{Prepared, Similarity};
 /// Outcome of an NSC/NSCB evaluation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NscResult {
+    /// Fraction of queries whose nearest allowed neighbour has their label.
     pub accuracy: f64,
+    /// Queries with at least one allowed neighbour.
     pub n_queries: usize,
     /// (row, predicted label, true label) for every query with a candidate.
     pub predictions: Vec<(usize, String, String)>,

@@ -11,7 +11,9 @@ use crate::moa_profiler::{weighted_scores, Scores};
 /// Probe settings: L2 strength (linfa's `alpha`) and iteration cap.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProbeParams {
+    /// L2 penalty (linfa's `alpha`).
     pub l2: f64,
+    /// Cap on the optimiser's iterations.
     pub max_iterations: u64,
 }
 

@@ -8,10 +8,14 @@ use rayon::prelude::*;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Similarity {
+    /// Cosine of the angle between the rows (the default).
     #[default]
     Cosine,
+    /// Pearson correlation of the rows' values.
     Pearson,
+    /// Pearson correlation of the rows' ranks.
     Spearman,
+    /// Negated Euclidean distance.
     Euclidean,
 }
 
@@ -34,12 +38,16 @@ impl std::str::FromStr for Similarity {
 /// squared norms): cosine → unit rows; Pearson → centred unit rows; Spearman → Pearson of ranks.
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    /// The similarity the rows were prepared for.
     pub kind: Similarity,
+    /// The transformed rows: unit rows (cosine), centred unit rows of the values (Pearson) or
+    /// of their ranks (Spearman), the rows as given (Euclidean).
     pub rows: Array2<f64>,
     sq_norms: Vec<f64>,
 }
 
 impl Prepared {
+    /// Transforms the rows of `x` (samples × features) for `kind`.
     pub fn new(x: ArrayView2<'_, f64>, kind: Similarity) -> Prepared {
         // Row-major whatever the input's layout (a column selection can be column-major):
         // `block` reads the rows as one slice.
@@ -70,6 +78,7 @@ impl Prepared {
         }
     }
 
+    /// Rows prepared.
     pub fn n(&self) -> usize {
         self.rows.nrows()
     }

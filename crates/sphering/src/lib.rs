@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 #![doc = include_str!("../README.md")]
 //!
 //! ## Overview
@@ -96,15 +97,23 @@ impl std::fmt::Display for SpheringMethod {
 #[serde(rename_all = "snake_case")]
 pub enum Regularization {
     /// DeepProfiler: add `lambda` to the eigenvalues of `XcᵀXc / n`.
-    Eigenvalue { lambda: f64 },
+    Eigenvalue {
+        /// Added to every eigenvalue (≥ 0).
+        lambda: f64,
+    },
     /// pycytominer: add `epsilon` to the singular values of `Xc`; scale by `√(n−1)`.
-    SingularValue { epsilon: f64 },
+    SingularValue {
+        /// Added to every singular value (≥ 0).
+        epsilon: f64,
+    },
 }
 
 /// Sphering hyperparameters. Default: ZCA with DeepProfiler's λ = 0.01.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SpheringParams {
+    /// ZCA or PCA, on covariances or correlations.
     pub method: SpheringMethod,
+    /// How near-zero directions are kept finite.
     pub regularization: Regularization,
 }
 
@@ -118,6 +127,7 @@ impl Default for SpheringParams {
 }
 
 impl SpheringParams {
+    /// `method` with the default regularisation (DeepProfiler's λ = 0.01).
     pub fn new(method: SpheringMethod) -> Self {
         Self {
             method,
@@ -234,9 +244,11 @@ fn check_finite(x: ArrayView2<'_, f64>) -> Result<(), SpheringError> {
 /// A fitted sphering transform: `(x − mean) / scale · whitening`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedSphering {
+    /// The parameters it was fit with.
     pub params: SpheringParams,
     /// Number of control rows it was fit on.
     pub n_fit: usize,
+    /// Control means, subtracted first.
     pub mean: Array1<f64>,
     /// Control standard deviations (the `-cor` methods only).
     pub scale: Option<Array1<f64>>,
@@ -247,6 +259,7 @@ pub struct FittedSphering {
 }
 
 impl FittedSphering {
+    /// Features it was fit on (and accepts).
     pub fn n_features(&self) -> usize {
         self.mean.len()
     }
@@ -277,10 +290,12 @@ impl FittedSphering {
         }
     }
 
+    /// The transform as JSON (parameters, means, scales, eigenvalues, whitening matrix).
     pub fn to_json(&self) -> Result<String, SpheringError> {
         Ok(serde_json::to_string(self)?)
     }
 
+    /// A transform saved by [`FittedSphering::to_json`], its parts' sizes checked.
     pub fn from_json(s: &str) -> Result<Self, SpheringError> {
         let f: FittedSphering = serde_json::from_str(s)?;
         let d = f.mean.len();
