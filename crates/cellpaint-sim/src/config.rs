@@ -8,20 +8,27 @@ use crate::SimError;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SimConfig {
+    /// Seed of every random draw; the same config gives the same screen.
     pub seed: u64,
+    /// Batches, each with its own latent shift shared by its plates.
     pub n_batches: usize,
     /// Replicate plates of each plate map in every batch.
     pub replicates: usize,
+    /// Mechanisms of action, each a direction in the latent space.
     pub n_moas: usize,
+    /// Single-MOA compounds per MOA.
     pub compounds_per_moa: usize,
     /// Compounds with two MOAs (`A|B`); each also has both parts present as single-MOA compounds.
     pub n_combinations: usize,
     /// Doses in µM; every compound is tested at each.
     pub doses: Vec<f64>,
+    /// Control (untreated) wells on every plate.
     pub control_wells_per_plate: usize,
     /// Control label: `DMSO` (default) or `EMPTY`.
     pub control_name: String,
+    /// Imaged sites (fields) per well.
     pub sites_per_well: usize,
+    /// Mean number of cells in one site of an untreated well at average density.
     pub mean_cells_per_site: f64,
     /// Number of CellProfiler-like features in the profiles (at least one per latent factor).
     pub n_features: usize,
@@ -36,11 +43,17 @@ pub struct SimConfig {
     pub nonresponder_fraction: f64,
     /// Hill slope of the dose–response; EC50s are log-uniform between the two bounds (µM).
     pub hill: f64,
+    /// (lowest, highest) EC50 in µM.
     pub ec50_range: (f64, f64),
     // Confounders.
+    /// Standard deviation of a batch's shift of channel intensities and textures (and 0.3 of
+    /// it on every other factor).
     pub batch_effect: f64,
+    /// The same for each plate on top of its batch, and the sd of its column gradients.
     pub plate_effect: f64,
+    /// Shift of edge wells: smaller cells and nuclei, brighter, fewer cells.
     pub edge_effect: f64,
+    /// Standard deviation of a well's density draw: more cells, smaller and less round.
     pub density_effect: f64,
     /// Per-well measurement noise in feature space.
     pub noise: f64,
@@ -114,6 +127,7 @@ impl SimConfig {
         }
     }
 
+    /// The preset `tiny`, `default` or `benchmark` with `seed`.
     pub fn preset(name: &str, seed: u64) -> Result<Self, SimError> {
         match name {
             "tiny" => Ok(Self::tiny(seed)),
@@ -128,10 +142,12 @@ impl SimConfig {
         }
     }
 
+    /// Compounds in the screen: single-MOA compounds and `A|B` combinations.
     pub fn n_compounds(&self) -> usize {
         self.n_moas * self.compounds_per_moa + self.n_combinations
     }
 
+    /// Rejects settings that cannot make a screen, before anything is drawn.
     pub fn check(&self) -> Result<(), SimError> {
         let bad = |m: String| Err(SimError::Config(m));
         if self.n_batches == 0 || self.replicates == 0 || self.sites_per_well == 0 {

@@ -17,7 +17,9 @@ use crate::SimError;
 /// One rendered site: the 16-bit stack (DNA, ER, RNA, AGP, Mito), the true nucleus centres
 /// and each cell's true latent phenotype.
 pub struct RenderedSite {
+    /// `(5, size, size)` 16-bit channels: DNA, ER, RNA, AGP, Mito.
     pub pixels: Array3<u16>,
+    /// Every cell's nucleus (centre and area), in drawing order.
     pub nuclei: Vec<Nucleus>,
     /// `(cells, N_LATENT)`, row i the phenotype cell i (`nuclei[i]`) was drawn from (factors in
     /// `LATENT_NAMES` order): what a perfect per-cell measurement could know, e.g. to bound how

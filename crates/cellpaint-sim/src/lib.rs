@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 #![doc = include_str!("../README.md")]
 
 pub mod config;
@@ -13,12 +14,16 @@ pub use images::{render_site, select_wells, write_images, RenderedSite};
 pub use model::{dose_response, LATENT_NAMES};
 pub use screen::{GroundTruth, Screen};
 
+/// What can go wrong simulating a screen.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// Settings that cannot make a screen.
     #[error("simulation settings: {0}")]
     Config(String),
+    /// Building or writing the profiles failed.
     #[error(transparent)]
     Profile(#[from] profiles::ProfileError),
+    /// Writing images failed.
     #[error(transparent)]
     Image(#[from] cell_images::ImageError),
 }

@@ -25,14 +25,23 @@ pub const LATENT_NAMES: [&str; 15] = [
     "texture_Mito",
     "cell_count",
 ];
+/// Latent factors.
 pub const N_LATENT: usize = LATENT_NAMES.len();
+/// Index of the nucleus size factor (log radius scale).
 pub const NUCLEUS_SIZE: usize = 0;
+/// Index of the cell size factor.
 pub const CELL_SIZE: usize = 1;
+/// Index of the nucleus elongation factor.
 pub const NUCLEUS_SHAPE: usize = 2;
+/// Index of the cell elongation factor.
 pub const CELL_SHAPE: usize = 3;
+/// Index of the first of five channel intensity factors (in [`CHANNELS`] order).
 pub const INTENSITY: usize = 4;
+/// Index of the first of five channel texture factors (in [`CHANNELS`] order).
 pub const TEXTURE: usize = 9;
+/// Index of the well-level cell count factor.
 pub const CELL_COUNT: usize = 14;
+/// The five Cell Painting channels, in the order of the intensity and texture factors.
 pub const CHANNELS: [&str; 5] = ["DNA", "ER", "RNA", "AGP", "Mito"];
 
 /// Hill dose–response: the fraction of the full effect at `dose`.
@@ -44,7 +53,9 @@ pub fn dose_response(dose: f64, ec50: f64, hill: f64) -> f64 {
 /// A feature: its CellProfiler-style name and the factor it mainly measures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSpec {
+    /// CellProfiler-style name, e.g. `Cells_Intensity_MeanIntensity_ER`.
     pub name: String,
+    /// Index of the latent factor it mainly measures.
     pub factor: usize,
 }
 
@@ -113,13 +124,16 @@ pub fn feature_specs(n: usize) -> Vec<FeatureSpec> {
 /// and has its own measurement-noise scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureMap {
+    /// One per feature.
     pub specs: Vec<FeatureSpec>,
     /// `n_features × N_LATENT`.
     pub loadings: Array2<f64>,
+    /// Per feature: multiplier of the measurement noise (between 0.5 and 2).
     pub noise_scale: Array1<f64>,
 }
 
 impl FeatureMap {
+    /// `n` features covering every factor, loadings and noise scales drawn from `rng`.
     pub fn new(n: usize, rng: &mut impl Rng) -> Self {
         let specs = feature_specs(n);
         let mut loadings = Array2::zeros((n, N_LATENT));
@@ -138,6 +152,7 @@ impl FeatureMap {
         }
     }
 
+    /// The features' names, in column order.
     pub fn names(&self) -> Vec<String> {
         self.specs.iter().map(|s| s.name.clone()).collect()
     }

@@ -23,14 +23,17 @@ pub fn rng_for(seed: u64, what: &str, index: u64) -> ChaCha8Rng {
 }
 
 /// A standard normal draw (Box–Muller).
+/// One standard normal draw.
 pub fn normal(rng: &mut impl Rng) -> f64 {
     profiles::synthetic::standard_normal(rng)
 }
 
+/// `n` independent normal draws with standard deviation `sd`.
 pub fn normal_vector(n: usize, sd: f64, rng: &mut impl Rng) -> Array1<f64> {
     Array1::from_shape_fn(n, |_| sd * normal(rng))
 }
 
+/// A random direction in `n` dimensions (unit length).
 pub fn unit_vector(n: usize, rng: &mut impl Rng) -> Array1<f64> {
     let v = normal_vector(n, 1.0, rng);
     let norm = v.dot(&v).sqrt().max(1e-12);

@@ -45,6 +45,7 @@ const MOA_NAMES: [&str; 30] = [
     "retinoid receptor agonist",
 ];
 
+/// The name of MOA `i`: a real MOA name for the first ones, `MOA NN` after them.
 pub fn moa_name(i: usize) -> String {
     MOA_NAMES
         .get(i)
@@ -52,30 +53,40 @@ pub fn moa_name(i: usize) -> String {
         .unwrap_or_else(|| format!("MOA {:02}", i + 1))
 }
 
+/// A mechanism of action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Moa {
+    /// Its annotation in the profiles.
     pub name: String,
     /// Full effect in latent space (see `GroundTruth::latent_names`).
     pub vector: Vec<f64>,
 }
 
+/// A compound: its MOAs, potency and effect.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Compound {
+    /// `SIM-00001`, …
     pub id: String,
     /// Indices into `GroundTruth::moas` (two for an `A|B` compound).
     pub moas: Vec<usize>,
     /// The MOA annotation as it appears in the profiles (`A|B` for two).
     pub moa_label: String,
+    /// Concentration of half the maximal effect, µM.
     pub ec50_um: f64,
     /// The maximal effect (at saturating dose) in latent space.
     pub effect: Vec<f64>,
 }
 
+/// A plate: where it sits in the design and its nuisance effects.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlateInfo {
+    /// `SIM_B<batch>_M<map>_R<replicate>`, 1-based.
     pub name: String,
+    /// 0-based batch.
     pub batch: usize,
+    /// 0-based plate map (which treatments it holds).
     pub plate_map: usize,
+    /// 0-based replicate of its plate map within the batch.
     pub replicate: usize,
     /// Batch + plate shift of every cell on the plate, in latent space.
     pub offset: Vec<f64>,
@@ -85,20 +96,27 @@ pub struct PlateInfo {
     pub vignetting: Vec<f64>,
 }
 
+/// A well of a 384-well plate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Well {
+    /// Index into `GroundTruth::plates`.
     pub plate: usize,
+    /// 0-based row (A = 0, … P = 15).
     pub row: usize,
+    /// 0-based column (0 … 23).
     pub col: usize,
     /// `None` for a control well.
     pub compound: Option<usize>,
+    /// Dose in µM (0 for a control well).
     pub dose_um: f64,
 }
 
 impl Well {
+    /// `A01`-style name.
     pub fn name(&self) -> String {
         format!("{}{:02}", (b'A' + self.row as u8) as char, self.col + 1)
     }
+    /// On the plate's outer ring (edge effects apply).
     pub fn is_edge(&self) -> bool {
         self.row == 0 || self.row == 15 || self.col == 0 || self.col == 23
     }
@@ -107,28 +125,42 @@ impl Well {
 /// Everything that is true about the simulated screen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroundTruth {
+    /// The settings the screen was drawn from.
     pub config: SimConfig,
+    /// The latent factors' names ([`crate::LATENT_NAMES`]).
     pub latent_names: Vec<String>,
+    /// Every MOA.
     pub moas: Vec<Moa>,
+    /// Every compound (single-MOA ones first, then `A|B` combinations).
     pub compounds: Vec<Compound>,
     /// Per batch: latent shift shared by its plates.
     pub batch_offsets: Vec<Vec<f64>>,
+    /// Every plate.
     pub plates: Vec<PlateInfo>,
+    /// How latent factors become CellProfiler-like features.
     pub feature_map: FeatureMap,
 }
 
 /// A well's draw: its nuisance baseline, the compound effect at its dose, and its cells.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WellState {
+    /// Latent phenotype of its untreated cells: plate offset, column gradient, edge and
+    /// density effects.
     pub baseline: Array1<f64>,
+    /// The compound's effect at the well's dose (zero for a control well).
     pub effect: Array1<f64>,
+    /// Cells in the well.
     pub n_cells: usize,
+    /// Cells that respond to the compound (0 for a control well).
     pub n_responders: usize,
 }
 
+/// A simulated screen: its ground truth and its wells.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Screen {
+    /// Everything true about it.
     pub truth: GroundTruth,
+    /// Every well of every plate.
     pub wells: Vec<Well>,
 }
 
@@ -297,6 +329,7 @@ impl Screen {
         })
     }
 
+    /// The settings the screen was drawn from.
     pub fn config(&self) -> &SimConfig {
         &self.truth.config
     }
