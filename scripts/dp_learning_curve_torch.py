@@ -24,6 +24,9 @@ p.add_argument("--batch", type=int, default=32)
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--opt", choices=["sgd", "adam"], default="sgd")
+p.add_argument("--net", choices=["efficientnet", "small"], default="efficientnet",
+               help="small: four 3x3 conv-BN-ReLU layers (32, 64, 128, 128 channels), max-pool "
+                    "after the first three, global average pool, linear")
 p.add_argument("--dropout", type=float, default=0.2)
 p.add_argument("--stochastic-depth", type=float, default=0.2)
 a = p.parse_args()
@@ -34,11 +37,20 @@ x = np.fromfile(os.path.join(a.dir, "crops.f32"), dtype="<f4").reshape(meta["sha
 classes = sorted(set(meta["labels"]))
 y = np.array([classes.index(l) for l in meta["labels"]])
 tr, va = np.array(meta["train"]), np.array(meta["val"])
-settings, last = _efficientnet_conf("efficientnet_b0", width_mult=a.width, depth_mult=1.0)
-net = EfficientNet(settings, dropout=a.dropout, stochastic_depth_prob=a.stochastic_depth,
-                   num_classes=len(classes), last_channel=last)
-stem = net.features[0][0]
-net.features[0][0] = torch.nn.Conv2d(x.shape[1], stem.out_channels, 3, 2, 1, bias=False)
+if a.net == "efficientnet":
+    settings, last = _efficientnet_conf("efficientnet_b0", width_mult=a.width, depth_mult=1.0)
+    net = EfficientNet(settings, dropout=a.dropout, stochastic_depth_prob=a.stochastic_depth,
+                       num_classes=len(classes), last_channel=last)
+    stem = net.features[0][0]
+    net.features[0][0] = torch.nn.Conv2d(x.shape[1], stem.out_channels, 3, 2, 1, bias=False)
+else:
+    layers, c_in = [], x.shape[1]
+    for k, c in enumerate([32, 64, 128, 128]):
+        layers += [torch.nn.Conv2d(c_in, c, 3, padding=1, bias=False), torch.nn.BatchNorm2d(c),
+                   torch.nn.ReLU()] + ([torch.nn.MaxPool2d(2)] if k < 3 else [])
+        c_in = c
+    net = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(c_in, len(classes)))
 opt = (torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9, nesterov=True, weight_decay=1e-5)
        if a.opt == "sgd" else torch.optim.Adam(net.parameters(), lr=a.lr))
 rng = np.random.default_rng(a.seed)

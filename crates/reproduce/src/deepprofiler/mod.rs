@@ -330,8 +330,8 @@ pub fn run(opts: &Options) -> Result<()> {
         "How hard the leave-cells-out task is ({} classes, chance {}): a logistic regression on \
          the cells' true latent phenotypes reaches validation accuracy {} ({} without the \
          intensity factors that per-crop min–max scaling removes), one on 25 simple crop \
-         statistics (per channel mean, s.d., fraction above 0.25 and 0.5, central mean) {}; the \
-         network ends at {}.",
+         statistics (per channel mean, s.d., fraction above 0.25 and 0.5, central mean) {} \
+         (balanced accuracies); the network's validation accuracy (plain) ends at {}.",
         readout.classes,
         sig(readout.chance, 3),
         sig(readout.latent, 3),
