@@ -28,6 +28,7 @@ pub use map::{
     activity_map, average_precision, benjamini_hochberg, consistency_map, mean_average_precision,
     GroupMap, MapParams, MapSettings, PairSpec, QueryAp,
 };
+pub use moa_profiler::{balanced_accuracy, weighted_scores, Scores};
 pub use nsc::{nsc, NscResult};
 pub use probe::{logistic_predictions, logistic_probe, ProbeParams};
 pub use similarity::{Prepared, Similarity};

@@ -83,6 +83,22 @@ pub fn intra_inter_delta(
     Ok((intra, inter, intra - inter))
 }
 
+/// The mean over the classes of `truth` of the fraction of each class predicted right:
+/// accuracy that predicting the commonest class cannot inflate (chance = 1 / classes).
+pub fn balanced_accuracy(truth: &[String], predicted: &[String]) -> f64 {
+    let mut per_class: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for (t, p) in truth.iter().zip(predicted) {
+        let e = per_class.entry(t.as_str()).or_default();
+        e.0 += usize::from(t == p);
+        e.1 += 1;
+    }
+    per_class
+        .values()
+        .map(|&(right, n)| right as f64 / n as f64)
+        .sum::<f64>()
+        / per_class.len().max(1) as f64
+}
+
 /// Support-weighted precision, recall and F1 (sklearn `average="weighted"`, zero_division 0).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scores {
@@ -537,6 +553,19 @@ pub fn micro_precision_recall(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn balanced_accuracy_is_not_inflated_by_the_commonest_class() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // 6 DMSO, 1 a, 1 b; predicting DMSO everywhere: plain accuracy 0.75, balanced 1/3.
+        let truth = s(&["d", "d", "d", "d", "d", "d", "a", "b"]);
+        let all_d = s(&["d"; 8]);
+        assert!((super::balanced_accuracy(&truth, &all_d) - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(super::weighted_scores(&truth, &all_d).accuracy, 0.75);
+        // a right, b wrong, DMSO half right: (0.5 + 1 + 0) / 3.
+        let pred = s(&["d", "d", "d", "a", "a", "a", "a", "a"]);
+        assert!((super::balanced_accuracy(&truth, &pred) - 0.5).abs() < 1e-12);
+    }
+
     #[test]
     fn micro_average_precision_by_hand() {
         let scores = vec![vec![0.9, 0.1], vec![0.2, 0.8], vec![0.3, 0.7]];

@@ -220,8 +220,8 @@ pub fn real_field_cells(
 
 /// How well the true per-cell phenotype itself predicts `labels`: a multinomial logistic
 /// regression on the standardised latent factors of the `train` rows, scored (balanced
-/// accuracy) on the `val` rows. This bounds what a per-cell image classifier can be expected to reach on the
-/// simulated screen. `with_intensity = false` leaves out the five intensity factors, which
+/// accuracy) on the `val` rows. This bounds what a per-cell image classifier can be expected
+/// to reach on the simulated screen. `with_intensity = false` leaves out the five intensity factors, which
 /// DeepProfiler's per-crop min–max scaling removes from the pixels; the well-level cell count
 /// factor is never used (a single cell does not show it).
 pub fn latent_readout(
@@ -243,7 +243,7 @@ pub fn latent_readout(
     feature_readout(&columns, labels, train, val)
 }
 
-/// Balanced validation accuracy ([`balanced_accuracy`]) of a multinomial logistic regression
+/// Balanced validation accuracy ([`profiling_eval::balanced_accuracy`]) of a multinomial logistic regression
 /// (L2 1e-3) on the standardised columns of `features`, fit on the `train` rows and scored on
 /// the `val` rows.
 pub fn feature_readout(
@@ -272,23 +272,7 @@ pub fn feature_readout(
             max_iterations: 300,
         },
     )?;
-    Ok(balanced_accuracy(&truth, &predicted))
-}
-
-/// The mean over the classes of `truth` of the fraction of each class predicted right:
-/// accuracy that predicting the commonest class cannot inflate (chance = 1 / classes).
-pub fn balanced_accuracy(truth: &[String], predicted: &[String]) -> f64 {
-    let mut per_class: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
-    for (t, p) in truth.iter().zip(predicted) {
-        let e = per_class.entry(t.as_str()).or_default();
-        e.0 += usize::from(t == p);
-        e.1 += 1;
-    }
-    per_class
-        .values()
-        .map(|&(right, n)| right as f64 / n as f64)
-        .sum::<f64>()
-        / per_class.len().max(1) as f64
+    Ok(profiling_eval::balanced_accuracy(&truth, &predicted))
 }
 
 /// Simple statistics of each crop as the network sees it: per channel the mean, s.d., fraction
