@@ -104,15 +104,18 @@ fn main() -> Result<()> {
         // For a side-by-side run of another framework on the very same crops and split:
         // crops.f32 (little-endian, shape in crops.json) and crops.json (labels, split).
         let dir = std::path::Path::new(dir);
-        std::fs::create_dir_all(dir)?;
-        let bytes: Vec<u8> = cells.pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
-        std::fs::write(dir.join("crops.f32"), bytes)?;
-        std::fs::write(
-            dir.join("crops.json"),
-            serde_json::to_string(&serde_json::json!({
-                "shape": cells.pixels.shape(), "labels": labels, "train": tr, "val": va,
-            }))?,
-        )?;
+        profiles::write_atomic(&dir.join("crops.f32"), |w| {
+            cells
+                .pixels
+                .iter()
+                .try_for_each(|v| w.write_all(&v.to_le_bytes()))
+        })?;
+        let index = serde_json::json!({
+            "shape": cells.pixels.shape(), "labels": labels, "train": tr, "val": va,
+        });
+        profiles::write_atomic(&dir.join("crops.json"), |w| {
+            w.write_all(index.to_string().as_bytes())
+        })?;
     }
     if get("epochs", 3.0)? == 0.0 {
         return Ok(());
