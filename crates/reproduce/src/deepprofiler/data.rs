@@ -28,14 +28,18 @@ pub fn simulation_config(quick: bool, seed: u64) -> SimConfig {
 }
 
 /// Crops of every well of the screen (at most `per_well` cells each), `box_size` pixels, each
-/// min–max scaled per channel as DeepProfiler does.
-pub fn simulated_cells(screen: &Screen, box_size: usize, per_well: usize) -> Result<CellCrops> {
+/// min–max scaled per channel as DeepProfiler does, with each cell's true phenotype.
+pub fn simulated_cells(
+    screen: &Screen,
+    box_size: usize,
+    per_well: usize,
+) -> Result<SimulatedCells> {
     let params = CropParams {
         box_size,
         border: BorderPolicy::Skip,
         min_max_scale: true,
     };
-    Ok(simulated_cells_with(screen, &params, per_well)?.crops)
+    simulated_cells_with(screen, &params, per_well)
 }
 
 /// Simulated single-cell crops and the true latent phenotype of the cell in each.
@@ -276,7 +280,8 @@ pub fn feature_readout(
 }
 
 /// Simple statistics of each crop as the network sees it: per channel the mean, s.d., fraction
-/// of pixels above 0.25 and above 0.5, and the mean of the central half; `(crops, 5 × channels)`.
+/// of pixels above 0.25 and above 0.5, and the mean of the central square of half the side;
+/// `(crops, 5 × channels)`.
 pub fn crop_statistics(pixels: &Array4<f32>) -> Array2<f64> {
     let (n, c, h, w) = pixels.dim();
     let mut out = Array2::zeros((n, 5 * c));
@@ -300,19 +305,24 @@ pub fn crop_statistics(pixels: &Array4<f32>) -> Array2<f64> {
     out
 }
 
-/// What a per-cell classifier of `label_field` could reach on a split (balanced validation
-/// accuracy):
-/// the chance level, the cells' true latent phenotypes (with and without the intensity factors)
-/// and the crop statistics ([`crop_statistics`]), each read out by logistic regression.
+/// What a per-cell classifier could reach on a split: balanced validation accuracies of
+/// logistic regressions on what the cells carry.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct PerCellReadouts {
+    /// Distinct labels.
     pub classes: usize,
+    /// 1 / `classes`.
     pub chance: f64,
+    /// From the cells' true latent phenotypes.
     pub latent: f64,
+    /// From the phenotypes without the intensity factors (what min–max scaling leaves).
     pub latent_without_intensity: f64,
+    /// From [`crop_statistics`].
     pub crop_statistics: f64,
 }
 
+/// [`PerCellReadouts`] of `label_field` for `cells`, fit on the `train` rows and scored on the
+/// `val` rows.
 pub fn per_cell_readouts(
     cells: &SimulatedCells,
     label_field: &str,
@@ -339,9 +349,8 @@ mod tests {
 
     /// The quick screen's treatments are decodable per cell from the true phenotype and from
     /// plain crop statistics (measured balanced accuracies: 0.357, 0.254 without intensity,
-    /// 0.192; chance 0.077), so a
-    /// network near chance there has not learned what the crops carry. Fails if the latents
-    /// stop matching the crops' cells or the readout breaks.
+    /// 0.192; chance 0.077), so a network near chance there has not learned what the crops
+    /// carry. Fails if the latents stop matching the crops' cells or the readout breaks.
     #[test]
     fn treatments_are_decodable_per_cell_on_the_quick_screen() {
         let screen = Screen::design(&simulation_config(true, 0)).unwrap();

@@ -155,15 +155,7 @@ pub fn run(opts: &Options) -> Result<()> {
 
     log("simulating the screen and cutting crops");
     let screen = cellpaint_sim::Screen::design(&s.simulation)?;
-    let sim_cells = data::simulated_cells_with(
-        &screen,
-        &cell_images::CropParams {
-            box_size: s.box_size,
-            border: cell_images::BorderPolicy::Skip,
-            min_max_scale: true,
-        },
-        s.cells_per_well,
-    )?;
+    let sim_cells = data::simulated_cells(&screen, s.box_size, s.cells_per_well)?;
     let cells = &sim_cells.crops;
     let classical_wells = screen.profiles()?;
     let n_treatments = screen.truth.compounds.len();

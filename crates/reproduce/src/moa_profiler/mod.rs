@@ -166,7 +166,8 @@ fn deepprofiler_wells(
     device: &cellpaint_core::candle::Device,
 ) -> Result<ProfileTable> {
     let cells =
-        crate::deepprofiler::data::simulated_cells(screen, s.dp_box_size, s.dp_cells_per_well)?;
+        crate::deepprofiler::data::simulated_cells(screen, s.dp_box_size, s.dp_cells_per_well)?
+            .crops;
     let mut cfg = DeepProfilerConfig::default();
     cfg.train.model.input_size = s.dp_box_size;
     cfg.train.model.width_mult = s.dp_width_mult;
