@@ -19,11 +19,10 @@ pub struct Claim {
 
 /// The `network-learns-<name>` claim of a classifier's run directory: holds iff the final
 /// epoch's training and validation accuracy (`metrics.jsonl`) are both ≥ 2× chance, chance
-/// being 1/`classes`. Not testable (`None`) without a finished epoch or a validation set.
-pub fn network_learns(name: &str, run_dir: &Path, classes: usize) -> Claim {
-    let last = cellpaint_core::read_history(run_dir)
-        .ok()
-        .and_then(|h| h.last().cloned());
+/// being 1/`classes`. Not testable (`None`) without a finished epoch or a validation set; a
+/// missing or unreadable history is an error, not a verdict.
+pub fn network_learns(name: &str, run_dir: &Path, classes: usize) -> Result<Claim> {
+    let last = cellpaint_core::read_history(run_dir)?.last().cloned();
     let chance = 1.0 / classes.max(1) as f64;
     let get = |k: &str| {
         last.as_ref()
@@ -50,13 +49,13 @@ pub fn network_learns(name: &str, run_dir: &Path, classes: usize) -> Claim {
             None,
         ),
     };
-    Claim::new(
+    Ok(Claim::new(
         &format!("network-learns-{name}"),
         &format!("The {name} network learns its classification task (≥ 2× chance, training and validation)"),
         "the paper's networks are trained to convergence",
         ours,
         holds,
-    )
+    ))
 }
 
 impl Claim {

@@ -118,17 +118,15 @@ fn score(treatments: &ProfileTable, meta: &MetadataConfig, percentile: f64) -> R
     Ok((map.map, foe_mean))
 }
 
-/// Per-epoch (train accuracy, validation accuracy, validation macro F1) of a run; empty when
-/// it has no history.
-fn learning_curve(run: &Path) -> Vec<(f64, f64, f64)> {
-    cellpaint_core::read_history(run)
-        .unwrap_or_default()
+/// Per-epoch (train accuracy, validation accuracy, validation macro F1) of a trained run.
+fn learning_curve(run: &Path) -> Result<Vec<(f64, f64, f64)>> {
+    Ok(cellpaint_core::read_history(run)?
         .iter()
         .map(|r| {
             let g = |k: &str| r.metrics.get(k).copied().unwrap_or(f64::NAN);
             (g("accuracy"), g("val_accuracy"), g("val_macro_f1"))
         })
-        .collect()
+        .collect())
 }
 
 pub fn run(opts: &Options) -> Result<()> {
@@ -253,12 +251,12 @@ pub fn run(opts: &Options) -> Result<()> {
         "leave-cells-out",
         &d_lco,
         m_lco.meta.classes.len(),
-    ));
+    )?);
     claims.push(network_learns(
         "leave-plates-out",
         &d_lpo,
         m_lpo.meta.classes.len(),
-    ));
+    )?);
     // What a per-cell classifier could reach on the leave-cells-out split: context for the
     // network's validation accuracy (the same split train_on draws).
     let (tr, va) = partition(&cells.cells, &meta, &lco, s.seed)?;
@@ -286,7 +284,7 @@ pub fn run(opts: &Options) -> Result<()> {
         &meta,
         s.enrichment_percentile,
     )?;
-    let (c_lco, c_lpo) = (learning_curve(&d_lco), learning_curve(&d_lpo));
+    let (c_lco, c_lpo) = (learning_curve(&d_lco)?, learning_curve(&d_lpo)?);
     let series = |c: &[(f64, f64, f64)], k: usize| -> Vec<(f64, f64)> {
         c.iter()
             .enumerate()
@@ -403,7 +401,7 @@ pub fn run(opts: &Options) -> Result<()> {
             &format!("subset-{name}"),
             &dir,
             m.meta.classes.len(),
-        ));
+        )?);
         let (map, foe) = score(&profile(&m, &tap, lambda)?, &meta, s.enrichment_percentile)?;
         fig3.push((name.to_string(), map, foe));
     }

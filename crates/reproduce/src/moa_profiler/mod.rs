@@ -102,16 +102,15 @@ const METHODS: [&str; 3] = [
     "MP (MOAProfiler)",
 ];
 
-/// Per-epoch (train accuracy, validation accuracy) of a run; empty when it has no history.
-fn learning_curve(run: &std::path::Path) -> Vec<(f64, f64)> {
-    cellpaint_core::read_history(run)
-        .unwrap_or_default()
+/// Per-epoch (train accuracy, validation accuracy) of a trained run.
+fn learning_curve(run: &std::path::Path) -> Result<Vec<(f64, f64)>> {
+    Ok(cellpaint_core::read_history(run)?
         .iter()
         .map(|r| {
             let g = |k: &str| r.metrics.get(k).copied().unwrap_or(f64::NAN);
             (g("accuracy"), g("val_accuracy"))
         })
-        .collect()
+        .collect())
 }
 
 /// Embedding metrics of every method's table on the evaluated test wells, the probe fit on the
@@ -298,7 +297,7 @@ pub fn run(opts: &Options) -> Result<()> {
         "well-holdout",
         &run_dir,
         mp.meta.classes.len(),
-    ));
+    )?);
     let mp_wells = mp.well_profiles(&fields)?;
     let tables = [classical.clone(), dp.clone(), mp_wells];
     let (em, n_eval) = evaluate_methods(&tables, &split, &control)?;
@@ -312,7 +311,7 @@ pub fn run(opts: &Options) -> Result<()> {
         .map(|&i| fields.wells[fields.field_well[i]].moa.clone())
         .collect();
     let fc = field_classification(&p, &truth, &mp.meta.classes, &control)?;
-    let curve = learning_curve(&run_dir);
+    let curve = learning_curve(&run_dir)?;
     xy_chart(
         &figs.join("figure3a_precision_recall.svg"),
         "Figure 3a: field classification, micro-averaged PR curve",
@@ -677,7 +676,7 @@ pub fn run(opts: &Options) -> Result<()> {
         "compound-holdout",
         &c_dir,
         mp_c.meta.classes.len(),
-    ));
+    )?);
     let c_tables = [classical.clone(), dp.clone(), mp_c.well_profiles(&fields)?];
     let hm = holdout_methods(&c_tables, &csplit, &control)?;
     report.heading("Figure 4b–c: held-out compounds");
@@ -820,7 +819,7 @@ pub fn run(opts: &Options) -> Result<()> {
     metrics.insert(
         "figure4".into(),
         json!({"cp": hm[0], "dp": hm[1], "mp": hm[2],
-               "best_epoch": mp_c.meta.best_epoch, "curve": learning_curve(&c_dir)}),
+               "best_epoch": mp_c.meta.best_epoch, "curve": learning_curve(&c_dir)?}),
     );
     crate::output::finish(opts, report, &claims, metrics, started)
 }
