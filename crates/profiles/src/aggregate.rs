@@ -11,7 +11,9 @@ use crate::table::ProfileTable;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AggregateOp {
+    /// The median of the group's rows.
     Median,
+    /// The mean of the group's rows.
     Mean,
 }
 

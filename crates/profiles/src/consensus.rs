@@ -11,15 +11,20 @@ use crate::table::ProfileTable;
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "operation")]
 pub enum ConsensusOp {
+    /// The median of the replicates.
     Median,
+    /// The mean of the replicates.
     Mean,
     /// MODZ (CMap's moderated z-score): a weighted mean, each replicate weighted by its mean
     /// (negative-clipped) correlation to the other replicates, weights floored at
     /// `min_weight` and normalised to sum 1. `weight_decimals` rounds weights as pycytominer
     /// does (4); `None` keeps full precision.
     Modz {
+        /// How replicates are correlated.
         method: CorrelationMethod,
+        /// The floor of a replicate's weight.
         min_weight: f64,
+        /// Decimals the weights are rounded to.
         weight_decimals: Option<u32>,
     },
 }

@@ -51,14 +51,23 @@ impl std::str::FromStr for FeatureSelectOp {
 /// Settings for [`feature_select`]; defaults are pycytominer's.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FeatureSelectParams {
+    /// The operations, applied in this order.
     pub operations: Vec<FeatureSelectOp>,
     /// Rows the statistics are computed on (all rows when empty).
     pub fit_on: Vec<Selection>,
+    /// `variance_threshold`: drop a feature whose second most common value is rarer than
+    /// this fraction of its most common one.
     pub freq_cut: f64,
+    /// `variance_threshold`: drop a feature whose distinct values are fewer than this fraction
+    /// of the rows.
     pub unique_cut: f64,
+    /// `correlation_threshold`: drop one of each pair correlated above this (absolute).
     pub corr_threshold: f64,
+    /// `correlation_threshold`: Pearson or Spearman.
     pub corr_method: CorrelationMethod,
+    /// `drop_na_columns`: drop a feature missing in more than this fraction of rows.
     pub na_cutoff: f64,
+    /// `drop_outliers`: drop a feature with any absolute value above this.
     pub outlier_cutoff: f64,
     /// Feature names to drop for `blocklist`; `None` uses [`default_blocklist`].
     pub blocklist: Option<Vec<String>>,
@@ -86,6 +95,7 @@ impl Default for FeatureSelectParams {
 }
 
 impl FeatureSelectParams {
+    /// Rejects settings that cannot work, before any data is touched.
     pub fn check(&self) -> std::result::Result<(), String> {
         for (name, v) in [
             ("freq_cut", self.freq_cut),
@@ -113,8 +123,11 @@ impl FeatureSelectParams {
 /// What each operation excluded (features may appear under several operations).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FeatureSelectReport {
+    /// The features each operation dropped.
     pub excluded: BTreeMap<FeatureSelectOp, Vec<String>>,
+    /// Features before selection.
     pub n_before: usize,
+    /// Features kept.
     pub n_after: usize,
 }
 

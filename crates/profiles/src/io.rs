@@ -38,6 +38,7 @@ impl MetadataColumns {
 /// Options for [`read_table`].
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
+    /// Which columns are metadata (text) rather than features.
     pub metadata: MetadataColumns,
     /// Field delimiter; `None` infers it from the extension (`.tsv`, `.txt`, `.gct` → tab).
     pub delimiter: Option<u8>,

@@ -40,6 +40,7 @@ impl std::str::FromStr for NormalizeMethod {
 /// Settings for [`normalize`]; defaults are pycytominer's (`mad_robustize`, all rows, ε 1e-18).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NormalizeParams {
+    /// How each feature is centred and scaled.
     pub method: NormalizeMethod,
     /// Rows the scaler is fit on (all rows when empty), e.g. `Metadata_broad_sample=DMSO`.
     pub fit_on: Vec<Selection>,
@@ -61,16 +62,19 @@ impl Default for NormalizeParams {
 }
 
 impl NormalizeParams {
+    /// pycytominer's defaults with `method`.
     pub fn new(method: NormalizeMethod) -> Self {
         Self {
             method,
             ..Self::default()
         }
     }
+    /// Also fit the scaler on the rows `selection` picks.
     pub fn fit_on(mut self, selection: Selection) -> Self {
         self.fit_on.push(selection);
         self
     }
+    /// Also normalize separately per value of `column`.
     pub fn per<S: Into<String>>(mut self, column: S) -> Self {
         self.per.push(column.into());
         self
@@ -87,7 +91,9 @@ impl NormalizeParams {
 /// A fitted per-feature scaler.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scaler {
+    /// Subtracted from each feature.
     pub center: Array1<f64>,
+    /// What each centred feature is divided by.
     pub scale: Array1<f64>,
 }
 

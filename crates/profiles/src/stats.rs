@@ -110,7 +110,9 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CorrelationMethod {
+    /// Linear correlation of the values.
     Pearson,
+    /// Pearson correlation of the ranks (ties get their mean rank).
     Spearman,
 }
 

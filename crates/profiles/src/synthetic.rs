@@ -10,11 +10,17 @@ use crate::table::ProfileTable;
 /// Shape of the synthetic plate.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SyntheticPlate {
+    /// Seed of every random draw.
     pub seed: u64,
+    /// Control (DMSO) wells.
     pub n_controls: usize,
+    /// Treated compounds.
     pub n_compounds: usize,
+    /// Doses per compound (one well each).
     pub n_doses: usize,
+    /// Mechanisms of action the compounds are drawn from.
     pub n_moas: usize,
+    /// Feature columns.
     pub n_features: usize,
     /// Number of shared latent factors that make the features correlated.
     pub n_factors: usize,

@@ -100,28 +100,36 @@ impl ProfileTable {
     pub fn source(&self) -> &str {
         &self.source
     }
+    /// The table with another source label.
     pub fn with_source(mut self, source: impl Into<String>) -> Self {
         self.source = source.into();
         self
     }
+    /// Rows (profiles).
     pub fn n_rows(&self) -> usize {
         self.features.nrows()
     }
+    /// Feature columns.
     pub fn n_features(&self) -> usize {
         self.features.ncols()
     }
+    /// The feature columns' names, in order.
     pub fn feature_names(&self) -> &[String] {
         &self.feature_names
     }
+    /// The feature matrix, `(rows, features)`.
     pub fn features(&self) -> ArrayView2<'_, f64> {
         self.features.view()
     }
+    /// The feature matrix, to change in place.
     pub fn features_mut(&mut self) -> &mut Array2<f64> {
         &mut self.features
     }
+    /// The feature matrix, taken out of the table.
     pub fn into_features(self) -> Array2<f64> {
         self.features
     }
+    /// The metadata columns' names, in order.
     pub fn metadata_names(&self) -> &[String] {
         &self.metadata_names
     }
@@ -407,12 +415,16 @@ pub fn compare_values(a: &str, b: &str) -> Ordering {
 /// This is the `samples=` query of pycytominer, e.g. `Metadata_broad_sample=DMSO`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Selection {
+    /// The metadata column.
     pub column: String,
+    /// The value compared with.
     pub value: String,
+    /// `!=` instead of `=`.
     pub negate: bool,
 }
 
 impl Selection {
+    /// `column=value`.
     pub fn equals(column: impl Into<String>, value: impl Into<String>) -> Self {
         Self {
             column: column.into(),
@@ -420,6 +432,7 @@ impl Selection {
             negate: false,
         }
     }
+    /// Whether a row with `v` in the column is selected.
     pub fn matches(&self, v: &str) -> bool {
         (v == self.value) != self.negate
     }

@@ -54,8 +54,8 @@ impl KeyValues {
 pub enum Tier {
     /// A few minutes on 2 cores: what CI runs (`--quick`).
     Quick,
-    /// At most an hour on 2 cores, sized so that the networks demonstrably learn (defined for
-    /// moa-profiler; the other papers say they have none yet).
+    /// At most an hour on 2 cores, sized so that the networks can learn (defined for
+    /// moa-profiler and cytovae; deepprofiler says it has none yet).
     Cpu,
     /// The paper's settings (GPU-scale for the image papers): the default.
     Paper,
