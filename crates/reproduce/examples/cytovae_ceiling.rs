@@ -6,8 +6,9 @@
 //! [cells=30] [seed=0]`
 
 use anyhow::Result;
-use cyto_vaegan::profile::{moa_accuracy, treatment_profiles, ProfileParams};
+use cyto_vaegan::profile::ProfileParams;
 use reproduce::cytovae::data::{simulated_crops, simulation_config};
+use reproduce::cytovae::table1_accuracies;
 
 fn main() -> Result<()> {
     let args: std::collections::BTreeMap<String, String> = std::env::args()
@@ -38,14 +39,11 @@ fn main() -> Result<()> {
         ("crop statistics", &stats),
     ] {
         let mut row = format!("{name:>16}:");
-        for (col, params) in ProfileParams::table1() {
-            let p = treatment_profiles(x.view(), &sim.crops.meta, &params)?;
-            let a = moa_accuracy(&p)?;
-            row += &format!(
-                "  {col} NSC {:.1} NSCB {:.1}",
-                100.0 * a.nsc.accuracy,
-                100.0 * a.nscb.map_or(f64::NAN, |r| r.accuracy)
-            );
+        for ((col, _), (nsc, nscb)) in ProfileParams::table1()
+            .iter()
+            .zip(table1_accuracies(x.view(), &sim.crops.meta)?)
+        {
+            row += &format!("  {col} NSC {:.1} NSCB {:.1}", 100.0 * nsc, 100.0 * nscb);
         }
         println!("{row}");
     }

@@ -7,9 +7,10 @@
 //! [eval_per_well=per_well] [seed=0] [out=DIR]`
 
 use anyhow::{Context, Result};
-use cyto_vaegan::profile::{moa_accuracy, treatment_profiles, ProfileParams};
+use cyto_vaegan::profile::ProfileParams;
 use cyto_vaegan::{fit, FittedVaeGan, VaeGanConfig, Variant};
 use reproduce::cytovae::data::{simulated_crops, simulation_config};
+use reproduce::cytovae::table1_accuracies;
 
 fn main() -> Result<()> {
     let args: std::collections::BTreeMap<String, String> = std::env::args()
@@ -92,13 +93,11 @@ fn main() -> Result<()> {
             mse(&m)?,
             mse(&untrained)?
         );
-        for (col, params) in ProfileParams::table1() {
-            let a = moa_accuracy(&treatment_profiles(emb.view(), &eval.crops.meta, &params)?)?;
-            row += &format!(
-                " | {col} NSC {:.1} NSCB {:.1}",
-                100.0 * a.nsc.accuracy,
-                100.0 * a.nscb.map_or(f64::NAN, |r| r.accuracy)
-            );
+        for ((col, _), (nsc, nscb)) in ProfileParams::table1()
+            .iter()
+            .zip(table1_accuracies(emb.view(), &eval.crops.meta)?)
+        {
+            row += &format!(" | {col} NSC {:.1} NSCB {:.1}", 100.0 * nsc, 100.0 * nscb);
         }
         println!("{row}");
     }

@@ -62,6 +62,15 @@ pub enum Tier {
 }
 
 impl Tier {
+    /// `Quick` for `--quick`, else the default, `Paper`.
+    pub fn from_quick(quick: bool) -> Self {
+        if quick {
+            Tier::Quick
+        } else {
+            Tier::Paper
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Tier::Quick => "quick",

@@ -61,14 +61,7 @@ impl Settings {
 
     /// The quick (`true`) or paper tier.
     pub fn new(quick: bool, seed: u64) -> Self {
-        Self::for_tier(
-            if quick {
-                crate::Tier::Quick
-            } else {
-                crate::Tier::Paper
-            },
-            seed,
-        )
+        Self::for_tier(crate::Tier::from_quick(quick), seed)
     }
 
     /// The CPU tier is the quick one trained for 1,000 iterations on every cell of each
@@ -196,6 +189,25 @@ fn pct(x: f64) -> String {
     format!("{:.1}", 100.0 * x)
 }
 
+/// NSC and NSCB (NaN when no treatment has a neighbour in another batch) of the treatment
+/// profiles of per-cell vectors `cells` (embeddings, phenotypes, statistics), under each of
+/// Table 1's four summaries in [`ProfileParams::table1`]'s order.
+pub fn table1_accuracies(
+    cells: ndarray::ArrayView2<'_, f64>,
+    meta: &[cyto_vaegan::CropMeta],
+) -> Result<Vec<(f64, f64)>> {
+    ProfileParams::table1()
+        .iter()
+        .map(|(_, params)| {
+            let acc = moa_accuracy(&treatment_profiles(cells, meta, params)?)?;
+            Ok((
+                acc.nsc.accuracy,
+                acc.nscb.as_ref().map_or(f64::NAN, |r| r.accuracy),
+            ))
+        })
+        .collect()
+}
+
 /// Paper Table 1 (mean of 3 runs): [model][summary] for NSC and NSCB.
 const PAPER_NSC: [[f64; 4]; 3] = [
     [87.6, 92.2, 90.3, 92.5], // AE
@@ -296,23 +308,30 @@ pub fn run(opts: &Options) -> Result<()> {
     let mut table = [[f64::NAN; 4]; 3];
     let mut table_b = [[f64::NAN; 4]; 3];
     let mut rows = Vec::new();
-    let mut n_treatments = 0;
     for (mi, (v, m)) in trained.models.iter().enumerate() {
         let emb = m.embed(&sim)?.mapv(f64::from);
         let mut nsc_row = vec![format!("NSC {}", v.name())];
         let mut nscb_row = vec![format!("NSCB {}", v.name())];
-        for (si, (_, params)) in ProfileParams::table1().iter().enumerate() {
-            let p = treatment_profiles(emb.view(), &sim.meta, params)?;
-            n_treatments = p.n_rows() - 1;
-            let acc = moa_accuracy(&p)?;
-            table[mi][si] = acc.nsc.accuracy;
-            table_b[mi][si] = acc.nscb.as_ref().map_or(f64::NAN, |r| r.accuracy);
-            nsc_row.push(format!("{} ({})", pct(table[mi][si]), PAPER_NSC[mi][si]));
-            nscb_row.push(format!("{} ({})", pct(table_b[mi][si]), PAPER_NSCB[mi][si]));
+        for (si, (nsc, nscb)) in table1_accuracies(emb.view(), &sim.meta)?
+            .into_iter()
+            .enumerate()
+        {
+            table[mi][si] = nsc;
+            table_b[mi][si] = nscb;
+            nsc_row.push(format!("{} ({})", pct(nsc), PAPER_NSC[mi][si]));
+            nscb_row.push(format!("{} ({})", pct(nscb), PAPER_NSCB[mi][si]));
         }
         rows.push(nsc_row);
         rows.push(nscb_row);
     }
+    let control = ProfileParams::default().control;
+    let n_treatments = sim
+        .meta
+        .iter()
+        .filter(|m| m.compound != control)
+        .map(|m| (&m.compound, &m.concentration))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     // What the crops allow with no network: the cells' true phenotypes (the simulator's
     // truth, a ceiling no image model is promised) and plain crop statistics (a pixel
     // baseline; not CellProfiler's features, so not the paper's comparison).
@@ -322,20 +341,19 @@ pub fn run(opts: &Options) -> Result<()> {
         ("true phenotype", "true_phenotype", &sim_latents),
         ("crop statistics", "crop_statistics", &crop_stats),
     ] {
-        let mut nsc_row = vec![format!("NSC {name} (no network)")];
-        let mut nscb_row = vec![format!("NSCB {name} (no network)")];
-        let (mut nsc_v, mut nscb_v) = (Vec::new(), Vec::new());
-        for (_, params) in ProfileParams::table1() {
-            let acc = moa_accuracy(&treatment_profiles(x.view(), &sim.meta, &params)?)?;
-            let b = acc.nscb.as_ref().map_or(f64::NAN, |r| r.accuracy);
-            nsc_row.push(pct(acc.nsc.accuracy));
-            nscb_row.push(pct(b));
-            nsc_v.push(acc.nsc.accuracy);
-            nscb_v.push(b);
-        }
-        rows.push(nsc_row);
-        rows.push(nscb_row);
-        baselines.insert(key.into(), json!({"nsc": nsc_v, "nscb": nscb_v}));
+        let acc = table1_accuracies(x.view(), &sim.meta)?;
+        rows.push(
+            std::iter::once(format!("NSC {name} (no network)"))
+                .chain(acc.iter().map(|a| pct(a.0)))
+                .collect(),
+        );
+        rows.push(
+            std::iter::once(format!("NSCB {name} (no network)"))
+                .chain(acc.iter().map(|a| pct(a.1)))
+                .collect(),
+        );
+        let (nsc, nscb): (Vec<f64>, Vec<f64>) = acc.into_iter().unzip();
+        baselines.insert(key.into(), json!({"nsc": nsc, "nscb": nscb}));
     }
     metrics.insert("table1_no_network".into(), Value::Object(baselines));
     rows.sort_by_key(|r| !r[0].starts_with("NSC "));

@@ -45,14 +45,7 @@ pub struct Settings {
 impl Settings {
     /// The quick (`true`) or paper tier.
     pub fn new(quick: bool, seed: u64) -> Self {
-        Self::for_tier(
-            if quick {
-                crate::Tier::Quick
-            } else {
-                crate::Tier::Paper
-            },
-            seed,
-        )
+        Self::for_tier(crate::Tier::from_quick(quick), seed)
     }
 
     /// Quick and CPU tiers: fields at the rendered resolution (128 px; downsampled to 64 px
