@@ -1,16 +1,32 @@
-//! Sizing the cytovae CPU tier: trains one of AE / VAE / VAE+ on the simulated crops for each
-//! iteration count given (each a fresh run) and prints NSC / NSCB for Table 1's four
-//! summaries, the reconstruction MSE against the untrained network, and seconds per iteration.
+//! Sizing the cytovae CPU tier. First what the simulated crops allow with no network: NSC /
+//! NSCB (Table 1's four summaries) of profiles from each cell's true latent phenotype and from
+//! plain crop statistics. Then, for each iteration count given (each a fresh run; none with
+//! `iterations=0`), one of AE / VAE / VAE+ trained on the crops: the same NSC / NSCB of its
+//! embeddings, its reconstruction MSE against the untrained network, and seconds per iteration.
 //!
 //! `cargo run --release -p reproduce --example cytovae_learning_curve -- [variant=ae|vae|vae-plus]
-//! [iterations=250,1000] [batch=8] [filters=16] [moas=4] [per_well=12]
+//! [iterations=250,1000] [batch=8] [filters=16] [moas=4] [cells=30] [per_well=12]
 //! [eval_per_well=per_well] [seed=0] [out=DIR]`
 
 use anyhow::{Context, Result};
 use cyto_vaegan::profile::ProfileParams;
-use cyto_vaegan::{fit, FittedVaeGan, VaeGanConfig, Variant};
+use cyto_vaegan::quality::reconstruction_quality;
+use cyto_vaegan::{fit, CropMeta, FittedVaeGan, VaeGanConfig, Variant};
+use ndarray::{Array2, Axis};
 use reproduce::cytovae::data::{simulated_crops, simulation_config};
 use reproduce::cytovae::table1_accuracies;
+
+/// Table 1's four NSC / NSCB pairs of per-cell vectors `x`, as one line.
+fn table1_line(x: &Array2<f64>, meta: &[CropMeta]) -> Result<String> {
+    let mut row = String::new();
+    for ((col, _), (nsc, nscb)) in ProfileParams::table1()
+        .iter()
+        .zip(table1_accuracies(x.view(), meta)?)
+    {
+        row += &format!(" | {col} NSC {:.1} NSCB {:.1}", 100.0 * nsc, 100.0 * nscb);
+    }
+    Ok(row)
+}
 
 fn main() -> Result<()> {
     let args: std::collections::BTreeMap<String, String> = std::env::args()
@@ -36,36 +52,57 @@ fn main() -> Result<()> {
         .map_or("250,1000", String::as_str)
         .split(',')
         .map(|v| v.parse().with_context(|| format!("iterations: {v}")))
+        .filter(|n| !matches!(n, Ok(0)))
         .collect::<Result<_>>()?;
     let seed = get("seed", 0)? as u64;
     let mut sim_cfg = simulation_config(true, seed);
     sim_cfg.n_moas = get("moas", sim_cfg.n_moas)?;
-    let sim = simulated_crops(&sim_cfg, get("per_well", 12)?)?;
+    sim_cfg.mean_cells_per_site = get("cells", sim_cfg.mean_cells_per_site as usize)? as f64;
+    let per_well = get("per_well", 12)?;
+    let eval_per_well = get("eval_per_well", per_well)?;
+    let sim = simulated_crops(&sim_cfg, per_well)?;
     let crops = &sim.crops;
-    // Profiles from more cells per well than training saw (the same wells' other cells).
-    let eval = simulated_crops(&sim_cfg, get("eval_per_well", get("per_well", 12)?)?)?;
+    // Profiles may come from more cells per well than training saw (the same wells' others).
+    let eval_sim = if eval_per_well == per_well {
+        None
+    } else {
+        Some(simulated_crops(&sim_cfg, eval_per_well)?)
+    };
+    let eval = eval_sim.as_ref().unwrap_or(&sim);
+    println!(
+        "{} MOAs (chance {:.1} %), {} training crops, profiles from {} crops",
+        sim_cfg.n_moas,
+        100.0 / sim_cfg.n_moas as f64,
+        crops.len(),
+        eval.crops.len()
+    );
+    let stats = reproduce::deepprofiler::data::crop_statistics(&eval.crops.pixels);
+    for (name, x) in [
+        ("true phenotype", &eval.latents),
+        ("crop statistics", &stats),
+    ] {
+        println!(
+            "{name:>16} (no network){}",
+            table1_line(x, &eval.crops.meta)?
+        );
+    }
     let out = std::path::PathBuf::from(
         args.get("out")
             .map_or("target/cytovae-learning-curve", String::as_str),
     );
     let device = cellpaint_core::candle::Device::Cpu;
-    let chance = 100.0 / sim_cfg.n_moas as f64;
-    println!(
-        "{} on {} simulated crops, {} MOAs (chance {chance:.1} %)",
-        variant.name(),
-        crops.len(),
-        sim_cfg.n_moas
-    );
     let sample: Vec<usize> = (0..crops.len()).step_by(crops.len().div_ceil(64)).collect();
     let mse = |m: &FittedVaeGan| -> Result<f64> {
         let r = m.reconstruct(crops, &sample)?;
-        let mut s = 0.0;
-        for (k, &i) in sample.iter().enumerate() {
-            let d =
-                &crops.pixels.index_axis(ndarray::Axis(0), i) - &r.index_axis(ndarray::Axis(0), k);
-            s += d.mapv(|v| f64::from(v * v)).mean().unwrap_or(f64::NAN);
-        }
-        Ok(s / sample.len() as f64)
+        Ok(
+            reconstruction_quality(sample.iter().enumerate().map(|(k, &i)| {
+                (
+                    crops.pixels.index_axis(Axis(0), i),
+                    r.index_axis(Axis(0), k),
+                )
+            }))
+            .mse,
+        )
     };
     for &n in &iterations {
         let mut cfg = VaeGanConfig::paper(variant);
@@ -87,19 +124,14 @@ fn main() -> Result<()> {
         let secs = t.elapsed().as_secs_f64();
         let untrained = FittedVaeGan::untrained(&cfg, crops, seed, &device)?;
         let emb = m.embed(&eval.crops)?.mapv(f64::from);
-        let mut row = format!(
-            "{n:>6} iterations ({:.2} s/it): MSE {:.4} (untrained {:.4})",
+        println!(
+            "{} {n} iterations ({:.2} s/it; a resumed run reports ≈ 0): MSE {:.4} (untrained {:.4}){}",
+            variant.name(),
             secs / n as f64,
             mse(&m)?,
-            mse(&untrained)?
+            mse(&untrained)?,
+            table1_line(&emb, &eval.crops.meta)?
         );
-        for ((col, _), (nsc, nscb)) in ProfileParams::table1()
-            .iter()
-            .zip(table1_accuracies(emb.view(), &eval.crops.meta)?)
-        {
-            row += &format!(" | {col} NSC {:.1} NSCB {:.1}", 100.0 * nsc, 100.0 * nscb);
-        }
-        println!("{row}");
     }
     Ok(())
 }
