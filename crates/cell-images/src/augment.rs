@@ -12,13 +12,21 @@ use crate::resize::resize;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+/// DeepProfiler's augmentation settings; the defaults are its values.
 pub struct AugmentParams {
+    /// Probability of a random square crop resized back to the input size.
     pub crop_probability: f64,
+    /// Smallest side of that crop, as a fraction of the input side (the largest is 1).
     pub min_crop_fraction: f64,
+    /// Mirror left–right with probability 0.5.
     pub flip: bool,
+    /// Rotate by a uniformly drawn multiple of 90°.
     pub rotate: bool,
+    /// Per channel, a shift drawn uniformly in ±`brightness` is added.
     pub brightness: f32,
+    /// Per channel, the contrast factor is drawn uniformly in [`contrast_low`, `contrast_high`].
     pub contrast_low: f32,
+    /// Upper end of the contrast factor's range.
     pub contrast_high: f32,
 }
 

@@ -16,7 +16,9 @@ use crate::resize::{percentiles_of, resize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CompressionParams {
+    /// Intensities at or below this percentile (0–100) of the image map to 0.
     pub lower_percentile: f64,
+    /// Intensities at or above this percentile (0–100) map to 255.
     pub upper_percentile: f64,
     /// Resize factor before stretching (1.0 keeps the size).
     pub scaling_factor: f64,
@@ -33,6 +35,7 @@ impl Default for CompressionParams {
 }
 
 impl CompressionParams {
+    /// Percentiles within 0–100, lower below upper, and a scaling factor in (0, 1].
     pub fn check(&self) -> Result<()> {
         let ok = (0.0..=100.0).contains(&self.lower_percentile)
             && (0.0..=100.0).contains(&self.upper_percentile)
@@ -82,8 +85,11 @@ impl CompressionParams {
 /// Bytes before and after compression.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CompressionReport {
+    /// Images written.
     pub files: usize,
+    /// Bytes of the originals.
     pub bytes_in: u64,
+    /// Bytes of the compressed images.
     pub bytes_out: u64,
 }
 
@@ -96,6 +102,7 @@ impl CompressionReport {
             self.bytes_in as f64 / self.bytes_out as f64
         }
     }
+    /// Adds another report's counts to this one (e.g. one per plate).
     pub fn add(&mut self, other: CompressionReport) {
         self.files += other.files;
         self.bytes_in += other.bytes_in;

@@ -25,8 +25,12 @@ pub enum BorderPolicy {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+/// How cells are cut from a field; the defaults are DeepProfiler's (128-px box, cells near the
+/// border skipped, each crop min–max scaled per channel).
 pub struct CropParams {
+    /// Side of the square crop in pixels, centred on the nucleus.
     pub box_size: usize,
+    /// What to do with a cell whose box leaves the field.
     pub border: BorderPolicy,
     /// Per-channel min–max scaling of each crop (DeepProfiler's default).
     pub min_max_scale: bool,
@@ -45,9 +49,13 @@ impl Default for CropParams {
 /// One cell's crop; `index` is the position of its centre in the list given.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Crop {
+    /// Position of the cell's centre in the list given to [`extract_crops`].
     pub index: usize,
+    /// Centre column, in pixels.
     pub x: f64,
+    /// Centre row, in pixels.
     pub y: f64,
+    /// `(channels, box, box)`.
     pub pixels: Array3<f32>,
 }
 
@@ -151,16 +159,22 @@ pub fn fold_channels(unfolded: &Array2<f32>, channels: usize) -> Result<Array3<f
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportedCell {
     #[serde(rename = "Metadata_Plate")]
+    /// Plate of the cell's field.
     pub plate: String,
     #[serde(rename = "Metadata_Well")]
+    /// Well of the cell's field.
     pub well: String,
     #[serde(rename = "Metadata_Site")]
+    /// Site (field) within the well.
     pub site: String,
     #[serde(rename = "Target")]
+    /// The training label (DeepProfiler's `Target` column).
     pub target: String,
     #[serde(rename = "Nuclei_Location_Center_X")]
+    /// Nucleus centre, column in pixels.
     pub x: f64,
     #[serde(rename = "Nuclei_Location_Center_Y")]
+    /// Nucleus centre, row in pixels.
     pub y: f64,
     /// Path relative to the export root.
     #[serde(rename = "Image_Name")]

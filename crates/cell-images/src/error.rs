@@ -1,3 +1,5 @@
+//! Errors of this crate: each names the file (or index row) and what was expected.
+
 use std::path::PathBuf;
 
 /// Everything that can go wrong reading, preparing or writing images.
@@ -5,21 +7,36 @@ use std::path::PathBuf;
 /// Every variant names the file (or the index row) and what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    /// A file could not be read or written.
     #[error("{path}: {cause}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         cause: std::io::Error,
     },
+    /// A file is not a valid image of its format.
     #[error("{path}: cannot decode {format}: {message}")]
     Decode {
+        /// The file.
         path: PathBuf,
+        /// The format it was read as (PNG, TIFF, NPZ…).
         format: &'static str,
+        /// What the decoder said.
         message: String,
     },
+    /// A readable input with content that does not fit (sizes, channels, metadata).
     #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    Invalid {
+        /// The file, or the file and 1-based line of an index row.
+        path: String,
+        /// What was expected.
+        message: String,
+    },
+    /// Settings that fail their check.
     #[error("{0}")]
     Params(String),
+    /// A table error from `profiles` (metadata, locations CSVs).
     #[error(transparent)]
     Profile(#[from] profiles::ProfileError),
 }
@@ -39,4 +56,5 @@ impl ImageError {
     }
 }
 
+/// `Result` with [`ImageError`].
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;

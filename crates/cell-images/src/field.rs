@@ -12,10 +12,14 @@ use crate::io::read_plane;
 pub const CELL_PAINTING_CHANNELS: [&str; 5] = ["DNA", "ER", "RNA", "AGP", "Mito"];
 
 #[derive(Debug, Clone, PartialEq)]
+/// One field of view: a stack of channels, `pixels[[channel, row, col]]`, in the source files'
+/// raw intensity units (0 … 2^bits − 1) as f32.
 pub struct Field {
+    /// Channel names, in the order of `pixels`' first axis.
     pub channels: Vec<String>,
     /// Bit depth of the source files (8 or 16).
     pub bits: u8,
+    /// `(channels, height, width)`.
     pub pixels: Array3<f32>,
 }
 
@@ -69,6 +73,7 @@ impl Field {
         })
     }
 
+    /// A field from an existing stack; the number of names must match the stack's channels.
     pub fn from_pixels(channels: Vec<String>, bits: u8, pixels: Array3<f32>) -> Result<Self> {
         if channels.len() != pixels.shape()[0] {
             return Err(ImageError::Params(format!(
@@ -84,16 +89,20 @@ impl Field {
         })
     }
 
+    /// Number of channels.
     pub fn n_channels(&self) -> usize {
         self.pixels.shape()[0]
     }
+    /// Rows.
     pub fn height(&self) -> usize {
         self.pixels.shape()[1]
     }
+    /// Columns.
     pub fn width(&self) -> usize {
         self.pixels.shape()[2]
     }
 
+    /// A view of channel `c` (0-based).
     pub fn channel(&self, c: usize) -> ArrayView2<'_, f32> {
         self.pixels.index_axis(Axis(0), c)
     }

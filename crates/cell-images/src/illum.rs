@@ -18,9 +18,11 @@ use crate::resize::{median_disk, percentile, resize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IlluminationParams {
+    /// Fields are averaged at 1/`down_scale_factor` of their size (≥ 1).
     pub down_scale_factor: usize,
     /// Diameter of the median filter's disk at the reduced scale.
     pub median_filter_size: usize,
+    /// The function's floor: values below this percentile (0–100) of each plane are raised to it.
     pub robust_percentile: f64,
 }
 
@@ -35,6 +37,7 @@ impl Default for IlluminationParams {
 }
 
 impl IlluminationParams {
+    /// A scale factor ≥ 1 and a percentile in [0, 100).
     pub fn check(&self) -> Result<()> {
         if self.down_scale_factor == 0 {
             return Err(ImageError::Params("down_scale_factor must be ≥ 1".into()));
@@ -100,6 +103,7 @@ impl IlluminationAccumulator {
         Ok(())
     }
 
+    /// Fields added so far.
     pub fn count(&self) -> usize {
         self.count
     }
@@ -142,11 +146,14 @@ impl IlluminationAccumulator {
 /// A fitted illumination function: divide each channel by its plane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IlluminationFunction {
+    /// Channel names, in the order of `functions`.
     pub channels: Vec<String>,
+    /// `(channels, height, width)`: the plane each channel is divided by.
     pub functions: Array3<f32>,
 }
 
 impl IlluminationFunction {
+    /// The field divided by the function, channel by channel; its channels and size must match.
     pub fn apply(&self, field: &Field) -> Result<Field> {
         if field.pixels.dim() != self.functions.dim() || field.channels != self.channels {
             return Err(ImageError::Params(format!(
@@ -174,6 +181,7 @@ impl IlluminationFunction {
         Ok(())
     }
 
+    /// Reads what [`IlluminationFunction::save`] wrote.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let sidecar = path.with_extension("json");
@@ -210,6 +218,7 @@ impl IlluminationFunction {
         })
     }
 
+    /// Channel `c`'s plane (0-based).
     pub fn channel(&self, c: usize) -> ndarray::ArrayView2<'_, f32> {
         self.functions.index_axis(Axis(0), c)
     }

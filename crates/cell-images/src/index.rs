@@ -23,8 +23,11 @@ pub(crate) fn open_csv(path: &Path) -> Result<(csv::Reader<std::fs::File>, Vec<S
 /// One field of view in an index: where its channel files are, and its metadata.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldRecord {
+    /// `Metadata_Plate`.
     pub plate: String,
+    /// `Metadata_Well`.
     pub well: String,
+    /// `Metadata_Site`.
     pub site: String,
     /// One path per channel, in the index's channel order.
     pub paths: Vec<PathBuf>,
@@ -37,8 +40,11 @@ pub struct FieldRecord {
 /// A parsed index: the channels it was asked for and one record per row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageIndex {
+    /// The CSV the index was read from (named in errors).
     pub source: PathBuf,
+    /// The channels asked for, in the order of each record's `paths`.
     pub channels: Vec<String>,
+    /// One record per CSV row, in file order.
     pub fields: Vec<FieldRecord>,
 }
 

@@ -16,17 +16,22 @@ use crate::error::{ImageError, Result};
 /// One decoded image: `pixels[[sample, row, col]]`; `samples` is 1 for grayscale, 3 for RGB.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawImage {
+    /// Bit depth of the file (8 or 16).
     pub bits: u8,
+    /// `(samples, height, width)`.
     pub pixels: Array3<u16>,
 }
 
 impl RawImage {
+    /// Rows.
     pub fn height(&self) -> usize {
         self.pixels.shape()[1]
     }
+    /// Columns.
     pub fn width(&self) -> usize {
         self.pixels.shape()[2]
     }
+    /// Samples per pixel.
     pub fn samples(&self) -> usize {
         self.pixels.shape()[0]
     }
@@ -35,7 +40,9 @@ impl RawImage {
 /// A single-sample (grayscale) image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plane {
+    /// Bit depth of the file (8 or 16).
     pub bits: u8,
+    /// `(height, width)`.
     pub pixels: Array2<u16>,
 }
 
@@ -240,10 +247,14 @@ fn read_png(path: &Path) -> Result<RawImage> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TiffCompression {
+    /// Uncompressed.
     None,
+    /// LZW.
     Lzw,
     #[default]
+    /// Deflate (zlib), the default.
     Deflate,
+    /// PackBits run-length encoding.
     Packbits,
 }
 

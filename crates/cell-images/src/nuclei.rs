@@ -17,8 +17,9 @@ use crate::compress::CompressionParams;
 use crate::error::{ImageError, Result};
 use crate::resize::gaussian_blur;
 
-/// CellProfiler's column names for nucleus centres.
+/// CellProfiler's column name for a nucleus centre's column.
 pub const CENTER_X: &str = "Nuclei_Location_Center_X";
+/// CellProfiler's column name for a nucleus centre's row.
 pub const CENTER_Y: &str = "Nuclei_Location_Center_Y";
 
 /// Detector settings, in pixels of the image given.
@@ -49,15 +50,21 @@ impl Default for NucleusParams {
 /// One detected nucleus.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Nucleus {
+    /// Centroid column, in pixels.
     pub x: f64,
+    /// Centroid row, in pixels.
     pub y: f64,
+    /// Area in pixels.
     pub area: usize,
 }
 
 /// Labels image from detection: 0 is background, 1..=n the nuclei in `Nucleus` order.
 pub struct Segmentation {
+    /// The nuclei, in label order.
     pub nuclei: Vec<Nucleus>,
+    /// Label of each pixel.
     pub labels: Array2<u32>,
+    /// The Otsu threshold chosen on the smoothed DNA channel stretched to 8 bits.
     pub threshold: u8,
 }
 

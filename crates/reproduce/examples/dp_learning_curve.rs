@@ -1,7 +1,8 @@
 //! A DeepProfiler (Cell Painting CNN) learning curve on the reproduction's simulated screen, to
 //! size its tiers: `cargo run --release -p reproduce --example dp_learning_curve -- KEY=VALUE…`
 //! with keys `box` (crop side = input side), `cells` (crops per well), `width`, `epochs`, `lr`,
-//! `batch`, `moas`, `compounds` (per MOA), `seed`, `device` (cpu, cuda), `minmax` (1: min–max
+//! `batch`, `moas`, `compounds` (per MOA), `sites` (per well), `replicates` (plates per batch),
+//! `seed`, `device` (cpu, cuda), `minmax` (1: min–max
 //! scale each crop per channel, as DeepProfiler; 0: raw intensities divided by 65535), `label`
 //! (`treatment`, the paper's; `moa`), `augment` (1: DeepProfiler's augmentation; 0: none).
 //! Leave-cells-out partition (60 % training).
@@ -29,6 +30,8 @@ fn main() -> Result<()> {
     let mut sim = reproduce::deepprofiler::data::simulation_config(true, seed);
     sim.n_moas = get("moas", sim.n_moas as f64)? as usize;
     sim.compounds_per_moa = get("compounds", sim.compounds_per_moa as f64)? as usize;
+    sim.sites_per_well = get("sites", sim.sites_per_well as f64)? as usize;
+    sim.replicates = get("replicates", sim.replicates as f64)? as usize;
     let box_size = get("box", 32.0)? as usize;
     let mut cfg = DeepProfilerConfig::default();
     cfg.dataset.locations.box_size = box_size;
