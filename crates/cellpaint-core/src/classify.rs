@@ -20,6 +20,7 @@ use crate::train::{Metrics, TrainTask};
 pub trait ImageSet {
     /// Number of images.
     fn len(&self) -> usize;
+    /// No images.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -159,6 +160,7 @@ fn batches(n: usize, size: usize) -> impl Iterator<Item = Vec<usize>> {
 /// Loss and batch settings of [`ClassifierTask`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClassifierSettings {
+    /// Images per step.
     pub batch_size: usize,
     /// ε of label smoothing (0: plain cross-entropy).
     pub label_smoothing: f64,
@@ -173,7 +175,9 @@ pub type EpochSampler<'a> = Box<dyn Fn(&[usize], &mut Rng) -> Vec<usize> + 'a>;
 
 /// An EfficientNet classifier's training run, as a [`TrainTask`].
 pub struct ClassifierTask<'a> {
+    /// The network's variables (saved in checkpoints, read for features).
     pub map: SeededVarMap,
+    /// The network being trained.
     pub net: EfficientNet,
     opt: AnyOptimizer,
     settings: ClassifierSettings,

@@ -9,7 +9,9 @@ use crate::error::{CoreError, Result};
 #[serde(try_from = "String", into = "String")]
 pub enum DeviceChoice {
     #[default]
+    /// The CPU (the default).
     Cpu,
+    /// The CUDA GPU with this ordinal (needs the `cuda` feature).
     Cuda(usize),
 }
 

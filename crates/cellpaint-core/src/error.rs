@@ -1,20 +1,34 @@
+//! Errors of the shared layer.
+
 use std::path::PathBuf;
 
 /// Errors of the shared layer. Each names what it was doing and where.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error(transparent)]
+    /// A tensor operation failed.
     Candle(#[from] candle_core::Error),
     #[error(transparent)]
+    /// Reading or writing a table or JSON file failed.
     Profiles(#[from] profiles::ProfileError),
+    /// A file could not be read or written.
     #[error("{path}: {cause}")]
     Io {
+        /// The file.
         path: PathBuf,
         // Shown in the message, not chained as a source, so it is printed once.
+        /// What the operating system said.
         cause: std::io::Error,
     },
+    /// A checkpoint that cannot be read or does not fit the model.
     #[error("checkpoint {path}: {message}")]
-    Checkpoint { path: PathBuf, message: String },
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Settings that fail their check.
     #[error("invalid configuration: {0}")]
     Config(String),
     /// A run directory that belongs to another run, or a request it cannot meet.
@@ -23,8 +37,10 @@ pub enum CoreError {
     /// Training produced non-finite values.
     #[error("training diverged: {0}")]
     Diverged(String),
+    /// A device that cannot be used (e.g. CUDA in a build without the feature).
     #[error("device: {0}")]
     Device(String),
 }
 
+/// `Result` with [`CoreError`].
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -24,6 +24,7 @@ pub const RUN_FORMAT: &str = "cellpaint-run-v2";
 pub struct Fingerprint(pub BTreeMap<String, serde_json::Value>);
 
 impl Fingerprint {
+    /// No settings yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -114,6 +115,7 @@ fn flatten(prefix: &str, value: serde_json::Value, out: &mut BTreeMap<String, se
 pub struct DataHasher(Sha256);
 
 impl DataHasher {
+    /// An empty digest.
     pub fn new() -> Self {
         Self::default()
     }
@@ -183,6 +185,7 @@ impl DataHasher {
         self.f64s(t.features().iter().copied())
     }
 
+    /// The digest so far, as lowercase hex.
     pub fn hex(&self) -> String {
         hex(&self.0.clone().finalize())
     }

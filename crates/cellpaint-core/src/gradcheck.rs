@@ -5,9 +5,11 @@ use candle_core::{DType, Device, Result, Tensor, Var};
 /// How far the analytic gradient is from central differences.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GradCheck {
+    /// max |analytic − numeric| over the checked elements.
     pub max_abs_error: f64,
     /// max |a − n| / max(|a|, |n|, 1)
     pub max_rel_error: f64,
+    /// Elements compared.
     pub n_checked: usize,
 }
 

@@ -24,6 +24,7 @@ pub struct SeededVarMap {
 }
 
 impl SeededVarMap {
+    /// An empty map whose variables are initialised from `seed` and their names.
     pub fn new(seed: u64) -> Self {
         Self {
             varmap: VarMap::new(),
@@ -36,6 +37,7 @@ impl SeededVarMap {
         VarBuilder::from_backend(Box::new(self.clone()), dtype, device.clone())
     }
 
+    /// The variables created so far.
     pub fn varmap(&self) -> &VarMap {
         &self.varmap
     }

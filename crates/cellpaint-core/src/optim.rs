@@ -14,10 +14,15 @@ use crate::error::{CoreError, Result};
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct SgdParams {
+    /// Learning rate.
     pub lr: f64,
+    /// Momentum factor (0: plain SGD).
     pub momentum: f64,
+    /// Dampening of the momentum.
     pub dampening: f64,
+    /// L2 penalty added to the gradient (coupled, as PyTorch's SGD).
     pub weight_decay: f64,
+    /// Nesterov momentum.
     pub nesterov: bool,
 }
 
@@ -34,6 +39,7 @@ impl Default for SgdParams {
 }
 
 impl SgdParams {
+    /// Non-negative rate, momentum and decay; Nesterov only with momentum and no dampening.
     pub fn check(&self) -> Result<()> {
         if !(self.lr >= 0.0) || !(self.momentum >= 0.0) || !(self.weight_decay >= 0.0) {
             return Err(CoreError::Config(format!(
@@ -117,10 +123,15 @@ impl Optimizer for Sgd {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct AdamWParams {
+    /// Learning rate.
     pub lr: f64,
+    /// Decay of the first-moment average.
     pub beta1: f64,
+    /// Decay of the second-moment average.
     pub beta2: f64,
+    /// Added to the denominator.
     pub eps: f64,
+    /// Decoupled weight decay.
     pub weight_decay: f64,
 }
 
@@ -202,11 +213,14 @@ impl Optimizer for AdamW {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OptimizerConfig {
+    /// SGD with PyTorch's semantics.
     Sgd(SgdParams),
+    /// AdamW (candle-nn's).
     AdamW(AdamWParams),
 }
 
 impl OptimizerConfig {
+    /// The base learning rate.
     pub fn lr(&self) -> f64 {
         match self {
             OptimizerConfig::Sgd(p) => p.lr,
@@ -226,11 +240,14 @@ impl OptimizerConfig {
 /// Either optimiser, with its state exposed for checkpoints.
 #[derive(Debug)]
 pub enum AnyOptimizer {
+    /// SGD.
     Sgd(Sgd),
+    /// AdamW.
     AdamW(AdamW),
 }
 
 impl AnyOptimizer {
+    /// Updates the variables from `grads`.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         match self {
             AnyOptimizer::Sgd(o) => o.step(grads)?,
@@ -238,16 +255,19 @@ impl AnyOptimizer {
         }
         Ok(())
     }
+    /// Back-propagates `loss` and steps.
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         let grads = loss.backward()?;
         self.step(&grads)
     }
+    /// Sets the rate for the following steps (schedules call it each epoch).
     pub fn set_learning_rate(&mut self, lr: f64) {
         match self {
             AnyOptimizer::Sgd(o) => o.set_learning_rate(lr),
             AnyOptimizer::AdamW(o) => o.set_learning_rate(lr),
         }
     }
+    /// The current rate.
     pub fn learning_rate(&self) -> f64 {
         match self {
             AnyOptimizer::Sgd(o) => o.learning_rate(),

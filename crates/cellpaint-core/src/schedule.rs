@@ -18,24 +18,38 @@ pub enum Warmup {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LrSchedule {
     #[default]
+    /// The base rate throughout.
     Constant,
     /// Multiply by `gamma` at each milestone epoch (PyTorch `MultiStepLR`).
-    MultiStep { milestones: Vec<usize>, gamma: f64 },
+    MultiStep {
+        /// 0-based epochs at which the rate is multiplied.
+        milestones: Vec<usize>,
+        /// The factor.
+        gamma: f64,
+    },
     /// DeepProfiler's explicit steps `{epoch: lr}`: from each listed epoch on, its rate (the
     /// base rate before the first).
-    Steps { points: Vec<(usize, f64)> },
+    Steps {
+        /// `(epoch, rate)` pairs, epochs increasing.
+        points: Vec<(usize, f64)>,
+    },
     /// Cosine decay to `min_lr` over `total_epochs`, after `warmup_epochs` of warm-up.
     Cosine {
+        /// Epochs of the whole schedule, warm-up included.
         total_epochs: usize,
+        /// Epochs of warm-up.
         warmup_epochs: usize,
+        /// How the rate rises during warm-up.
         #[serde(default)]
         warmup: Warmup,
+        /// The rate at the end.
         #[serde(default)]
         min_lr: f64,
     },
 }
 
 impl LrSchedule {
+    /// γ > 0, a warm-up shorter than the total, step epochs increasing with rates > 0.
     pub fn check(&self) -> Result<()> {
         match self {
             LrSchedule::MultiStep { gamma, .. } if !(*gamma > 0.0) => Err(CoreError::Config(format!(
@@ -59,6 +73,7 @@ impl LrSchedule {
         }
     }
 
+    /// The rate of 0-based `epoch` for a base rate `base_lr`.
     pub fn lr_at(&self, epoch: usize, base_lr: f64) -> f64 {
         match self {
             LrSchedule::Constant => base_lr,

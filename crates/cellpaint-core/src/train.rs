@@ -42,16 +42,22 @@ pub type Metrics = BTreeMap<String, f64>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// Lower is better (a loss).
     Min,
+    /// Higher is better (an accuracy).
     Max,
 }
 
 /// Stop when `monitor` has not improved by `min_delta` for `patience` epochs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EarlyStopping {
+    /// Metric name as in `metrics.jsonl` (e.g. `val_loss`).
     pub monitor: String,
+    /// Whether that metric should fall or rise.
     pub mode: Mode,
+    /// Epochs without improvement before stopping.
     pub patience: usize,
+    /// The smallest change that counts as an improvement.
     #[serde(default)]
     pub min_delta: f64,
 }
@@ -59,11 +65,16 @@ pub struct EarlyStopping {
 /// Settings of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
+    /// Epochs to train (a resumed run may extend them).
     pub epochs: usize,
+    /// Seed of every random choice of the loop (shuffling, augmentation, dropout).
     pub seed: u64,
+    /// The rate the schedule scales.
     pub base_lr: f64,
+    /// How the rate changes over epochs (constant by default).
     #[serde(default)]
     pub schedule: LrSchedule,
+    /// Stop early and keep a `best` checkpoint (none by default).
     #[serde(default)]
     pub early_stopping: Option<EarlyStopping>,
     /// Save `last` every this many epochs (and always at the end).
@@ -79,6 +90,7 @@ fn one() -> usize {
 }
 
 impl TrainConfig {
+    /// At least one epoch, a checkpoint interval ≥ 1, a rate ≥ 0 and a valid schedule.
     pub fn check(&self) -> Result<()> {
         self.schedule.check()?;
         if self.epochs == 0 || self.checkpoint_every == 0 || !(self.base_lr >= 0.0) {
@@ -101,9 +113,11 @@ pub trait TrainTask {
     fn validate(&mut self, _epoch: usize) -> Result<Metrics> {
         Ok(Metrics::new())
     }
+    /// Sets the optimiser's rate for the next epoch.
     fn set_learning_rate(&mut self, lr: f64);
     /// Everything needed to continue: model variables and optimiser state.
     fn state(&self) -> Result<HashMap<String, Tensor>>;
+    /// Restores what [`TrainTask::state`] returned.
     fn load_state(&mut self, state: HashMap<String, Tensor>) -> Result<()>;
     /// Device the state is loaded onto.
     fn device(&self) -> Device {
@@ -114,9 +128,13 @@ pub trait TrainTask {
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
+    /// 1-based epoch.
     pub epoch: usize,
+    /// The rate used in it.
     pub lr: f64,
+    /// Wall time of the epoch, validation included.
     pub seconds: f64,
+    /// Training metrics (averaged over its steps) and validation metrics.
     pub metrics: Metrics,
 }
 
@@ -134,11 +152,17 @@ struct Progress {
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainSummary {
+    /// Epochs completed in total, earlier runs included.
     pub epochs_done: usize,
+    /// Epochs an earlier run had completed when this one resumed.
     pub resumed_from_epoch: Option<usize>,
+    /// Early stopping ended the run.
     pub stopped_early: bool,
+    /// Best value of the early-stopping metric (with early stopping).
     pub best: Option<f64>,
+    /// Epoch of that value.
     pub best_epoch: Option<usize>,
+    /// The last epoch's record.
     pub last: Option<EpochRecord>,
 }
 
@@ -153,6 +177,7 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// `quiet` as given, refusing another run's directory.
     pub fn quiet(quiet: bool) -> Self {
         Self {
             quiet,
@@ -174,21 +199,28 @@ pub enum Claim {
     /// Nothing of a run was there.
     New,
     /// The same run: it resumes after `epochs_done` epochs.
-    Resume { epochs_done: usize },
+    Resume {
+        /// Epochs the run had completed.
+        epochs_done: usize,
+    },
     /// Another run was there and was discarded (with [`RunOptions::restart`]).
     Restarted,
 }
 
 /// Runs a [`TrainTask`] in a run directory.
 pub struct Trainer {
+    /// Loop settings (checked).
     pub config: TrainConfig,
+    /// Where checkpoints, `metrics.jsonl`, `config.json` and the fingerprint go.
     pub run_dir: PathBuf,
     /// What defines the run besides the loop settings (the method's config, data identity).
     pub fingerprint: Fingerprint,
+    /// Discard another run found in `run_dir` instead of refusing it.
     pub restart: bool,
 }
 
 impl Trainer {
+    /// Checks `config`; the fingerprint starts empty and restart off.
     pub fn new(config: TrainConfig, run_dir: impl Into<PathBuf>) -> Result<Self> {
         config.check()?;
         Ok(Self {
@@ -307,6 +339,9 @@ impl Trainer {
         Ok(())
     }
 
+    /// Claims the run directory (refusing another run's, before writing), resumes from its
+    /// `last` checkpoint if any, trains the remaining epochs with checkpoints, metrics and
+    /// early stopping, and stops with [`CoreError::Diverged`] on a non-finite metric.
     pub fn run(&self, task: &mut impl TrainTask) -> Result<TrainSummary> {
         let cfg = &self.config;
         self.claim()?;

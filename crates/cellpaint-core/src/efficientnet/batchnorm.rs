@@ -26,6 +26,8 @@ pub struct BatchNorm2d {
 }
 
 impl BatchNorm2d {
+    /// Weight, bias and running statistics under `vb`; `momentum` in [0, 1] weights the new
+    /// batch in the running averages (PyTorch's convention), `eps` ≥ 0.
     pub fn new(channels: usize, eps: f64, momentum: f64, vb: VarBuilder) -> Result<Self> {
         if !(0.0..=1.0).contains(&momentum) || eps < 0.0 {
             candle_core::bail!("batch norm needs momentum in [0, 1] and eps ≥ 0");

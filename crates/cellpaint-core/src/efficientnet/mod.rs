@@ -25,7 +25,9 @@ pub use depthwise::depthwise_conv2d;
 /// Architecture settings; `b0(…)` gives the paper's values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EfficientNetConfig {
+    /// Image channels (5 for Cell Painting).
     pub in_channels: usize,
+    /// Outputs of the classifier.
     pub num_classes: usize,
     /// Channel multiplier (1.0 for B0; smaller for fast tests), rounded to multiples of 8.
     pub width_mult: f64,
@@ -35,7 +37,9 @@ pub struct EfficientNetConfig {
     pub dropout: f64,
     /// Maximum stochastic-depth drop probability, reached by the last block (0.2).
     pub stochastic_depth: f64,
+    /// BatchNorm ε.
     pub bn_eps: f64,
+    /// BatchNorm momentum (PyTorch's convention: the new batch's weight).
     pub bn_momentum: f64,
 }
 
@@ -281,13 +285,16 @@ impl Taps<'_> {
 /// Result of a forward pass: logits and the requested taps.
 #[derive(Debug, Clone)]
 pub struct Forward {
+    /// `(N, num_classes)`, before softmax.
     pub logits: Tensor,
+    /// The requested intermediate activations by layer name (e.g. `block6a_activation`).
     pub taps: HashMap<String, Tensor>,
 }
 
 /// EfficientNet-B0 (or a scaled variant).
 #[derive(Debug, Clone)]
 pub struct EfficientNet {
+    /// The architecture it was built with.
     pub config: EfficientNetConfig,
     stem: ConvBn,
     blocks: Vec<MBConv>,
@@ -296,6 +303,7 @@ pub struct EfficientNet {
 }
 
 impl EfficientNet {
+    /// Builds the network's variables under `vb` (fails on zero channels or classes).
     pub fn new(config: EfficientNetConfig, vb: VarBuilder) -> Result<Self> {
         if config.in_channels == 0 || config.num_classes == 0 {
             candle_core::bail!("EfficientNet needs ≥ 1 input channel and ≥ 1 class");

@@ -23,6 +23,7 @@ use crate::init::SeededVarMap;
 /// What a load did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadReport {
+    /// Tensors copied into the model.
     pub loaded: usize,
     /// The first convolution was tiled from fewer input channels.
     pub tiled_first_conv: bool,
