@@ -16,14 +16,21 @@ pub struct MoaProfilerConfig {
     pub width_mult: f64,
     /// Dropout before the classifier.
     pub dropout: f64,
+    /// Training epochs.
     pub epochs: usize,
+    /// Fields per step.
     pub batch_size: usize,
+    /// SGD's base rate.
     pub learning_rate: f64,
+    /// SGD momentum.
     pub momentum: f64,
+    /// Nesterov momentum.
     pub nesterov: bool,
+    /// SGD weight decay (L2, coupled).
     pub weight_decay: f64,
     /// Epochs (as fractions of `epochs`) at which the rate is multiplied by `gamma`.
     pub milestones: Vec<f64>,
+    /// Factor applied at each milestone.
     pub gamma: f64,
     /// Random rot90 (k ∈ 0..3) and horizontal flips.
     pub rotate_flip: bool,
@@ -32,8 +39,9 @@ pub struct MoaProfilerConfig {
     pub color_jitter: f64,
     /// The control compound: a class, but left out of the metrics.
     pub control: String,
-    /// Metadata columns of the image index.
+    /// Metadata column of the image index naming each well's compound.
     pub compound_column: String,
+    /// Metadata column naming each well's MOA.
     pub moa_column: String,
 }
 
@@ -75,6 +83,7 @@ impl MoaProfilerConfig {
         Ok(c)
     }
 
+    /// Sizes, rates, milestones and jitter within their ranges; the error names the setting.
     pub fn check(&self) -> Result<()> {
         let bad = |m: String| Err(MoaError::Config(m));
         if !(32..=MAX_IMAGE_SIZE).contains(&self.image_size) {

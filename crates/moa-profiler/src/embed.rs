@@ -52,6 +52,7 @@ pub fn well_medians(
 /// Control-standardised well features and which input columns they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standardised {
+    /// `(wells, kept columns)`.
     pub values: Array2<f64>,
     /// Input column of each output column.
     pub kept: Vec<usize>,

@@ -18,9 +18,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{MoaError, Result};
 use crate::split::WellInfo;
 
+/// Plate column of the well tables built here.
 pub const PLATE: &str = "Metadata_Plate";
+/// Well column.
 pub const WELL: &str = "Metadata_Well";
+/// Compound column.
 pub const COMPOUND: &str = "Metadata_compound";
+/// MOA column.
 pub const MOA: &str = "Metadata_moa";
 
 /// A well table from well embeddings `(wells, d)`, their feature names and the wells'
@@ -66,11 +70,15 @@ pub fn evaluation_rows(table: &ProfileTable, control: &str, rows: &[usize]) -> R
 /// Field classification on test fields (the control left out, as the paper).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FieldClassification {
+    /// Fields scored (the control's left out).
     pub n_fields: usize,
+    /// Classes scored.
     pub n_classes: usize,
+    /// Fraction of fields whose most probable class is right.
     pub accuracy: f64,
     /// 1 / number of classes scored.
     pub random_accuracy: f64,
+    /// Micro-averaged precision–recall curve and its average precision.
     pub pr: PrCurve,
 }
 
@@ -120,19 +128,27 @@ pub fn field_classification(
 /// Every embedding metric of Figure 3b–f on one well table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmbeddingMetrics {
+    /// Wells evaluated.
     pub n_wells: usize,
+    /// MOAs among them.
     pub n_moas: usize,
     /// (percentile, enrichment) for 98.0…99.8.
     pub enrichment: Vec<(f64, f64)>,
+    /// Enrichment at the 99th percentile.
     pub enrichment_at_99: f64,
+    /// Mean Pearson similarity of pairs of wells of one MOA.
     pub intra_moa: f64,
+    /// Mean Pearson similarity of pairs of wells of different MOAs.
     pub inter_moa: f64,
+    /// `intra_moa − inter_moa`.
     pub delta: f64,
     /// Scores for every k = 1 … n − 2.
     pub knn: Vec<(usize, Scores)>,
     /// The best k and its weighted F1.
     pub knn_best_f1: (usize, f64),
+    /// Each well's MOA from the most similar MOA centroid (the query left out).
     pub class_latent_assignment: Scores,
+    /// Figure 3f's three pair groups and their z-tests (when every group has pairs).
     pub three_groups: Option<ThreeGroups>,
     /// Logistic regression trained on the training wells, scored on these.
     pub logistic_probe: Option<Scores>,
@@ -199,7 +215,9 @@ pub fn embedding_metrics(
 /// Figure 4b–c: MOAs of held-out compounds from training-MOA centroids.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HoldoutMetrics {
+    /// Held-out compounds.
     pub n_compounds: usize,
+    /// Training MOAs (centroids).
     pub n_moas: usize,
     /// Held-out wells whose nearest MOA centroid is right.
     pub well_accuracy: f64,

@@ -27,6 +27,7 @@ pub struct FieldSet {
     pub fields: Vec<Array3<f32>>,
     /// Each field's well: an index into `wells`.
     pub field_well: Vec<usize>,
+    /// The wells.
     pub wells: Vec<WellInfo>,
 }
 
@@ -167,14 +168,17 @@ impl FieldSet {
         Self::new(source, fields, field_well, wells)
     }
 
+    /// Number of fields.
     pub fn len(&self) -> usize {
         self.fields.len()
     }
 
+    /// No fields.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }
 
+    /// Channels of the fields (0 when there are none).
     pub fn channels(&self) -> usize {
         self.fields.first().map_or(0, |f| f.dim().0)
     }
@@ -194,11 +198,14 @@ impl FieldSet {
 /// How training fields are augmented.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FieldAugment {
+    /// Random rot90 and horizontal flip.
     pub rotate_flip: bool,
+    /// Brightness and contrast factors drawn from [1 − j, 1 + j].
     pub color_jitter: f64,
 }
 
 impl FieldAugment {
+    /// The run's augmentation settings.
     pub fn of(config: &MoaProfilerConfig) -> Self {
         Self {
             rotate_flip: config.rotate_flip,
@@ -235,10 +242,13 @@ pub fn augment_field(x: &Array3<f32>, aug: FieldAugment, seed: u64) -> Array3<f3
 /// Some fields of a [`FieldSet`] as network input: standardised by `stats`, augmented when
 /// the trainer asks.
 pub struct FieldImages<'a> {
+    /// The fields.
     pub set: &'a FieldSet,
     /// Fields of the set, in image order.
     pub rows: Vec<usize>,
+    /// Standardisation (the training fields').
     pub stats: &'a ChannelStats,
+    /// Augmentation of training batches.
     pub augment: FieldAugment,
 }
 

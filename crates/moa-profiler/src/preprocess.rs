@@ -32,7 +32,9 @@ pub fn scale_field(field: &mut Array3<f32>) -> Result<()> {
 /// Per-channel mean and s.d. of scaled fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelStats {
+    /// Mean of each channel.
     pub mean: Vec<f64>,
+    /// Standard deviation of each channel (> 0).
     pub sd: Vec<f64>,
 }
 
@@ -80,6 +82,7 @@ impl ChannelStats {
         Ok(Self { mean, sd })
     }
 
+    /// Standardises `field` in place, channel by channel; its channel count must match.
     pub fn apply(&self, field: &mut Array3<f32>) -> Result<()> {
         if field.dim().0 != self.mean.len() {
             return Err(MoaError::data(

@@ -18,8 +18,11 @@ use crate::error::{MoaError, Result};
 /// One well: where it is and what was applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WellInfo {
+    /// Plate.
     pub plate: String,
+    /// Well.
     pub well: String,
+    /// Compound (the control's name for control wells).
     pub compound: String,
     /// MOA label; several joined by `|`; the control's own name for controls.
     pub moa: String,
@@ -28,8 +31,11 @@ pub struct WellInfo {
 /// Indices of wells in each set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Split {
+    /// Training wells.
     pub train: Vec<usize>,
+    /// Validation wells (choose the kept epoch).
     pub valid: Vec<usize>,
+    /// Test wells (every metric).
     pub test: Vec<usize>,
 }
 

@@ -28,12 +28,15 @@ use crate::split::{balance_by_duplication, Split};
 /// What a trained model saves beside its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelMeta {
+    /// The configuration it was trained with.
     pub config: MoaProfilerConfig,
     /// MOA classes (sorted), the control among them.
     pub classes: Vec<String>,
+    /// Input channels.
     pub channels: usize,
     /// Channel statistics of the training fields.
     pub stats: ChannelStats,
+    /// Seed of the initialisation and training.
     pub seed: u64,
     /// Epoch whose weights these are (best validation accuracy), when trained.
     pub best_epoch: Option<usize>,
@@ -41,10 +44,15 @@ pub struct ModelMeta {
 
 /// A trained (or randomly initialised) MOAProfiler network.
 pub struct FittedMoaProfiler {
+    /// What it was trained with and on.
     pub meta: ModelMeta,
+    /// Its variables.
     pub map: SeededVarMap,
+    /// The network.
     pub net: EfficientNet,
+    /// Where it runs.
     pub device: Device,
+    /// How training ended (none for a loaded or untrained model).
     pub summary: Option<TrainSummary>,
 }
 
@@ -246,6 +254,7 @@ impl FittedMoaProfiler {
         })
     }
 
+    /// Writes weights and metadata as one checkpoint (`model`) in `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         save_checkpoint(dir, "model", &self.map.tensors(), &self.meta)?;
         Ok(())
