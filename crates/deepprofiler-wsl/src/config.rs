@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::error::{DpError, Result};
 
+/// Which metadata columns mean what (DeepProfiler's `dataset.metadata`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetadataConfig {
@@ -18,8 +19,11 @@ pub struct MetadataConfig {
     pub label_field: String,
     /// The label of control wells (kept as a class, as DeepProfiler does).
     pub control_value: String,
+    /// Plate column.
     pub plate_field: String,
+    /// Well column.
     pub well_field: String,
+    /// Site (field) column.
     pub site_field: String,
     /// MOA annotations for evaluation (several joined with `|`).
     pub moa_field: String,
@@ -38,10 +42,13 @@ impl Default for MetadataConfig {
     }
 }
 
+/// The images' channels and bit depth (DeepProfiler's `dataset.images`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImagesConfig {
+    /// Channel names, in the order of the crops' channel axis.
     pub channels: Vec<String>,
+    /// Bit depth of the source images (8 or 16).
     pub bits: u8,
 }
 
@@ -57,6 +64,7 @@ impl Default for ImagesConfig {
     }
 }
 
+/// Where cells are cut (DeepProfiler's `dataset.locations`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LocationsConfig {
@@ -70,11 +78,15 @@ impl Default for LocationsConfig {
     }
 }
 
+/// DeepProfiler's `dataset` section.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatasetConfig {
+    /// Metadata columns.
     pub metadata: MetadataConfig,
+    /// Channels and depth.
     pub images: ImagesConfig,
+    /// Crop geometry.
     pub locations: LocationsConfig,
 }
 
@@ -83,13 +95,22 @@ pub struct DatasetConfig {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Partition {
     /// Within every well, `train_fraction` of the cells train and the rest validate.
-    LeaveCellsOut { train_fraction: f64 },
+    LeaveCellsOut {
+        /// Fraction of each well's cells that train, in (0, 1).
+        train_fraction: f64,
+    },
     /// Whole plates validate.
-    LeavePlatesOut { validation_plates: Vec<String> },
+    LeavePlatesOut {
+        /// The plates that validate.
+        validation_plates: Vec<String>,
+    },
     /// DeepProfiler's `split_field`: a metadata column whose values say train or validate.
     ByField {
+        /// The metadata column.
         field: String,
+        /// Its values whose cells train.
         training: Vec<String>,
+        /// Its values whose cells validate.
         validation: Vec<String>,
     },
 }
@@ -102,22 +123,31 @@ impl Default for Partition {
     }
 }
 
+/// The network and its training (DeepProfiler's `train.model`); the defaults are the paper's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
+    /// Training epochs.
     pub epochs: usize,
+    /// SGD's base rate (the schedule scales it).
     pub learning_rate: f64,
+    /// Crops per step.
     pub batch_size: usize,
+    /// ε of label smoothing (0: plain cross-entropy).
     pub label_smoothing: f64,
     /// L2 on convolution and dense kernels (wd·½Σw² in the loss, as Keras' regulariser).
     pub l2: f64,
+    /// SGD momentum.
     pub momentum: f64,
+    /// Nesterov momentum.
     pub nesterov: bool,
+    /// The rate over epochs (the paper: cosine with 5 warm-up epochs).
     pub lr_schedule: LrSchedule,
     /// Side the crops are resized to before the network (128 in the paper; smaller on a CPU).
     pub input_size: usize,
     /// EfficientNet width multiplier (1.0 = B0).
     pub width_mult: f64,
+    /// Augmentation of training crops (none: no augmentation).
     pub augment: Option<AugmentParams>,
 }
 
@@ -144,6 +174,7 @@ impl Default for ModelConfig {
     }
 }
 
+/// How each training epoch draws cells (DeepProfiler's class-balanced sampler).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SamplingConfig {
@@ -157,19 +188,25 @@ impl Default for SamplingConfig {
     }
 }
 
+/// DeepProfiler's `train` section.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainSection {
+    /// Training and validation cells.
     pub partition: Partition,
+    /// Network and optimiser.
     pub model: ModelConfig,
+    /// Epoch sampling.
     pub sampling: SamplingConfig,
 }
 
+/// DeepProfiler's `profile` section: how features are extracted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProfileSection {
     /// The tap whose spatial average is the cell's feature vector.
     pub feature_layer: String,
+    /// Crops per forward pass.
     pub batch_size: usize,
     /// Eigenvalue regularisation of the sphering fit on control wells.
     pub sphering_lambda: f64,
@@ -189,8 +226,11 @@ impl Default for ProfileSection {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeepProfilerConfig {
+    /// Data columns, channels and crops.
     pub dataset: DatasetConfig,
+    /// Partition, network and sampling.
     pub train: TrainSection,
+    /// Feature extraction.
     pub profile: ProfileSection,
 }
 
@@ -212,6 +252,8 @@ impl DeepProfilerConfig {
         Ok(c)
     }
 
+    /// Sizes, rates, fractions and schedule within their ranges; errors name `source` and the
+    /// key path.
     pub fn check(&self, source: &str) -> Result<()> {
         let m = &self.train.model;
         if m.input_size > MAX_CROP_SIZE || self.dataset.locations.box_size > MAX_CROP_SIZE {

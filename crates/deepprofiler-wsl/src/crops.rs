@@ -12,7 +12,9 @@ use crate::error::{DpError, Result};
 /// selection work on it).
 #[derive(Debug, Clone)]
 pub struct CellCrops {
+    /// `(N, C, S, S)`.
     pub pixels: Array4<f32>,
+    /// One metadata row per crop.
     pub cells: ProfileTable,
 }
 
@@ -78,22 +80,27 @@ impl CellCrops {
         Self::new(pixels, cells, meta)
     }
 
+    /// Number of crops.
     pub fn len(&self) -> usize {
         self.cells.n_rows()
     }
 
+    /// No crops.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// Channels per crop.
     pub fn channels(&self) -> usize {
         self.pixels.dim().1
     }
 
+    /// A copy of crop `i`, `(C, S, S)`.
     pub fn crop(&self, i: usize) -> Array3<f32> {
         self.pixels.index_axis(Axis(0), i).to_owned()
     }
 
+    /// The crops `rows`, in that order, with their metadata.
     pub fn subset(&self, rows: &[usize]) -> CellCrops {
         CellCrops {
             pixels: self.pixels.select(Axis(0), rows),

@@ -14,10 +14,12 @@ use crate::error::{DpError, Result};
 /// One treatment's effect size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TreatmentEffect {
+    /// The treatment.
     pub label: String,
     /// Mean over its wells of (distance to the plate's median control − mean control
     /// distance) / s.d. of the control distances.
     pub effect: f64,
+    /// Wells averaged.
     pub n_wells: usize,
 }
 

@@ -1,27 +1,50 @@
+//! Errors of the DeepProfiler crate.
+
 use std::path::PathBuf;
 
 /// Errors of the DeepProfiler crate; each names what was wrong and where.
 #[derive(Debug, thiserror::Error)]
 pub enum DpError {
+    /// A configuration value out of range or inconsistent.
     #[error("{path}: {message}")]
-    Config { path: String, message: String },
-    #[error("{source_name}: {message}")]
-    Data {
-        source_name: String,
+    Config {
+        /// The config file and key path.
+        path: String,
+        /// What was expected.
         message: String,
     },
+    /// Input data that does not fit (shapes, labels, metadata).
+    #[error("{source_name}: {message}")]
+    Data {
+        /// The file or data set.
+        source_name: String,
+        /// What was expected.
+        message: String,
+    },
+    /// A file that cannot be used (missing, wrong format).
     #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] cellpaint_core::candle::Error),
+    /// A training-loop, checkpoint or run-directory error.
     #[error(transparent)]
     Core(#[from] cellpaint_core::CoreError),
+    /// An image could not be read or prepared.
     #[error(transparent)]
     Images(#[from] cell_images::ImageError),
+    /// A table error.
     #[error(transparent)]
     Profiles(#[from] profiles::ProfileError),
+    /// Sphering failed.
     #[error(transparent)]
     Sphering(#[from] sphering::SpheringError),
+    /// An evaluation error (mAP, enrichment).
     #[error(transparent)]
     Eval(#[from] profiling_eval::EvalError),
 }
@@ -35,4 +58,5 @@ impl DpError {
     }
 }
 
+/// `Result` with [`DpError`].
 pub type Result<T, E = DpError> = std::result::Result<T, E>;

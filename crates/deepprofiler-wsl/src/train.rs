@@ -35,8 +35,11 @@ fn network_config(c: &ModelConfig, channels: usize, classes: usize) -> Efficient
 
 /// Crops resized to the network's input size and, when training, augmented as DeepProfiler.
 pub struct CropImages<'a> {
+    /// The crops.
     pub crops: &'a CellCrops,
+    /// Side of the network's input.
     pub input_size: usize,
+    /// Augmentation of training batches.
     pub augment: Option<AugmentParams>,
 }
 
@@ -88,18 +91,27 @@ fn class_indices(crops: &CellCrops, label_col: &str, classes: &[String]) -> Resu
 /// What a trained model saves beside its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelMeta {
+    /// The configuration it was trained with.
     pub config: DeepProfilerConfig,
+    /// The classes (treatments), in output order.
     pub classes: Vec<String>,
+    /// Input channels.
     pub channels: usize,
+    /// Seed of initialisation and training.
     pub seed: u64,
 }
 
 /// A trained (or randomly initialised) network and what it was trained for.
 pub struct FittedClassifier {
+    /// What it was trained with and on.
     pub meta: ModelMeta,
+    /// Its variables.
     pub map: SeededVarMap,
+    /// The network.
     pub net: EfficientNet,
+    /// Where it runs.
     pub device: Device,
+    /// How training ended (none for a loaded or untrained model).
     pub summary: Option<TrainSummary>,
 }
 
@@ -249,11 +261,14 @@ impl FittedClassifier {
         })
     }
 
+    /// Writes weights and metadata as one checkpoint in `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         save_checkpoint(dir, "model", &self.map.tensors(), &self.meta)?;
         Ok(())
     }
 
+    /// Loads what [`FittedClassifier::save`] wrote; a missing or mismatched file is an error
+    /// naming it.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let (tensors, meta): (HashMap<String, Tensor>, ModelMeta) =
             load_checkpoint(dir, "model", device)?.ok_or_else(|| DpError::File {
