@@ -17,8 +17,10 @@ pub enum Variant {
 }
 
 impl Variant {
+    /// AE, VAE and VAE+, in the paper's order.
     pub const ALL: [Variant; 3] = [Variant::Ae, Variant::Vae, Variant::VaePlus];
 
+    /// The paper's name (`AE`, `VAE`, `VAE+`).
     pub fn name(self) -> &'static str {
         match self {
             Variant::Ae => "AE",
@@ -59,12 +61,17 @@ pub struct ArchConfig {
     pub in_channels: usize,
     /// Side of the square input crop; the architecture needs 68.
     pub image_size: usize,
+    /// Side of every convolution kernel (5).
     pub kernel: usize,
+    /// Filters of every convolution (32).
     pub filters: usize,
+    /// Dimension of the latent space (256).
     pub latent: usize,
     /// Width of the discriminator's last hidden (1×1) layer.
     pub disc_hidden: usize,
+    /// Negative slope of the leaky ReLUs (0.01).
     pub leaky_slope: f64,
+    /// Batch-norm ε (the reference's 1e-8).
     pub bn_eps: f64,
     /// PyTorch convention: running ← (1 − m)·running + m·batch (TF's decay 0.9 ⇔ m = 0.1).
     pub bn_momentum: f64,
@@ -90,7 +97,9 @@ impl Default for ArchConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VaeGanConfig {
+    /// AE, VAE or VAE+.
     pub variant: Variant,
+    /// The three networks' architecture.
     pub arch: ArchConfig,
     /// Weight of the KL term.
     pub beta: f64,
@@ -100,11 +109,13 @@ pub struct VaeGanConfig {
     pub feature_period: usize,
     /// Samples in each of the two batches B1 (autoencoder) and B2 (real images for D).
     pub batch_size: usize,
+    /// Training iterations (the paper: 40,000).
     pub iterations: usize,
     /// Adam (β1 0.9, β2 0.999) for encoder and decoder.
     pub lr_autoencoder: f64,
     /// SGD with momentum for the discriminator.
     pub lr_discriminator: f64,
+    /// The discriminator's SGD momentum.
     pub momentum_discriminator: f64,
     /// L2 on every convolution kernel: wd · ½Σw² added to each network's loss.
     pub weight_decay: f64,
@@ -149,6 +160,8 @@ impl VaeGanConfig {
         self.variant != Variant::Ae
     }
 
+    /// A 68-px input with 5×5 kernels, sizes ≥ 1, β and weight decay ≥ 0 (β 0 for the AE), a
+    /// batch of at least 2; the error names the setting.
     pub fn check(&self) -> Result<()> {
         let a = &self.arch;
         let bad = |m: String| Err(CytoError::Config(m));

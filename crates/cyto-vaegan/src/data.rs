@@ -18,10 +18,15 @@ use crate::error::{CytoError, Result};
 /// Where a crop comes from and what was done to its cells.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CropMeta {
+    /// Plate.
     pub plate: String,
+    /// Well.
     pub well: String,
+    /// Site (field) within the well.
     pub site: String,
+    /// Compound; the control's name for controls.
     pub compound: String,
+    /// Concentration, as written in the metadata.
     pub concentration: String,
     /// Mechanism of action; the control's own name (e.g. "DMSO") for controls.
     pub moa: String,
@@ -39,8 +44,11 @@ impl CropMeta {
 /// Crops `(N, C, H, W)` scaled to [0, 1] per crop and channel, with one [`CropMeta`] each.
 #[derive(Debug, Clone)]
 pub struct CropSet {
+    /// Where the crops came from, for error messages.
     pub source: String,
+    /// `(N, C, H, W)`.
     pub pixels: Array4<f32>,
+    /// One entry per crop.
     pub meta: Vec<CropMeta>,
 }
 
@@ -114,10 +122,12 @@ impl CropSet {
         Self::new(source, nchw.as_standard_layout().into_owned(), meta, arch)
     }
 
+    /// Number of crops.
     pub fn len(&self) -> usize {
         self.meta.len()
     }
 
+    /// No crops.
     pub fn is_empty(&self) -> bool {
         self.meta.is_empty()
     }
@@ -238,6 +248,7 @@ pub struct TreatmentSampler {
 }
 
 impl TreatmentSampler {
+    /// Groups the crops by treatment (compound at a concentration).
     pub fn new(meta: &[CropMeta]) -> Self {
         let mut by: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
         for (i, m) in meta.iter().enumerate() {
@@ -248,6 +259,7 @@ impl TreatmentSampler {
         }
     }
 
+    /// Number of treatments.
     pub fn n_treatments(&self) -> usize {
         self.groups.len()
     }

@@ -29,6 +29,7 @@ pub fn feature_shift_path(from: &[f32], to: &[f32], steps: usize) -> Vec<Vec<f32
         .collect()
 }
 
+/// Cosine similarity of two vectors, accumulated in f64.
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
@@ -59,6 +60,7 @@ pub fn closest_to_mean(embeddings: ArrayView2<'_, f32>, rows: &[usize]) -> Optio
 pub struct Interpolation {
     /// `(steps + 1, C, H, W)`.
     pub images: Array4<f32>,
+    /// Cosine of each step's re-encoded embedding to the target's.
     pub cosine_to_target: Vec<f64>,
 }
 

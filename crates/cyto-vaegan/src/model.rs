@@ -17,6 +17,7 @@ use crate::config::ArchConfig;
 
 /// Maps images `(N, C, 68, 68)` to the posterior's `(μ, log σ²)`, each `(N, latent)`.
 pub trait CellEncoder: Send + Sync {
+    /// `(μ, log σ²)`; `train` selects batch statistics (training) or running ones.
     fn encode(&self, x: &Tensor, train: bool) -> Result<(Tensor, Tensor)>;
     /// Convolution kernels, for weight decay.
     fn kernels(&self) -> Vec<Tensor>;
@@ -24,14 +25,18 @@ pub trait CellEncoder: Send + Sync {
 
 /// Maps latents `(N, latent)` to images `(N, C, 68, 68)`.
 pub trait CellDecoder: Send + Sync {
+    /// Images from latents; `train` as in [`CellEncoder::encode`].
     fn decode(&self, z: &Tensor, train: bool) -> Result<Tensor>;
+    /// Convolution kernels, for weight decay.
     fn kernels(&self) -> Vec<Tensor>;
 }
 
 /// What the discriminator computes on a batch: its hidden layers (the feature-loss targets)
 /// and one logit per image (real vs reconstructed).
 pub struct Discrimination {
+    /// Hidden activations, first layer first.
     pub hidden: Vec<Tensor>,
+    /// `(N, 1)` real-vs-reconstruction logits.
     pub logits: Tensor,
 }
 
@@ -39,6 +44,7 @@ pub struct Discrimination {
 pub trait FeatureDiscriminator: Send + Sync {
     /// Training mode, with batch-norm moments from the first `stats_rows` images only.
     fn discriminate(&self, x: &Tensor, stats_rows: usize) -> Result<Discrimination>;
+    /// Convolution kernels, for weight decay.
     fn kernels(&self) -> Vec<Tensor>;
 }
 
@@ -158,6 +164,7 @@ pub struct ConvEncoder {
 }
 
 impl ConvEncoder {
+    /// The reference encoder's variables under `vb`.
     pub fn new(arch: &ArchConfig, vb: VarBuilder) -> Result<Self> {
         let mut blocks = trunk(arch, &vb)?;
         // 5×5 → 1×1 with 2·latent channels: μ and log σ², batch-normalised, no activation.
@@ -212,6 +219,7 @@ pub struct ConvDecoder {
 }
 
 impl ConvDecoder {
+    /// The reference decoder's variables under `vb`.
     pub fn new(arch: &ArchConfig, vb: VarBuilder) -> Result<Self> {
         let f = arch.filters;
         let pad = arch.kernel - 1;
@@ -286,6 +294,7 @@ pub struct ConvDiscriminator {
 }
 
 impl ConvDiscriminator {
+    /// The reference discriminator's variables under `vb`.
     pub fn new(arch: &ArchConfig, vb: VarBuilder) -> Result<Self> {
         let mut blocks = trunk(arch, &vb)?;
         blocks.push(Block::new(
@@ -342,14 +351,19 @@ impl Module for ConvDiscriminator {
 
 /// The three networks; the discriminator only when the feature loss is on.
 pub struct VaeGan {
+    /// Images to the posterior.
     pub encoder: Box<dyn CellEncoder>,
+    /// Latents to images.
     pub decoder: Box<dyn CellDecoder>,
+    /// The learned similarity (VAE+ only).
     pub discriminator: Option<Box<dyn FeatureDiscriminator>>,
 }
 
 /// Variable-name prefixes of the three networks (optimiser groups, checkpoints).
 pub const ENCODER: &str = "encoder";
+/// The decoder's prefix.
 pub const DECODER: &str = "decoder";
+/// The discriminator's prefix.
 pub const DISCRIMINATOR: &str = "discriminator";
 
 impl VaeGan {

@@ -20,6 +20,7 @@ use crate::error::{CytoError, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Summary {
+    /// Means of the cells' features.
     Mean,
     /// Means and population standard deviations side by side (Rohban et al.).
     MeanSd,
@@ -29,6 +30,7 @@ pub enum Summary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProfileParams {
+    /// Per-well summary of the cells.
     pub summary: Summary,
     /// Whiten each plate's cells with a ZCA transform fit on its control cells.
     pub whiten: bool,
@@ -208,6 +210,7 @@ pub fn treatment_profiles(
 /// NSC and NSCB accuracy of treatment profiles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MoaAccuracy {
+    /// Not-same-compound 1-NN accuracy.
     pub nsc: NscResult,
     /// None when no treatment has a neighbour in another batch.
     pub nscb: Option<NscResult>,

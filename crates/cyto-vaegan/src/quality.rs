@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 /// Quality of reconstructions against their originals, averaged over crops and channels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Quality {
+    /// Mean squared pixel error.
     pub mse: f64,
+    /// Mean structural similarity.
     pub ssim: f64,
     /// Laplacian energy of the reconstruction over that of the original (1 = as sharp;
     /// blur drives it toward 0).

@@ -47,7 +47,9 @@ fn with_prefix(state: HashMap<String, Tensor>, from: &str, to: &str) -> HashMap<
 
 /// One VAE / AE / VAE+ training run, as a [`TrainTask`].
 pub struct VaeGanTask {
+    /// The networks' variables.
     pub map: SeededVarMap,
+    /// The networks.
     pub model: VaeGan,
     config: VaeGanConfig,
     opt_ae: AnyOptimizer,
@@ -58,6 +60,7 @@ pub struct VaeGanTask {
 }
 
 impl VaeGanTask {
+    /// Checks `config` against `crops`, builds the networks from `seed` and their optimisers.
     pub fn new(config: &VaeGanConfig, crops: &CropSet, seed: u64, device: &Device) -> Result<Self> {
         config.check()?;
         let (_, c, h, w) = crops.pixels.dim();
@@ -270,16 +273,23 @@ impl TrainTask for VaeGanTask {
 /// What a run saves beside its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelMeta {
+    /// The configuration it was trained with.
     pub config: VaeGanConfig,
+    /// Seed of initialisation and training.
     pub seed: u64,
 }
 
 /// A trained model: embeddings (μ with batch norm in inference mode), reconstructions, decoding.
 pub struct FittedVaeGan {
+    /// The configuration it was trained with.
     pub config: VaeGanConfig,
+    /// Seed of initialisation and training.
     pub seed: u64,
+    /// Its variables.
     pub map: SeededVarMap,
+    /// The networks.
     pub model: VaeGan,
+    /// Where it runs.
     pub device: Device,
     /// How training ended (none for a model loaded from disk).
     pub summary: Option<TrainSummary>,
