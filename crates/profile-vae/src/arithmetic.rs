@@ -14,7 +14,9 @@ use crate::train::FittedVae;
 
 /// A space to do the arithmetic in.
 pub trait Embedding {
+    /// Raw profiles `(n, d)` to points of the space.
     fn encode(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>>;
+    /// Points of the space back to raw profiles.
     fn decode(&self, z: ArrayView2<'_, f64>) -> Result<Array2<f64>>;
 }
 
@@ -73,9 +75,11 @@ pub fn valid_targets(labels: &[String]) -> Vec<(String, String, String)> {
 /// Result for one A|B target.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ArithmeticResult {
+    /// The A|B label.
     pub target: String,
     /// Euclidean distance between predicted and real mean A|B profile (raw units).
     pub l2: f64,
+    /// Pearson correlation between predicted and real mean A|B profile.
     pub pearson: f64,
 }
 

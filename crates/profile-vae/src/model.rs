@@ -11,27 +11,39 @@ use crate::error::{Result, VaeError};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
+    /// max(0, x).
     Relu,
-    LeakyRelu { slope: f64 },
+    /// x for x > 0, `slope`·x otherwise.
+    LeakyRelu {
+        /// The negative slope.
+        slope: f64,
+    },
 }
 
 /// Output layer: linear (paper) or sigmoid (inputs are in [0, 1]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Output {
+    /// No activation.
     Linear,
+    /// The logistic function.
     Sigmoid,
 }
 
 /// Architecture and loss weights. Defaults follow the paper's Cell Painting level-5 models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VaeConfig {
+    /// Features per profile.
     pub input_dim: usize,
     /// Encoder hidden widths; the decoder mirrors them.
     pub hidden: Vec<usize>,
+    /// Latent dimensions.
     pub latent: usize,
+    /// Batch norm after each encoder hidden layer.
     pub encoder_batch_norm: bool,
+    /// Hidden-layer activation.
     pub activation: Activation,
+    /// Output layer.
     pub output: Output,
     /// Weight of the KL term (1 = vanilla VAE, other values = β-VAE, 0 for the MMD-VAE).
     pub beta: f64,
@@ -69,6 +81,7 @@ impl VaeConfig {
         }
     }
 
+    /// Sizes ≥ 1 and weights ≥ 0; the error names the setting.
     pub fn check(&self) -> Result<()> {
         if self.input_dim == 0 || self.latent == 0 || self.hidden.contains(&0) {
             return Err(VaeError::Config(
@@ -102,6 +115,7 @@ impl VaeConfig {
 /// A latent-space penalty added to the reconstruction loss. Implement it in one file to try a
 /// new regulariser.
 pub trait Regulariser: Send + Sync {
+    /// Short name for metrics (`kl`, `mmd`).
     fn name(&self) -> &'static str;
     /// Weighted, batch-mean penalty. `prior` holds as many N(0, I) draws as `z` has rows.
     fn loss(&self, mu: &Tensor, logvar: &Tensor, z: &Tensor, prior: &Tensor) -> CResult<Tensor>;
@@ -109,6 +123,7 @@ pub trait Regulariser: Send + Sync {
 
 /// β · KL(q(z|x) ‖ N(0, I)), summed over latents, averaged over the batch.
 pub struct Kl {
+    /// β.
     pub beta: f64,
 }
 
@@ -125,6 +140,7 @@ impl Regulariser for Kl {
 /// λ · MMD between the batch's z and prior draws, with the reference's Gaussian kernel
 /// k(x, y) = exp(−‖x − y‖² / dim²), biased estimate (diagonals included).
 pub struct Mmd {
+    /// λ.
     pub lambda: f64,
 }
 
@@ -153,15 +169,20 @@ impl Regulariser for Mmd {
 
 /// What one forward pass produces.
 pub struct VaeOutput {
+    /// `(N, input_dim)`.
     pub reconstruction: Tensor,
+    /// Posterior means `(N, latent)`.
     pub mu: Tensor,
+    /// Posterior log variances `(N, latent)`.
     pub logvar: Tensor,
+    /// μ + σ·ε with the ε given (zeros give μ).
     pub z: Tensor,
 }
 
 /// Dense VAE: encoder (dense → [batch norm] → activation)×, μ and log σ² heads; decoder mirrors
 /// the hidden layers; output linear or sigmoid.
 pub struct Vae {
+    /// The architecture it was built with.
     pub config: VaeConfig,
     encoder: Vec<(Linear, Option<BatchNorm>)>,
     mu: Linear,
@@ -171,6 +192,7 @@ pub struct Vae {
 }
 
 impl Vae {
+    /// Checks `config` and builds the variables under `vb`.
     pub fn new(config: VaeConfig, vb: VarBuilder) -> Result<Self> {
         config.check()?;
         let mut encoder = Vec::new();
@@ -241,6 +263,7 @@ impl Vae {
         Ok((self.mu.forward(&h)?, self.logvar.forward(&h)?))
     }
 
+    /// Profiles (in scaled units) from latents.
     pub fn decode(&self, z: &Tensor) -> CResult<Tensor> {
         let mut h = z.clone();
         for lin in &self.decoder {

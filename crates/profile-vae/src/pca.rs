@@ -7,6 +7,7 @@ use crate::error::{Result, VaeError};
 /// Principal components of the training profiles.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Pca {
+    /// Feature means of the fitted data.
     pub mean: Array1<f64>,
     /// k × d, rows are unit principal directions, largest variance first.
     pub components: Array2<f64>,
@@ -15,6 +16,7 @@ pub struct Pca {
 }
 
 impl Pca {
+    /// The first `k` principal directions of `x` (rows are samples); needs 1 ≤ k ≤ d, n ≥ 2.
     pub fn fit(x: ArrayView2<'_, f64>, k: usize) -> Result<Self> {
         let (n, d) = x.dim();
         if k == 0 || k > d || n < 2 {
@@ -50,11 +52,13 @@ impl Pca {
         })
     }
 
+    /// Coordinates of `x` on the components.
     pub fn transform(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
         self.check(x.ncols(), self.mean.len())?;
         Ok((&x - &self.mean).dot(&self.components.t()))
     }
 
+    /// Profiles from component coordinates.
     pub fn inverse(&self, z: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
         self.check(z.ncols(), self.components.nrows())?;
         Ok(z.dot(&self.components) + &self.mean)

@@ -7,7 +7,9 @@ use crate::error::{Result, VaeError};
 /// Per-feature minimum and range.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MinMaxScaler {
+    /// Minimum of each feature.
     pub min: Array1<f64>,
+    /// max − min of each feature (1 for a constant one).
     pub range: Array1<f64>,
 }
 
@@ -28,11 +30,13 @@ impl MinMaxScaler {
         Ok(Self { min, range })
     }
 
+    /// (x − min) / range, feature by feature.
     pub fn transform(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
         self.check(x)?;
         Ok((&x - &self.min) / &self.range)
     }
 
+    /// x · range + min: back to raw units.
     pub fn inverse(&self, x: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
         self.check(x)?;
         Ok(&x * &self.range + &self.min)

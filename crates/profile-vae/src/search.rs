@@ -19,9 +19,13 @@ use crate::train::fit;
 /// The values each hyperparameter may take. Defaults are the paper's search space.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchSpace {
+    /// Latent dimensions to try.
     pub latent: Vec<usize>,
+    /// Adam rates to try.
     pub learning_rate: Vec<f64>,
+    /// Batch sizes to try.
     pub batch_size: Vec<usize>,
+    /// Encoder batch norm on or off.
     pub batch_norm: Vec<bool>,
 }
 
@@ -39,11 +43,15 @@ impl Default for SearchSpace {
 /// Random-search settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchParams {
+    /// The values drawn from.
     pub space: SearchSpace,
+    /// Combinations drawn.
     pub trials: usize,
+    /// Epochs per trial at most.
     pub max_epochs: usize,
     /// Early-stopping patience on the validation loss.
     pub patience: usize,
+    /// Seed of the draws and of every trial.
     pub seed: u64,
 }
 
@@ -60,6 +68,7 @@ impl Default for SearchParams {
 }
 
 impl SearchParams {
+    /// Non-empty value lists of positive values, and trials, epochs and patience ≥ 1.
     pub fn check(&self) -> Result<()> {
         let s = &self.space;
         if s.latent.is_empty()
@@ -91,12 +100,17 @@ impl SearchParams {
 /// One evaluated combination.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trial {
+    /// Latent dimensions.
     pub latent: usize,
+    /// Adam's rate.
     pub learning_rate: f64,
+    /// Batch size.
     pub batch_size: usize,
+    /// Encoder batch norm.
     pub batch_norm: bool,
     /// Best validation loss reached (the ranking criterion).
     pub val_loss: f64,
+    /// Epochs trained (early stopping may end a trial first).
     pub epochs: usize,
 }
 

@@ -54,7 +54,9 @@ pub fn shuffle_columns(x: ArrayView2<'_, f64>, seed: u64) -> Array2<f64> {
 
 /// One VAE training run, as a [`TrainTask`].
 pub struct VaeTask {
+    /// The model's variables.
     pub map: SeededVarMap,
+    /// The model.
     pub model: Vae,
     opt: AnyOptimizer,
     regularisers: Vec<Box<dyn Regulariser>>,
@@ -235,9 +237,13 @@ fn core_err(e: VaeError) -> cellpaint_core::CoreError {
 
 /// A trained VAE with its input scaler.
 pub struct FittedVae {
+    /// The architecture.
     pub config: VaeConfig,
+    /// Fitted on the training profiles; inputs go through it, outputs back.
     pub scaler: MinMaxScaler,
+    /// Its variables.
     pub map: SeededVarMap,
+    /// The model.
     pub model: Vae,
 }
 
@@ -303,6 +309,7 @@ impl FittedVae {
         Ok(())
     }
 
+    /// Loads what [`FittedVae::save`] wrote; a missing file is an error naming the directory.
     pub fn load(dir: &Path) -> Result<Self> {
         let (tensors, (config, scaler)): (_, (VaeConfig, MinMaxScaler)) =
             cellpaint_core::load_checkpoint(dir, "vae", &Device::Cpu)?.ok_or_else(|| {
