@@ -6,7 +6,7 @@
 //!
 //! `cargo run --release -p reproduce --example cytovae_learning_curve -- [variant=ae|vae|vae-plus]
 //! [iterations=250,1000] [batch=8] [filters=16] [moas=4] [cells=30] [per_well=12]
-//! [eval_per_well=per_well] [seed=0] [out=DIR]`
+//! [eval_per_well=per_well] [seed=0] [out=DIR] [device=cpu|cuda]`
 
 use anyhow::{Context, Result};
 use cyto_vaegan::profile::ProfileParams;
@@ -29,25 +29,16 @@ fn table1_line(x: &Array2<f64>, meta: &[CropMeta]) -> Result<String> {
 }
 
 fn main() -> Result<()> {
-    let args: std::collections::BTreeMap<String, String> = std::env::args()
-        .skip(1)
-        .filter_map(|a| {
-            a.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect();
-    let get = |k: &str, d: usize| -> Result<usize> {
-        args.get(k)
-            .map_or(Ok(d), |v| v.parse())
-            .with_context(|| format!("{k}: expected a whole number"))
-    };
-    let variant = match args.get("variant").map_or("ae", String::as_str) {
+    let args = reproduce::KeyValues::from_args();
+    let get = |k: &str, d: usize| -> Result<usize> { Ok(args.get(k, d as f64)? as usize) };
+    let variant = match args.0.get("variant").map_or("ae", String::as_str) {
         "ae" => Variant::Ae,
         "vae" => Variant::Vae,
         "vae-plus" => Variant::VaePlus,
         v => anyhow::bail!("variant={v}: expected ae, vae or vae-plus"),
     };
     let iterations: Vec<usize> = args
+        .0
         .get("iterations")
         .map_or("250,1000", String::as_str)
         .split(',')
@@ -87,10 +78,10 @@ fn main() -> Result<()> {
         );
     }
     let out = std::path::PathBuf::from(
-        args.get("out")
+        args.0.get("out")
             .map_or("target/cytovae-learning-curve", String::as_str),
     );
-    let device = cellpaint_core::candle::Device::Cpu;
+    let device = args.device()?.device()?;
     let sample: Vec<usize> = (0..crops.len()).step_by(crops.len().div_ceil(64)).collect();
     let mse = |m: &FittedVaeGan| -> Result<f64> {
         let r = m.reconstruct(crops, &sample)?;
