@@ -78,7 +78,8 @@ fn main() -> Result<()> {
         );
     }
     let out = std::path::PathBuf::from(
-        args.0.get("out")
+        args.0
+            .get("out")
             .map_or("target/cytovae-learning-curve", String::as_str),
     );
     let device = args.device()?.device()?;
