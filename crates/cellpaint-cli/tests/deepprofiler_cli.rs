@@ -79,6 +79,47 @@ fn train_profile_evaluate_on_simulated_crops() {
         "{v}"
     );
 
+    // The same run on the second backbone, picked by name; its profile layer is a ResNet one.
+    std::fs::write(
+        d.join("resnet.json"),
+        r#"{"dataset": {"locations": {"box_size": 32}},
+            "train": {"model": {"backbone": "resnet18", "epochs": 1, "batch_size": 16,
+                                "input_size": 32, "width_mult": 0.25,
+                                "lr_schedule": {"kind": "constant"}}},
+            "profile": {"feature_layer": "layer4"}}"#,
+    )
+    .unwrap();
+    run(&[
+        "-q",
+        "deepprofiler",
+        "train",
+        "--config",
+        &p("resnet.json"),
+        "--crops",
+        &p("sc"),
+        "--out",
+        &p("run-resnet"),
+    ]);
+    let meta = std::fs::read_to_string(d.join("run-resnet/model.json")).unwrap();
+    assert!(meta.contains(r#""backbone": "resnet18""#), "{meta}");
+    run(&[
+        "-q",
+        "deepprofiler",
+        "profile",
+        "--model",
+        &p("run-resnet"),
+        "--crops",
+        &p("sc"),
+        "--out",
+        &p("prof-resnet"),
+        "--annotations",
+        &p("sim/index.csv"),
+    ]);
+    let t =
+        profiles::read_table(d.join("prof-resnet/treatments.csv"), &Default::default()).unwrap();
+    // layer4 of ResNet-18 at width 0.25: 512 × 0.25 = 128 channels.
+    assert_eq!(t.n_features(), 128);
+
     // A misspelt key in our config, and a DeepProfiler config with keys we do not support.
     std::fs::write(d.join("bad.json"), r#"{"train": {"model": {"epoch": 1}}}"#).unwrap();
     let err = fails(&[

@@ -7,7 +7,9 @@
 use std::time::Instant;
 
 use cellpaint_core::candle::{DType, Device, Tensor};
-use cellpaint_core::{EfficientNet, EfficientNetConfig, OptimizerConfig, SeededVarMap, SgdParams};
+use cellpaint_core::{
+    Backbone, EfficientNet, EfficientNetConfig, OptimizerConfig, SeededVarMap, SgdParams,
+};
 
 #[cfg(not(feature = "system-alloc"))]
 #[global_allocator]

@@ -1,5 +1,5 @@
-//! Training an EfficientNet to classify images, shared by the methods that do it (DeepProfiler's
-//! single-cell crops, MOAProfiler's whole fields). A method supplies its images through
+//! Training an image network (any [`Backbone`]) to classify images, shared by the methods that
+//! do it (DeepProfiler's single-cell crops, MOAProfiler's whole fields). A method supplies its images through
 //! [`ImageSet`] (how one batch is built and augmented) and its epoch sampler as a closure; the
 //! task does the rest: seeded augmentation per image, cross-entropy with optional label
 //! smoothing plus L2 on kernels, validation accuracy and macro F1 per epoch, checkpointable
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, D};
 
-use crate::efficientnet::{EfficientNet, EfficientNetConfig};
+use crate::backbone::{Backbone, BuildBackbone};
 use crate::error::{CoreError, Result};
 use crate::init::SeededVarMap;
 use crate::optim::{AnyOptimizer, OptimizerConfig};
@@ -109,7 +109,7 @@ fn map_batches(
 /// Runs `net` in inference mode over `set` in batches of `batch_size`: class probabilities
 /// (softmax of the logits), one row per image.
 pub fn predict_probabilities(
-    net: &EfficientNet,
+    net: &dyn Backbone,
     set: &dyn ImageSet,
     batch_size: usize,
     device: &Device,
@@ -122,7 +122,7 @@ pub fn predict_probabilities(
 
 /// Spatially averaged `tap` for every image of `set` (inference mode), one row per image.
 pub fn pooled_features(
-    net: &EfficientNet,
+    net: &dyn Backbone,
     set: &dyn ImageSet,
     tap: &str,
     batch_size: usize,
@@ -173,12 +173,12 @@ pub struct ClassifierSettings {
 /// Draws one epoch's training rows from the training labels.
 pub type EpochSampler<'a> = Box<dyn Fn(&[usize], &mut Rng) -> Vec<usize> + 'a>;
 
-/// An EfficientNet classifier's training run, as a [`TrainTask`].
+/// A classifier's training run (any backbone), as a [`TrainTask`].
 pub struct ClassifierTask<'a> {
     /// The network's variables (saved in checkpoints, read for features).
     pub map: SeededVarMap,
     /// The network being trained.
-    pub net: EfficientNet,
+    pub net: Box<dyn Backbone>,
     opt: AnyOptimizer,
     settings: ClassifierSettings,
     train: &'a dyn ImageSet,
@@ -192,11 +192,13 @@ pub struct ClassifierTask<'a> {
 }
 
 impl<'a> ClassifierTask<'a> {
-    /// A network of `network` initialised from `seed`, trained by `optimizer` on `train`
-    /// (labels are class indices `< network.num_classes`), validated on `val`.
+    /// The network `network` builds (a [`BackboneSpec`](crate::BackboneSpec), an
+    /// [`EfficientNetConfig`](crate::EfficientNetConfig), or a caller's own), initialised from
+    /// `seed`, trained by `optimizer` on `train` (labels are class indices below the network's
+    /// `num_classes`), validated on `val`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        network: EfficientNetConfig,
+        network: &dyn BuildBackbone,
         optimizer: OptimizerConfig,
         settings: ClassifierSettings,
         train: (&'a dyn ImageSet, Vec<usize>),
@@ -205,7 +207,9 @@ impl<'a> ClassifierTask<'a> {
         seed: u64,
         device: &Device,
     ) -> Result<Self> {
-        let k = network.num_classes;
+        let map = SeededVarMap::new(seed);
+        let net = network.build(map.var_builder(DType::F32, device))?;
+        let k = net.num_classes();
         let mut sets = vec![("training", &train)];
         sets.extend(val.as_ref().map(|v| ("validation", v)));
         for (what, (set, labels)) in sets {
@@ -222,8 +226,6 @@ impl<'a> ClassifierTask<'a> {
                 "training needs at least one image and a batch size ≥ 1".into(),
             ));
         }
-        let map = SeededVarMap::new(seed);
-        let net = EfficientNet::new(network, map.var_builder(DType::F32, device))?;
         let opt = optimizer.build(map.named_vars().into_iter().map(|(_, v)| v).collect())?;
         let epoch_len = sampler(&train.1, &mut crate::rng::seeded_rng(0)).len();
         Ok(Self {
@@ -313,10 +315,14 @@ impl TrainTask for ClassifierTask<'_> {
     fn validate(&mut self, _epoch: usize) -> Result<Metrics> {
         let mut m = Metrics::new();
         if let Some((val, truth)) = &self.val {
-            let probs =
-                predict_probabilities(&self.net, *val, self.settings.batch_size, &self.device)?;
+            let probs = predict_probabilities(
+                self.net.as_ref(),
+                *val,
+                self.settings.batch_size,
+                &self.device,
+            )?;
             let pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
-            let (acc, f1) = accuracy_and_macro_f1(&pred, truth, self.net.config.num_classes);
+            let (acc, f1) = accuracy_and_macro_f1(&pred, truth, self.net.num_classes());
             m.insert("val_accuracy".into(), acc);
             m.insert("val_macro_f1".into(), f1);
         }

@@ -9,7 +9,9 @@
 //! * [`SeededVarMap`] — seeded, order-independent parameter initialisation
 //! * [`optim`] — SGD (momentum, Nesterov, weight decay) and AdamW with checkpointable state
 //! * [`LrSchedule`] — constant, multi-step, cosine with warm-up
-//! * [`classify`] — an EfficientNet image classifier task (batches, augmentation seeds, loss)
+//! * [`Backbone`] — the image network behind a small trait, picked by name from [`BACKBONES`]:
+//!   EfficientNet-B0 ([`EfficientNet`]) and ResNet-18/34/50 ([`ResNet`]), torchvision-named
+//! * [`classify`] — an image classifier task on any backbone (batches, augmentation seeds, loss)
 //! * [`Trainer`] / [`TrainTask`] — epoch loop, progress, JSON-lines metrics, early stopping,
 //!   atomic checksummed checkpoints, resume only of the same run ([`Fingerprint`]), and a
 //!   stop with an error when training diverges
@@ -19,6 +21,7 @@
 //!
 //! Data tables come from the [`profiles`] crate, re-exported here.
 
+pub mod backbone;
 pub mod checkpoint;
 pub mod classify;
 pub mod conv;
@@ -30,6 +33,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod optim;
 pub mod pool;
+pub mod resnet;
 pub mod rng;
 pub mod schedule;
 pub mod testing;
@@ -39,6 +43,9 @@ pub use candle_core as candle;
 pub use candle_nn;
 pub use profiles;
 
+pub use backbone::{
+    backbone_names, Backbone, BackboneSpec, BuildBackbone, Forward, BACKBONES, EMBEDDING_TAP,
+};
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use device::{cuda_compiled, DeviceChoice};
 pub use efficientnet::batchnorm::BatchNorm2d;
@@ -47,6 +54,7 @@ pub use error::{CoreError, Result};
 pub use fingerprint::{DataHasher, Fingerprint};
 pub use init::SeededVarMap;
 pub use optim::{AdamW, AdamWParams, AnyOptimizer, OptimizerConfig, Sgd, SgdParams};
+pub use resnet::{ResNet, ResNetConfig, ResNetDepth};
 pub use schedule::{LrSchedule, Warmup};
 pub use train::{
     read_history, Claim, EarlyStopping, EpochRecord, Metrics, Mode, RunOptions, TrainConfig,

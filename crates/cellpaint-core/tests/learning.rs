@@ -1,15 +1,17 @@
-//! The shared EfficientNet classifier learns: on a small seeded image task (each class a blob
-//! in its own channel, at a random place, over noise) training must reach a stated accuracy.
-//! Fails if a gradient, the optimiser step or the batch path breaks.
+//! The shared classifier learns, on both registered backbone families: on a small seeded image
+//! task (each class a blob in its own channel, at a random place, over noise) training must
+//! reach a stated accuracy. Fails if a gradient, the optimiser step or the batch path breaks.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use cellpaint_core::candle::{Device, Tensor};
+use cellpaint_core::candle_nn::{self, VarBuilder};
 use cellpaint_core::classify::{ClassifierSettings, ClassifierTask, ImageSet};
 use cellpaint_core::rng::{permutation, seeded_rng, Rng};
 use cellpaint_core::{
-    EfficientNetConfig, LrSchedule, OptimizerConfig, Result, SgdParams, TrainConfig, Trainer,
+    Backbone, BackboneSpec, BuildBackbone, EfficientNetConfig, Forward, LrSchedule,
+    OptimizerConfig, Result, SgdParams, TrainConfig, Trainer, EMBEDDING_TAP,
 };
 use rand::Rng as _;
 
@@ -81,25 +83,112 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+const CLASSES: usize = 4;
+
 #[test]
 fn efficientnet_classifier_learns_a_seeded_image_task() {
-    let classes = env("LEARN_CLASSES", 4usize);
-    let size = env("LEARN_SIZE", 32usize);
-    let epochs = env("LEARN_EPOCHS", 6usize);
-    let lr = env("LEARN_LR", 0.05f64);
     let width = env("LEARN_WIDTH", 0.25f64);
+    learns(
+        &EfficientNetConfig {
+            width_mult: width,
+            dropout: env("LEARN_DROPOUT", 0.2f64),
+            stochastic_depth: env("LEARN_SD", 0.2f64),
+            ..EfficientNetConfig::b0(CLASSES + 1, CLASSES)
+        },
+        env("LEARN_EPOCHS", 6usize),
+    );
+}
+
+/// The second backbone, picked by its registered name as a config does.
+#[test]
+fn resnet18_classifier_learns_the_same_task() {
+    learns(
+        &BackboneSpec {
+            width_mult: 0.25,
+            ..BackboneSpec::new("resnet18", CLASSES + 1, CLASSES)
+        },
+        env("LEARN_EPOCHS", 4usize),
+    );
+}
+
+/// A method developer's own backbone, defined outside the crate with only the public API: one
+/// 3×3 convolution, ReLU, global average pool and a linear classifier.
+#[derive(Debug)]
+struct TinyConvNet {
+    conv: candle_nn::Conv2d,
+    fc: candle_nn::Linear,
+    channels: usize,
+    classes: usize,
+}
+
+impl Backbone for TinyConvNet {
+    fn name(&self) -> &str {
+        "tiny-conv"
+    }
+    fn in_channels(&self) -> usize {
+        self.channels
+    }
+    fn num_classes(&self) -> usize {
+        self.classes
+    }
+    fn embedding_dim(&self) -> usize {
+        16
+    }
+    fn tap_names(&self) -> Vec<String> {
+        vec!["conv".into(), EMBEDDING_TAP.into()]
+    }
+    fn forward_taps(
+        &self,
+        x: &Tensor,
+        _train: bool,
+        _rng: Option<&mut Rng>,
+        taps: &[&str],
+    ) -> cellpaint_core::candle::Result<Forward> {
+        use cellpaint_core::candle::Module;
+        let h = self.conv.forward(x)?.relu()?;
+        let pooled = h.mean((2, 3))?;
+        let mut got = std::collections::HashMap::new();
+        for (name, t) in [("conv", &h), (EMBEDDING_TAP, &pooled)] {
+            if taps.contains(&name) {
+                got.insert(name.to_string(), t.clone());
+            }
+        }
+        Ok(Forward {
+            logits: self.fc.forward(&pooled)?,
+            taps: got,
+        })
+    }
+}
+
+/// The classifier trains a backbone it has never heard of, passed in as a builder closure.
+#[test]
+fn a_backbone_defined_outside_the_crate_trains_through_the_classifier() {
+    let build = |vb: VarBuilder| -> cellpaint_core::candle::Result<Box<dyn Backbone>> {
+        let cfg = candle_nn::Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
+        Ok(Box::new(TinyConvNet {
+            conv: candle_nn::conv2d(CLASSES + 1, 16, 3, cfg, vb.pp("conv"))?,
+            fc: candle_nn::linear(16, CLASSES, vb.pp("fc"))?,
+            channels: CLASSES + 1,
+            classes: CLASSES,
+        }))
+    };
+    learns(&build, env("LEARN_EPOCHS", 6usize));
+}
+
+fn learns(network: &dyn BuildBackbone, epochs: usize) {
+    let classes = CLASSES;
+    let size = env("LEARN_SIZE", 32usize);
+    let lr = env("LEARN_LR", 0.05f64);
     let batch = env("LEARN_BATCH", 32usize);
     let n = env("LEARN_N", 256usize);
     let train = Blobs::new(n, classes, size, 1);
     let val = Blobs::new(64, classes, size, 2);
     let dev = Device::Cpu;
     let mut task = ClassifierTask::new(
-        EfficientNetConfig {
-            width_mult: width,
-            dropout: env("LEARN_DROPOUT", 0.2f64),
-            stochastic_depth: env("LEARN_SD", 0.2f64),
-            ..EfficientNetConfig::b0(train.channels, classes)
-        },
+        network,
         OptimizerConfig::Sgd(SgdParams {
             lr,
             momentum: 0.9,

@@ -4,7 +4,7 @@
 
 use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::classify::smoothed_cross_entropy;
-use cellpaint_core::{EfficientNet, EfficientNetConfig, SeededVarMap};
+use cellpaint_core::{Backbone, EfficientNet, EfficientNetConfig, SeededVarMap};
 
 #[test]
 fn training_mode_weight_gradients_match_finite_differences() {

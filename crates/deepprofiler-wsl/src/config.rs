@@ -5,6 +5,7 @@
 //! the rest.
 
 use cell_images::AugmentParams;
+use cellpaint_core::backbone::{backbone_tap_names, check_backbone_name};
 use cellpaint_core::{LrSchedule, Warmup};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -145,7 +146,10 @@ pub struct ModelConfig {
     pub lr_schedule: LrSchedule,
     /// Side the crops are resized to before the network (128 in the paper; smaller on a CPU).
     pub input_size: usize,
-    /// EfficientNet width multiplier (1.0 = B0).
+    /// The network, by registered name (`efficientnet-b0`, the paper's; `resnet18`, …; see
+    /// `cellpaint_core::BACKBONES`). DeepProfiler's key: `train.model.backbone`.
+    pub backbone: String,
+    /// Channel multiplier of the backbone (1.0 = the published network).
     pub width_mult: f64,
     /// Augmentation of training crops (none: no augmentation).
     pub augment: Option<AugmentParams>,
@@ -168,6 +172,7 @@ impl Default for ModelConfig {
                 min_lr: 0.0,
             },
             input_size: 128,
+            backbone: "efficientnet-b0".into(),
             width_mult: 1.0,
             augment: Some(AugmentParams::default()),
         }
@@ -279,6 +284,26 @@ impl DeepProfilerConfig {
             return Err(bad(
                 source,
                 "train.model needs learning_rate > 0, label_smoothing in [0, 1) and l2 ≥ 0",
+            ));
+        }
+        check_backbone_name(&m.backbone)
+            .map_err(|e| bad(source, format!("train.model.backbone: {e}")))?;
+        let taps = backbone_tap_names(&m.backbone)
+            .map_err(|e| bad(source, format!("train.model.backbone: {e}")))?;
+        if !taps.iter().any(|t| *t == self.profile.feature_layer) {
+            return Err(bad(
+                source,
+                format!(
+                    "profile.feature_layer '{}' is not a layer of {} (e.g. {})",
+                    self.profile.feature_layer,
+                    m.backbone,
+                    taps.iter()
+                        .rev()
+                        .take(4)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
         m.lr_schedule
@@ -420,15 +445,50 @@ impl DeepProfilerConfig {
             .profile
             .batch_size =
             v as usize);
-        // The model must be an EfficientNet; anything else cannot be honoured.
-        if let Some(name) = string("train.model.name")? {
-            if !name.to_ascii_lowercase().starts_with("efficientnet") {
+        // DeepProfiler's model family (`train.model.name`) and our exact network
+        // (`train.model.backbone`) must agree; a ResNet needs its depth named.
+        let family = string("train.model.name")?.map(|n| n.to_ascii_lowercase());
+        if let Some(name) = &family {
+            if !name.starts_with("efficientnet") && !name.starts_with("resnet") {
                 return Err(bad(
                     source,
-                    format!("train.model.name '{name}': only EfficientNet-B0 is implemented"),
+                    format!(
+                        "train.model.name '{name}': only the EfficientNet and ResNet families \
+                         are implemented"
+                    ),
                 ));
             }
             used.push("train.model.name".into());
+        }
+        match (string("train.model.backbone")?, &family) {
+            (Some(b), family) => {
+                check_backbone_name(&b)
+                    .map_err(|e| bad(source, format!("train.model.backbone: {e}")))?;
+                if let Some(f) = family {
+                    let prefix = if f.starts_with("resnet") {
+                        "resnet"
+                    } else {
+                        "efficientnet"
+                    };
+                    if !b.starts_with(prefix) {
+                        return Err(bad(
+                            source,
+                            format!("train.model.backbone '{b}' is not of train.model.name '{f}'"),
+                        ));
+                    }
+                }
+                c.train.model.backbone = b;
+                used.push("train.model.backbone".into());
+            }
+            (None, Some(f)) if f.starts_with("resnet") => {
+                return Err(bad(
+                    source,
+                    format!(
+                        "train.model.name '{f}' needs train.model.backbone (resnet18, resnet34 or resnet50)"
+                    ),
+                ));
+            }
+            _ => {}
         }
         // Explicit steps ({"epoch": lr, …}) or "cosine".
         match get("train.model.lr_schedule") {
@@ -622,13 +682,42 @@ mod tests {
                 "train.sampling.workers",
             ]
         );
+        let err = |text: &str| {
+            DeepProfilerConfig::from_deepprofiler_json(text, "dp.json")
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(r#"{"train": {"model": {"name": "vgg"}}}"#);
+        assert!(e.contains("only the EfficientNet and ResNet"), "{e}");
+        let e = err(r#"{"train": {"model": {"name": "resnet"}}}"#);
+        assert!(e.contains("needs train.model.backbone"), "{e}");
+        let e = err(r#"{"train": {"model": {"name": "efficientnet", "backbone": "resnet18"}}}"#);
+        assert!(e.contains("is not of train.model.name"), "{e}");
+        let e = err(r#"{"train": {"model": {"backbone": "resnet9"}}}"#);
+        assert!(e.contains("unknown backbone 'resnet9'"), "{e}");
+    }
+
+    #[test]
+    fn a_resnet_is_picked_by_name_and_its_feature_layer_checked() {
+        let (c, _) = DeepProfilerConfig::from_deepprofiler_json(
+            r#"{"train": {"model": {"name": "resnet", "backbone": "resnet18"}},
+                "profile": {"feature_layer": "layer4"}}"#,
+            "dp.json",
+        )
+        .unwrap();
+        assert_eq!(c.train.model.backbone, "resnet18");
+        c.check("dp.json").unwrap();
+        // The paper's EfficientNet layer does not exist in a ResNet: refused before any run.
         let e = DeepProfilerConfig::from_deepprofiler_json(
-            r#"{"train": {"model": {"name": "resnet"}}}"#,
+            r#"{"train": {"model": {"name": "resnet", "backbone": "resnet18"}}}"#,
             "dp.json",
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("only EfficientNet-B0"), "{e}");
+        assert!(
+            e.contains("profile.feature_layer 'block6a_activation' is not a layer of resnet18"),
+            "{e}"
+        );
         let e = DeepProfilerConfig::from_deepprofiler_json(
             r#"{"train": {"model": {"params": {"batch_size": "big"}}}}"#,
             "dp.json",

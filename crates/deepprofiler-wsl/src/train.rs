@@ -11,8 +11,9 @@ use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::classify::{pooled_features, ClassifierSettings, ImageSet};
 use cellpaint_core::rng::Rng;
 use cellpaint_core::{
-    load_checkpoint, save_checkpoint, DataHasher, EfficientNet, EfficientNetConfig, Fingerprint,
-    OptimizerConfig, RunOptions, SeededVarMap, SgdParams, TrainConfig, TrainSummary, Trainer,
+    load_checkpoint, save_checkpoint, Backbone, BackboneSpec, BuildBackbone, DataHasher,
+    EfficientNetConfig, Fingerprint, OptimizerConfig, RunOptions, SeededVarMap, SgdParams,
+    TrainConfig, TrainSummary, Trainer,
 };
 use ndarray::{Array2, Array3};
 use serde::{Deserialize, Serialize};
@@ -26,10 +27,11 @@ pub use cellpaint_core::classify::{
     accuracy_and_macro_f1, encode_labels, smoothed_cross_entropy, ClassifierTask,
 };
 
-fn network_config(c: &ModelConfig, channels: usize, classes: usize) -> EfficientNetConfig {
-    EfficientNetConfig {
+fn network_config(c: &ModelConfig, channels: usize, classes: usize) -> BackboneSpec {
+    BackboneSpec {
         width_mult: c.width_mult,
-        ..EfficientNetConfig::b0(channels, classes)
+        dropout: EfficientNetConfig::b0(channels, classes).dropout,
+        ..BackboneSpec::new(&c.backbone, channels, classes)
     }
 }
 
@@ -108,7 +110,7 @@ pub struct FittedClassifier {
     /// Its variables.
     pub map: SeededVarMap,
     /// The network.
-    pub net: EfficientNet,
+    pub net: Box<dyn Backbone>,
     /// Where it runs.
     pub device: Device,
     /// How training ended (none for a loaded or untrained model).
@@ -177,7 +179,7 @@ pub fn train_classifier(
     let (train_images, val_images) = (images(train), val.map(images));
     let factor = config.train.sampling.factor;
     let mut task = ClassifierTask::new(
-        network_config(m, train.channels(), classes.len()),
+        &network_config(m, train.channels(), classes.len()),
         OptimizerConfig::Sgd(SgdParams {
             lr: m.learning_rate,
             momentum: m.momentum,
@@ -243,10 +245,8 @@ impl FittedClassifier {
         device: &Device,
     ) -> Result<Self> {
         let map = SeededVarMap::new(seed);
-        let net = EfficientNet::new(
-            network_config(&config.train.model, channels, classes.len()),
-            map.var_builder(DType::F32, device),
-        )?;
+        let net = network_config(&config.train.model, channels, classes.len())
+            .build(map.var_builder(DType::F32, device))?;
         Ok(Self {
             meta: ModelMeta {
                 config: config.clone(),
@@ -295,7 +295,7 @@ impl FittedClassifier {
             augment: None,
         };
         let rows = pooled_features(
-            &self.net,
+            self.net.as_ref(),
             &images,
             tap,
             self.meta.config.profile.batch_size,

@@ -1,6 +1,8 @@
 //! MOAProfiler's settings, defaults equal to the paper's (Methods; reference code §4).
 
-use cellpaint_core::{EfficientNetConfig, LrSchedule, OptimizerConfig, SgdParams};
+use cellpaint_core::{
+    backbone::check_backbone_name, BackboneSpec, LrSchedule, OptimizerConfig, SgdParams,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MoaError, Result};
@@ -12,7 +14,10 @@ pub struct MoaProfilerConfig {
     /// Side the fields are resized to before the network (the paper: 1080, full resolution;
     /// CPU runs downscale).
     pub image_size: usize,
-    /// EfficientNet width multiplier (B0: 1.0).
+    /// The network, by registered name (`efficientnet-b0`, the paper's; `resnet18`, …; see
+    /// `cellpaint_core::BACKBONES`).
+    pub backbone: String,
+    /// Channel multiplier of the backbone (1.0: the published network).
     pub width_mult: f64,
     /// Dropout before the classifier.
     pub dropout: f64,
@@ -49,6 +54,7 @@ impl Default for MoaProfilerConfig {
     fn default() -> Self {
         Self {
             image_size: 1080,
+            backbone: "efficientnet-b0".into(),
             width_mult: 1.0,
             dropout: 0.2,
             epochs: 100,
@@ -93,6 +99,8 @@ impl MoaProfilerConfig {
                 self.image_size
             ));
         }
+        check_backbone_name(&self.backbone)
+            .map_err(|e| MoaError::Config(format!("backbone: {e}")))?;
         if !(self.width_mult > 0.0) || !(0.0..1.0).contains(&self.dropout) {
             return bad(format!(
                 "width_mult must be > 0 and dropout in [0, 1), got {} and {}",
@@ -149,11 +157,11 @@ impl MoaProfilerConfig {
     }
 
     /// The network for `channels` inputs and `classes` outputs.
-    pub fn network(&self, channels: usize, classes: usize) -> EfficientNetConfig {
-        EfficientNetConfig {
+    pub fn network(&self, channels: usize, classes: usize) -> BackboneSpec {
+        BackboneSpec {
             width_mult: self.width_mult,
             dropout: self.dropout,
-            ..EfficientNetConfig::b0(channels, classes)
+            ..BackboneSpec::new(&self.backbone, channels, classes)
         }
     }
 }
@@ -174,7 +182,28 @@ mod tests {
             }
         );
         assert_eq!((c.batch_size, c.epochs, c.image_size), (56, 100, 1080));
-        assert_eq!(c.network(5, 59).embedding_dim(), 1280);
+        let spec = c.network(5, 59);
+        assert_eq!(spec.name, "efficientnet-b0");
+        let map = cellpaint_core::SeededVarMap::new(0);
+        let vb = map.var_builder(
+            cellpaint_core::candle::DType::F32,
+            &cellpaint_core::candle::Device::Cpu,
+        );
+        use cellpaint_core::BuildBackbone;
+        assert_eq!(spec.build(vb).unwrap().embedding_dim(), 1280);
+    }
+
+    #[test]
+    fn the_backbone_is_picked_by_name() {
+        let c: MoaProfilerConfig = serde_json::from_str(r#"{"backbone": "resnet18"}"#).unwrap();
+        c.check().unwrap();
+        assert_eq!(c.network(5, 3).name, "resnet18");
+        let c: MoaProfilerConfig = serde_json::from_str(r#"{"backbone": "vgg16"}"#).unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("unknown backbone 'vgg16'") && e.contains("resnet50"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ use cellpaint_core::classify::{
 };
 use cellpaint_core::rng::{permutation, Rng};
 use cellpaint_core::{
-    load_checkpoint, save_checkpoint, DataHasher, EarlyStopping, EfficientNet, Fingerprint, Mode,
-    RunOptions, SeededVarMap, TrainConfig, TrainSummary, Trainer,
+    load_checkpoint, save_checkpoint, Backbone, BuildBackbone, DataHasher, EarlyStopping,
+    Fingerprint, Mode, RunOptions, SeededVarMap, TrainConfig, TrainSummary, Trainer,
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ pub struct FittedMoaProfiler {
     /// Its variables.
     pub map: SeededVarMap,
     /// The network.
-    pub net: EfficientNet,
+    pub net: Box<dyn Backbone>,
     /// Where it runs.
     pub device: Device,
     /// How training ended (none for a loaded or untrained model).
@@ -165,7 +165,7 @@ pub fn train_moa_profiler(
     };
     let has_val = !val_images.rows.is_empty();
     let mut task = ClassifierTask::new(
-        config.network(data.channels(), classes.len()),
+        &config.network(data.channels(), classes.len()),
         config.optimizer(),
         ClassifierSettings {
             batch_size: config.batch_size,
@@ -241,10 +241,10 @@ impl FittedMoaProfiler {
     /// An untrained network of the same architecture (seeded).
     pub fn random(meta: ModelMeta, device: &Device) -> Result<Self> {
         let map = SeededVarMap::new(meta.seed);
-        let net = EfficientNet::new(
-            meta.config.network(meta.channels, meta.classes.len()),
-            map.var_builder(DType::F32, device),
-        )?;
+        let net = meta
+            .config
+            .network(meta.channels, meta.classes.len())
+            .build(map.var_builder(DType::F32, device))?;
         Ok(Self {
             meta,
             map,
@@ -303,9 +303,9 @@ impl FittedMoaProfiler {
     /// 1280-d for B0), `(fields, d)`.
     pub fn embed(&self, set: &FieldSet) -> Result<Array2<f64>> {
         let rows = pooled_features(
-            &self.net,
+            self.net.as_ref(),
             &self.images(set)?,
-            "avg_pool",
+            cellpaint_core::EMBEDDING_TAP,
             self.meta.config.batch_size,
             &self.device,
         )?;
@@ -331,7 +331,7 @@ impl FittedMoaProfiler {
     /// Class probabilities of every field, one row each (columns in `meta.classes` order).
     pub fn predict_probabilities(&self, set: &FieldSet) -> Result<Vec<Vec<f32>>> {
         Ok(predict_probabilities(
-            &self.net,
+            self.net.as_ref(),
             &self.images(set)?,
             self.meta.config.batch_size,
             &self.device,

@@ -21,7 +21,7 @@ use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::classify::{ClassifierSettings, ClassifierTask, ImageSet};
 use cellpaint_core::rng::seeded_rng;
 use cellpaint_core::{
-    EfficientNet, EfficientNetConfig, OptimizerConfig, SeededVarMap, SgdParams, TrainTask,
+    Backbone, EfficientNet, EfficientNetConfig, OptimizerConfig, SeededVarMap, SgdParams, TrainTask,
 };
 use cyto_vaegan::{CropMeta, CropSet, VaeGanConfig, VaeGanTask, Variant};
 use serde_json::{json, Value};
@@ -177,7 +177,7 @@ fn classifier_case(
     let images = DeviceImages(randn((n, network.in_channels, side, side), 2, dev)?);
     let labels: Vec<usize> = (0..n).map(|i| i % classes).collect();
     let mut task = ClassifierTask::new(
-        network,
+        &network,
         optimizer,
         settings,
         (&images, labels),

@@ -15,8 +15,8 @@ use cellpaint_core::classify::{ClassifierSettings, ClassifierTask, ImageSet};
 use cellpaint_core::efficientnet::depthwise::{depthwise_conv2d, depthwise_conv2d_composed};
 use cellpaint_core::rng::seeded_rng;
 use cellpaint_core::{
-    BatchNorm2d, DeviceChoice, EfficientNet, EfficientNetConfig, OptimizerConfig, SeededVarMap,
-    SgdParams, TrainTask,
+    Backbone, BatchNorm2d, DeviceChoice, EfficientNet, EfficientNetConfig, OptimizerConfig,
+    SeededVarMap, SgdParams, TrainTask,
 };
 use cyto_vaegan::{ArchConfig, CropMeta, CropSet, VaeGan, VaeGanConfig, VaeGanTask, Variant};
 use ndarray::{Array2, Array4};
@@ -481,7 +481,7 @@ fn each_network_type_trains_on_the_device() {
         let images = Images(values(&[8, 5, 32, 32], 21, 1.0));
         let labels: Vec<usize> = (0..8).map(|i| i % 2).collect();
         let mut task = ClassifierTask::new(
-            EfficientNetConfig::b0(5, 2),
+            &EfficientNetConfig::b0(5, 2),
             OptimizerConfig::Sgd(SgdParams {
                 lr: 0.01,
                 momentum: 0.0,

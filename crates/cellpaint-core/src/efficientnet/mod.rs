@@ -19,6 +19,8 @@ use batchnorm::BatchNorm2d;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
+pub use crate::backbone::Forward;
+use crate::backbone::{check_forward_input, Backbone, Taps};
 use crate::rng::Rng;
 pub use depthwise::depthwise_conv2d;
 
@@ -166,7 +168,7 @@ impl ConvBn {
 }
 
 /// 1×1 convolution as (Cout × Cin) · (Cin × HW) per image.
-fn pointwise(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+pub(crate) fn pointwise(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let cout = weight.dim(0)?;
     let wm = weight.reshape((cout, c))?;
@@ -264,31 +266,8 @@ fn drop_rows(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
     drop_mask(x, &shape, p, rng)
 }
 
-fn drop_elements(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
+pub(crate) fn drop_elements(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
     drop_mask(x, x.dims(), p, rng)
-}
-
-/// Collects the requested intermediate activations.
-struct Taps<'a> {
-    wanted: &'a [&'a str],
-    got: HashMap<String, Tensor>,
-}
-
-impl Taps<'_> {
-    fn offer(&mut self, name: &str, t: &Tensor) {
-        if self.wanted.contains(&name) {
-            self.got.insert(name.to_string(), t.clone());
-        }
-    }
-}
-
-/// Result of a forward pass: logits and the requested taps.
-#[derive(Debug, Clone)]
-pub struct Forward {
-    /// `(N, num_classes)`, before softmax.
-    pub logits: Tensor,
-    /// The requested intermediate activations by layer name (e.g. `block6a_activation`).
-    pub taps: HashMap<String, Tensor>,
 }
 
 /// EfficientNet-B0 (or a scaled variant).
@@ -393,9 +372,27 @@ impl EfficientNet {
             classifier,
         })
     }
+}
+
+impl Backbone for EfficientNet {
+    fn name(&self) -> &str {
+        "efficientnet-b0"
+    }
+
+    fn in_channels(&self) -> usize {
+        self.config.in_channels
+    }
+
+    fn num_classes(&self) -> usize {
+        self.config.num_classes
+    }
+
+    fn embedding_dim(&self) -> usize {
+        self.config.embedding_dim()
+    }
 
     /// Names of every tap this network can return.
-    pub fn tap_names(&self) -> Vec<String> {
+    fn tap_names(&self) -> Vec<String> {
         let mut v = vec!["stem_activation".to_string()];
         for b in &self.blocks {
             if b.expand.is_some() {
@@ -411,26 +408,20 @@ impl EfficientNet {
     /// Forward pass returning logits and the named taps. `train` uses batch statistics (and
     /// updates the running ones); with `rng`, training also applies dropout and stochastic
     /// depth, drawn from it so that runs are reproducible.
-    pub fn forward_taps(
+    fn forward_taps(
         &self,
         x: &Tensor,
         train: bool,
         mut rng: Option<&mut Rng>,
         taps: &[&str],
     ) -> Result<Forward> {
-        let names = self.tap_names();
-        if let Some(bad) = taps.iter().find(|t| !names.iter().any(|n| n == *t)) {
-            candle_core::bail!(
-                "unknown EfficientNet tap '{bad}' (e.g. block6a_activation, avg_pool)"
-            );
-        }
-        if x.rank() != 4 || x.dim(1)? != self.config.in_channels {
-            candle_core::bail!(
-                "EfficientNet expects (N, {}, H, W) input, got {:?}",
-                self.config.in_channels,
-                x.shape()
-            );
-        }
+        check_forward_input(
+            "EfficientNet",
+            &self.tap_names(),
+            self.config.in_channels,
+            x,
+            taps,
+        )?;
         let mut t = Taps {
             wanted: taps,
             got: HashMap::new(),
@@ -454,17 +445,6 @@ impl EfficientNet {
             logits,
             taps: t.got,
         })
-    }
-
-    /// Spatially averaged tap, e.g. DeepProfiler's 672-d `block6a_activation` features.
-    pub fn pooled_features(&self, x: &Tensor, tap: &str) -> Result<Tensor> {
-        let out = self.forward_taps(x, false, None, &[tap])?;
-        let t = &out.taps[tap];
-        if t.rank() == 4 {
-            t.mean(D::Minus1)?.mean(D::Minus1)
-        } else {
-            Ok(t.clone())
-        }
     }
 }
 
