@@ -30,6 +30,7 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
 use crate::efficientnet::{EfficientNet, EfficientNetConfig};
+use crate::error::CoreError;
 use crate::resnet::{ResNet, ResNetConfig, ResNetDepth};
 use crate::rng::Rng;
 
@@ -162,19 +163,20 @@ pub struct BackboneSpec {
     pub num_classes: usize,
     /// Channel multiplier (1.0 = the published network; smaller for CPU tiers and tests).
     pub width_mult: f64,
-    /// Dropout before the classifier, in [0, 1).
-    pub dropout: f64,
+    /// Dropout before the classifier, in [0, 1); `None`: the published architecture's own
+    /// (EfficientNet-B0 0.2, ResNet none).
+    pub dropout: Option<f64>,
 }
 
 impl BackboneSpec {
-    /// `name` at full width with no dropout.
+    /// `name` at full width with its published dropout.
     pub fn new(name: &str, in_channels: usize, num_classes: usize) -> Self {
         Self {
             name: name.to_string(),
             in_channels,
             num_classes,
             width_mult: 1.0,
-            dropout: 0.0,
+            dropout: None,
         }
     }
 }
@@ -206,27 +208,32 @@ pub fn backbone_names() -> Vec<&'static str> {
     BACKBONES.iter().map(|(n, _)| *n).collect()
 }
 
-/// Is `name` registered? The message of the error lists what is.
-pub fn check_backbone_name(name: &str) -> std::result::Result<(), String> {
+/// A backbone name that is not in [`BACKBONES`]; its message lists the registered ones.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", unknown_backbone(.0))]
+pub struct UnknownBackbone(pub String);
+
+/// Is `name` registered?
+pub fn check_backbone_name(name: &str) -> std::result::Result<(), UnknownBackbone> {
     if BACKBONES.iter().any(|(n, _)| *n == name) {
         Ok(())
     } else {
-        Err(unknown_backbone(name))
+        Err(UnknownBackbone(name.to_string()))
     }
 }
 
 /// The taps of the registered backbone `name` (they do not depend on width, channels or
 /// classes: it is built at its narrowest on the CPU to ask), so a config naming a feature layer
 /// can be checked before anything runs.
-pub fn backbone_tap_names(name: &str) -> std::result::Result<Vec<String>, String> {
-    check_backbone_name(name)?;
+pub fn backbone_tap_names(name: &str) -> crate::Result<Vec<String>> {
+    check_backbone_name(name).map_err(|e| CoreError::Config(e.to_string()))?;
     let spec = BackboneSpec {
         width_mult: 0.01,
         ..BackboneSpec::new(name, 1, 1)
     };
     let map = crate::SeededVarMap::new(0);
     let vb = map.var_builder(candle_core::DType::F32, &candle_core::Device::Cpu);
-    Ok(spec.build(vb).map_err(|e| e.to_string())?.tap_names())
+    Ok(spec.build(vb)?.tap_names())
 }
 
 fn unknown_backbone(name: &str) -> String {
@@ -237,19 +244,21 @@ fn unknown_backbone(name: &str) -> String {
 }
 
 fn efficientnet_b0(s: &BackboneSpec, vb: VarBuilder) -> Result<Box<dyn Backbone>> {
+    let b0 = EfficientNetConfig::b0(s.in_channels, s.num_classes);
     let config = EfficientNetConfig {
         width_mult: s.width_mult,
-        dropout: s.dropout,
-        ..EfficientNetConfig::b0(s.in_channels, s.num_classes)
+        dropout: s.dropout.unwrap_or(b0.dropout),
+        ..b0
     };
     Ok(Box::new(EfficientNet::new(config, vb)?))
 }
 
 fn resnet(depth: ResNetDepth, s: &BackboneSpec, vb: VarBuilder) -> Result<Box<dyn Backbone>> {
+    let published = ResNetConfig::new(depth, s.in_channels, s.num_classes);
     let config = ResNetConfig {
         width_mult: s.width_mult,
-        dropout: s.dropout,
-        ..ResNetConfig::new(depth, s.in_channels, s.num_classes)
+        dropout: s.dropout.unwrap_or(published.dropout),
+        ..published
     };
     Ok(Box::new(ResNet::new(config, vb)?))
 }
@@ -299,7 +308,7 @@ mod tests {
 
     #[test]
     fn an_unknown_name_lists_the_known_ones() {
-        let e = check_backbone_name("vit-b16").unwrap_err();
+        let e = check_backbone_name("vit-b16").unwrap_err().to_string();
         assert!(
             e.contains("resnet18") && e.contains("efficientnet-b0"),
             "{e}"

@@ -157,8 +157,45 @@ fn batches(n: usize, size: usize) -> impl Iterator<Item = Vec<usize>> {
         .map(move |s| (s..(s + size).min(n)).collect())
 }
 
-/// Loss and batch settings of [`ClassifierTask`].
+/// The loss a [`ClassifierTask`] minimises (besides its L2 term): logits and class indices in,
+/// a scalar out. [`SmoothedCrossEntropy`] is the default; a method developer's own loss is one
+/// impl, passed with [`ClassifierTask::with_loss`].
+pub trait ClassifierLoss: Send + Sync {
+    /// Short name, recorded nowhere but useful in messages.
+    fn name(&self) -> &str;
+    /// The batch's loss: `logits` `(N, K)`, `labels` N class indices below K.
+    fn loss(&self, logits: &Tensor, labels: &[usize]) -> Result<Tensor>;
+}
+
+impl<L: ClassifierLoss + ?Sized> ClassifierLoss for Box<L> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn loss(&self, logits: &Tensor, labels: &[usize]) -> Result<Tensor> {
+        (**self).loss(logits, labels)
+    }
+}
+
+/// Cross-entropy against labels smoothed by `label_smoothing` ([`smoothed_cross_entropy`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SmoothedCrossEntropy {
+    /// ε in [0, 1): q = (1 − ε)·one-hot + ε/K.
+    pub label_smoothing: f64,
+}
+
+impl ClassifierLoss for SmoothedCrossEntropy {
+    fn name(&self) -> &str {
+        "cross-entropy"
+    }
+    fn loss(&self, logits: &Tensor, labels: &[usize]) -> Result<Tensor> {
+        smoothed_cross_entropy(logits, labels, self.label_smoothing)
+    }
+}
+
+/// Loss and batch settings of [`ClassifierTask`]. Build with `Default` and the `with_*`
+/// methods (fields may be added; the struct cannot be written out outside this crate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct ClassifierSettings {
     /// Images per step.
     pub batch_size: usize,
@@ -168,6 +205,41 @@ pub struct ClassifierSettings {
     pub l2_kernels: f64,
     /// Augment training images (through [`ImageSet::batch`]).
     pub augment: bool,
+}
+
+impl Default for ClassifierSettings {
+    /// Batch 32, plain cross-entropy, no L2, augmentation on.
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            label_smoothing: 0.0,
+            l2_kernels: 0.0,
+            augment: true,
+        }
+    }
+}
+
+impl ClassifierSettings {
+    /// Images per step.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+    /// ε of label smoothing of the default loss.
+    pub fn with_label_smoothing(mut self, eps: f64) -> Self {
+        self.label_smoothing = eps;
+        self
+    }
+    /// λ of the ½λ·Σw² penalty on kernels.
+    pub fn with_l2_kernels(mut self, l2: f64) -> Self {
+        self.l2_kernels = l2;
+        self
+    }
+    /// Augment training images.
+    pub fn with_augment(mut self, augment: bool) -> Self {
+        self.augment = augment;
+        self
+    }
 }
 
 /// Draws one epoch's training rows from the training labels.
@@ -181,6 +253,7 @@ pub struct ClassifierTask<'a> {
     pub net: Box<dyn Backbone>,
     opt: AnyOptimizer,
     settings: ClassifierSettings,
+    loss: Box<dyn ClassifierLoss + 'a>,
     train: &'a dyn ImageSet,
     train_labels: Vec<usize>,
     val: Option<(&'a dyn ImageSet, Vec<usize>)>,
@@ -226,6 +299,12 @@ impl<'a> ClassifierTask<'a> {
                 "training needs at least one image and a batch size ≥ 1".into(),
             ));
         }
+        if !(0.0..1.0).contains(&settings.label_smoothing) || !(settings.l2_kernels >= 0.0) {
+            return Err(CoreError::Config(format!(
+                "label smoothing must be in [0, 1) and L2 ≥ 0, got {} and {}",
+                settings.label_smoothing, settings.l2_kernels
+            )));
+        }
         let opt = optimizer.build(map.named_vars().into_iter().map(|(_, v)| v).collect())?;
         let epoch_len = sampler(&train.1, &mut crate::rng::seeded_rng(0)).len();
         Ok(Self {
@@ -233,6 +312,9 @@ impl<'a> ClassifierTask<'a> {
             net,
             opt,
             settings,
+            loss: Box::new(SmoothedCrossEntropy {
+                label_smoothing: settings.label_smoothing,
+            }),
             train: train.0,
             train_labels: train.1,
             val,
@@ -242,6 +324,13 @@ impl<'a> ClassifierTask<'a> {
             seed,
             device: device.clone(),
         })
+    }
+
+    /// Minimise `loss` instead of the default [`SmoothedCrossEntropy`] (whose ε then goes
+    /// unused). The `loss` metric of each epoch is this loss.
+    pub fn with_loss(mut self, loss: impl ClassifierLoss + 'a) -> Self {
+        self.loss = Box::new(loss);
+        self
     }
 
     /// Kernels (convolutions and the classifier; not batch-norm scales) for the L2 term.
@@ -281,10 +370,10 @@ impl TrainTask for ClassifierTask<'_> {
                 self.settings.augment.then_some(&seeds[..]),
                 &self.device,
             )
-            .map_err(|e| CoreError::Config(format!("epoch {epoch}, step {step}: {e}")))?;
+            .map_err(|e| CoreError::at(format!("epoch {epoch}, step {step}"), e))?;
         let labels: Vec<usize> = rows.iter().map(|&i| self.train_labels[i]).collect();
         let logits = self.net.forward_taps(&x, true, Some(rng), &[])?.logits;
-        let ce = smoothed_cross_entropy(&logits, &labels, self.settings.label_smoothing)?;
+        let ce = self.loss.loss(&logits, &labels)?;
         let mut loss = ce.clone();
         if self.settings.l2_kernels > 0.0 {
             let mut total: Option<Tensor> = None;
@@ -366,6 +455,71 @@ mod tests {
         let z = Tensor::zeros((2, 3), DType::F32, &Device::Cpu).unwrap();
         assert!(smoothed_cross_entropy(&z, &[0, 3], 0.0).is_err());
         assert!(smoothed_cross_entropy(&z, &[0], 0.0).is_err());
+    }
+
+    /// Images whose every batch fails to read, as a missing file would.
+    struct Unreadable;
+
+    impl ImageSet for Unreadable {
+        fn len(&self) -> usize {
+            4
+        }
+        fn batch(&self, _: &[usize], _: Option<&[u64]>, _: &Device) -> Result<Tensor> {
+            Err(CoreError::Io {
+                path: "crops/plate1.npz".into(),
+                cause: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            })
+        }
+    }
+
+    #[test]
+    fn a_data_error_in_training_keeps_its_kind_and_place() {
+        let spec = crate::BackboneSpec {
+            width_mult: 0.1,
+            ..crate::BackboneSpec::new("resnet18", 1, 2)
+        };
+        let mut task = ClassifierTask::new(
+            &spec,
+            OptimizerConfig::Sgd(Default::default()),
+            ClassifierSettings::default().with_batch_size(2),
+            (&Unreadable, vec![0, 1, 0, 1]),
+            None,
+            Box::new(|l: &[usize], _: &mut Rng| (0..l.len()).collect()),
+            0,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let e = task
+            .train_step(0, 0, &mut crate::rng::seeded_rng(0))
+            .unwrap_err();
+        assert!(
+            matches!(&e, CoreError::At { at, cause } if at == "epoch 0, step 0"
+                && matches!(**cause, CoreError::Io { .. })),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("crops/plate1.npz"), "{e}");
+    }
+
+    #[test]
+    fn settings_out_of_range_are_refused() {
+        let spec = crate::BackboneSpec::new("resnet18", 1, 2);
+        for settings in [
+            ClassifierSettings::default().with_label_smoothing(1.0),
+            ClassifierSettings::default().with_l2_kernels(-1.0),
+            ClassifierSettings::default().with_batch_size(0),
+        ] {
+            let r = ClassifierTask::new(
+                &spec,
+                OptimizerConfig::Sgd(Default::default()),
+                settings,
+                (&Unreadable, vec![0, 1, 0, 1]),
+                None,
+                Box::new(|l: &[usize], _: &mut Rng| (0..l.len()).collect()),
+                0,
+                &Device::Cpu,
+            );
+            assert!(matches!(r, Err(CoreError::Config(_))), "{settings:?}");
+        }
     }
 
     #[test]

@@ -40,6 +40,47 @@ pub enum CoreError {
     /// A device that cannot be used (e.g. CUDA in a build without the feature).
     #[error("device: {0}")]
     Device(String),
+    /// An error met at a place in a shared loop (`epoch 3, step 7`): the cause keeps its own
+    /// kind (an IO error stays an IO error), reachable through `source()`.
+    #[error("{at}: {cause}")]
+    At {
+        /// Where it happened.
+        at: String,
+        /// What happened.
+        #[source]
+        cause: Box<CoreError>,
+    },
+    /// A method crate's own error raised inside a shared loop (a training step, a batch),
+    /// kept as it is so callers can still tell a data error from a bad setting.
+    #[error("{at}: {cause}")]
+    Method {
+        /// Where it happened.
+        at: String,
+        /// The method crate's error.
+        #[source]
+        cause: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl CoreError {
+    /// `cause`, located at `at`.
+    pub fn at(at: impl Into<String>, cause: CoreError) -> Self {
+        CoreError::At {
+            at: at.into(),
+            cause: Box::new(cause),
+        }
+    }
+
+    /// A method crate's error `cause`, located at `at`.
+    pub fn method(
+        at: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        CoreError::Method {
+            at: at.into(),
+            cause: Box::new(cause),
+        }
+    }
 }
 
 /// `Result` with [`CoreError`].

@@ -349,16 +349,19 @@ mod tests {
     use crate::SeededVarMap;
     use candle_core::{DType, Device};
 
-    #[test]
-    fn variables_are_named_and_shaped_as_torchvision() {
+    /// Every variable's name and shape of the ResNet `cfg` builds.
+    fn shapes(cfg: ResNetConfig) -> std::collections::HashMap<String, Vec<usize>> {
         let map = SeededVarMap::new(0);
-        let cfg = ResNetConfig::new(ResNetDepth::R18, 5, 7);
         ResNet::new(cfg, map.var_builder(DType::F32, &Device::Cpu)).unwrap();
-        let vars: std::collections::HashMap<String, Vec<usize>> = map
-            .named_vars()
+        map.named_vars()
             .into_iter()
             .map(|(k, v)| (k, v.dims().to_vec()))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn variables_are_named_and_shaped_as_torchvision() {
+        let vars = shapes(ResNetConfig::new(ResNetDepth::R18, 5, 7));
         assert_eq!(vars["conv1.weight"], [64, 5, 7, 7]);
         assert_eq!(vars["layer2.0.downsample.0.weight"], [128, 64, 1, 1]);
         assert_eq!(vars["layer4.1.bn2.running_var"], [512]);
@@ -366,14 +369,7 @@ mod tests {
         assert!(!vars.contains_key("layer1.0.downsample.0.weight"));
         // torchvision's resnet18 has 62 weight tensors and 40 running statistics: 102 in all.
         assert_eq!(vars.len(), 102);
-        let map = SeededVarMap::new(0);
-        let cfg = ResNetConfig::new(ResNetDepth::R50, 3, 10);
-        ResNet::new(cfg, map.var_builder(DType::F32, &Device::Cpu)).unwrap();
-        let vars: std::collections::HashMap<String, Vec<usize>> = map
-            .named_vars()
-            .into_iter()
-            .map(|(k, v)| (k, v.dims().to_vec()))
-            .collect();
+        let vars = shapes(ResNetConfig::new(ResNetDepth::R50, 3, 10));
         assert_eq!(vars["layer1.0.downsample.0.weight"], [256, 64, 1, 1]);
         assert_eq!(vars["layer3.5.conv3.weight"], [1024, 256, 1, 1]);
         assert_eq!(vars["fc.weight"], [10, 2048]);

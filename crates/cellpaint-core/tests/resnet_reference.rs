@@ -5,7 +5,9 @@
 //! training-mode pass with momentum 1, then compared in inference mode.
 
 use cellpaint_core::candle::{DType, Device, Tensor};
-use cellpaint_core::testing::{formula, max_abs_diff_json, set_formula_weights};
+use cellpaint_core::testing::{
+    assert_matches_reference, formula, max_abs_diff_json, set_formula_weights,
+};
 use cellpaint_core::{Backbone, ResNet, ResNetConfig, ResNetDepth, SeededVarMap};
 
 #[test]
@@ -34,23 +36,21 @@ fn matches_torchvision_resnet18_with_five_channels() {
         .forward_taps(&x, false, None, &["layer3", "avg_pool"])
         .unwrap();
     let l3 = out.taps["layer3"].mean((2, 3)).unwrap();
-    let checks = [
-        (
-            "logits",
-            max_abs_diff_json(&out.logits, &reference["logits"]),
-        ),
-        (
-            "layer3 (spatial mean)",
-            max_abs_diff_json(&l3, &reference["layer3_mean"]),
-        ),
-        (
-            "avg_pool",
-            max_abs_diff_json(&out.taps["avg_pool"], &reference["avg_pool"]),
-        ),
-    ];
-    for (what, diff) in checks {
-        let (worst, scale) = diff.unwrap();
-        eprintln!("{what}: max |ours − torchvision| = {worst:.2e} (values up to {scale:.3})");
-        assert!(worst <= 1e-4 * scale.max(1.0), "{what}: {worst}");
-    }
+    assert_matches_reference(
+        vec![
+            (
+                "logits",
+                max_abs_diff_json(&out.logits, &reference["logits"]),
+            ),
+            (
+                "layer3 (spatial mean)",
+                max_abs_diff_json(&l3, &reference["layer3_mean"]),
+            ),
+            (
+                "avg_pool",
+                max_abs_diff_json(&out.taps["avg_pool"], &reference["avg_pool"]),
+            ),
+        ],
+        1e-4,
+    );
 }

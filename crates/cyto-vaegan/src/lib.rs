@@ -26,5 +26,8 @@ pub mod train;
 pub use config::{feature_weight, ArchConfig, VaeGanConfig, Variant};
 pub use data::{read_bbbc021, CropMeta, CropSet, TreatmentSampler};
 pub use error::{CytoError, Result};
-pub use model::{CellDecoder, CellEncoder, FeatureDiscriminator, VaeGan};
+pub use model::{
+    CellDecoder, CellEncoder, ConvDecoder, ConvDiscriminator, ConvEncoder, Discrimination,
+    FeatureDiscriminator, VaeGan,
+};
 pub use train::{fit, FittedVaeGan, VaeGanTask};

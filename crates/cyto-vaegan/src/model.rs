@@ -42,6 +42,10 @@ pub struct Discrimination {
 
 /// Real-vs-reconstruction classifier whose hidden layers define the learned similarity.
 pub trait FeatureDiscriminator: Send + Sync {
+    /// How many hidden layers [`FeatureDiscriminator::discriminate`] returns (the reference: 4).
+    /// Feature-loss weight γ_i of layer i ramps in at iteration i·T (`feature_weight`), for
+    /// every layer there is.
+    fn feature_layers(&self) -> usize;
     /// Training mode, with batch-norm moments from the first `stats_rows` images only.
     fn discriminate(&self, x: &Tensor, stats_rows: usize) -> Result<Discrimination>;
     /// Convolution kernels, for weight decay.
@@ -332,6 +336,9 @@ impl ConvDiscriminator {
 }
 
 impl FeatureDiscriminator for ConvDiscriminator {
+    fn feature_layers(&self) -> usize {
+        self.blocks.len()
+    }
     fn discriminate(&self, x: &Tensor, stats_rows: usize) -> Result<Discrimination> {
         self.run(x, true, Some(stats_rows))
     }

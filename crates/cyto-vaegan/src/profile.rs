@@ -236,10 +236,66 @@ pub fn moa_accuracy(profiles: &ProfileTable) -> Result<MoaAccuracy> {
     Ok(MoaAccuracy { nsc: nsc_r, nscb })
 }
 
+/// Site profiles (the mean of each site's cells), each classified by its most similar site
+/// (cosine) on *another plate*: NSC with the plate in the role of the compound. The paper's
+/// BBBC021 check that embeddings separate treatments across plates; labels are the cells' MOA
+/// (the control's own name for controls). Returns accuracy and number of scored sites.
+pub fn leave_one_plate_out(embedding: ArrayView2<'_, f64>, meta: &[CropMeta]) -> Result<NscResult> {
+    if embedding.nrows() != meta.len() {
+        return Err(CytoError::Config(format!(
+            "{} embeddings for {} cells",
+            embedding.nrows(),
+            meta.len()
+        )));
+    }
+    let sites = group(
+        meta.iter()
+            .map(|m| (m.plate.clone(), m.well.clone(), m.site.clone())),
+    );
+    let mut features = Array2::zeros((sites.len(), embedding.ncols()));
+    let (mut plates, mut moas) = (Vec::new(), Vec::new());
+    for (k, ((plate, _, _), rows)) in sites.iter().enumerate() {
+        let mean = embedding.select(Axis(0), rows).mean_axis(Axis(0));
+        features.row_mut(k).assign(&mean.expect("a site has cells"));
+        plates.push(plate.clone());
+        moas.push(meta[rows[0]].moa.clone());
+    }
+    let table = ProfileTable::new(
+        "site profiles",
+        vec!["plate".into(), "moa".into()],
+        vec![plates, moas],
+        (0..embedding.ncols()).map(|j| format!("f{j}")).collect(),
+        features,
+    )?;
+    Ok(nsc(&table, Similarity::Cosine, "moa", "plate", None)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn leave_one_plate_out_by_hand() {
+        // Two plates, one control and one treated site each. Sites average their cells:
+        // P1 control (1, 0), P1 treated (0, 1); P2 control (2, 0.2), P2 treated (0.1, 3).
+        // Each site's nearest site on the other plate shares its label: 4 of 4.
+        let meta = vec![
+            cell("P1", "A01", "DMSO", "DMSO", "b"),
+            cell("P1", "A01", "DMSO", "DMSO", "b"),
+            cell("P1", "A02", "a", "X", "b"),
+            cell("P2", "A01", "DMSO", "DMSO", "b"),
+            cell("P2", "A02", "a", "X", "b"),
+        ];
+        let e = array![[1., 0.5], [1., -0.5], [0., 1.], [2., 0.2], [0.1, 3.]];
+        let r = leave_one_plate_out(e.view(), &meta).unwrap();
+        assert_eq!((r.accuracy, r.n_queries), (1.0, 4));
+        // Swap P2's two sites: every nearest neighbour across plates now has the other label.
+        let swapped = array![[1., 0.5], [1., -0.5], [0., 1.], [0.1, 3.], [2., 0.2]];
+        let r = leave_one_plate_out(swapped.view(), &meta).unwrap();
+        assert_eq!(r.accuracy, 0.0);
+        assert!(leave_one_plate_out(e.slice(ndarray::s![..4, ..]), &meta).is_err());
+    }
 
     fn cell(plate: &str, well: &str, compound: &str, moa: &str, batch: &str) -> CropMeta {
         CropMeta {

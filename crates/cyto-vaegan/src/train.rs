@@ -60,8 +60,31 @@ pub struct VaeGanTask {
 }
 
 impl VaeGanTask {
-    /// Checks `config` against `crops`, builds the networks from `seed` and their optimisers.
+    /// Checks `config` against `crops`, builds the reference networks from `seed` and their
+    /// optimisers.
     pub fn new(config: &VaeGanConfig, crops: &CropSet, seed: u64, device: &Device) -> Result<Self> {
+        let with_discriminator = config.feature_loss;
+        Self::with_networks(config, crops, seed, device, |arch, vb| {
+            VaeGan::reference(arch, with_discriminator, vb)
+        })
+    }
+
+    /// As [`VaeGanTask::new`] with networks of the caller's making: `build` gets the
+    /// architecture settings and the root `VarBuilder`, and must create the encoder's,
+    /// decoder's and discriminator's variables under [`ENCODER`], [`DECODER`] and
+    /// [`DISCRIMINATOR`] (the optimiser groups and checkpoints go by these prefixes). Any
+    /// [`crate::FeatureDiscriminator`] works, of any depth; mix it with the reference
+    /// [`crate::ConvEncoder`] and [`crate::ConvDecoder`] to try only a new discriminator.
+    pub fn with_networks(
+        config: &VaeGanConfig,
+        crops: &CropSet,
+        seed: u64,
+        device: &Device,
+        build: impl FnOnce(
+            &crate::ArchConfig,
+            cellpaint_core::candle_nn::VarBuilder,
+        ) -> cellpaint_core::candle::Result<VaeGan>,
+    ) -> Result<Self> {
         config.check()?;
         let (_, c, h, w) = crops.pixels.dim();
         if c != config.arch.in_channels || h != config.arch.image_size || w != h {
@@ -74,11 +97,25 @@ impl VaeGanTask {
             ));
         }
         let map = SeededVarMap::new(seed);
-        let model = VaeGan::reference(
-            &config.arch,
-            config.feature_loss,
-            map.var_builder(DType::F32, device),
-        )?;
+        let model = build(&config.arch, map.var_builder(DType::F32, device))?;
+        if config.feature_loss != model.discriminator.is_some() {
+            return Err(CytoError::Config(format!(
+                "the feature loss is {} but the networks {} a discriminator",
+                if config.feature_loss { "on" } else { "off" },
+                if model.discriminator.is_some() {
+                    "have"
+                } else {
+                    "lack"
+                }
+            )));
+        }
+        if let Some(d) = &model.discriminator {
+            if d.feature_layers() == 0 {
+                return Err(CytoError::Config(
+                    "the discriminator has no hidden layers for the feature loss".into(),
+                ));
+            }
+        }
         let adam = OptimizerConfig::AdamW(AdamWParams {
             lr: config.lr_autoencoder,
             beta1: 0.9,
@@ -151,7 +188,7 @@ impl VaeGanTask {
         let mut disc_grads = None;
         if let (Some(disc), Some(_)) = (&self.model.discriminator, &self.opt_d) {
             let x2 = self.batch(rng)?;
-            let gammas: Vec<f64> = (1..=4)
+            let gammas: Vec<f64> = (1..=disc.feature_layers())
                 .map(|i| feature_weight(i, t, cfg.feature_period))
                 .collect();
             let image_size = x1.elem_count() / b;
@@ -164,6 +201,13 @@ impl VaeGanTask {
             } else {
                 disc.discriminate(&Tensor::cat(&[&x2, &recon.detach()], 0)?, 2 * b)?
             };
+            if d.hidden.len() != gammas.len() {
+                return Err(CytoError::Config(format!(
+                    "the discriminator said it has {} hidden layers and returned {}",
+                    gammas.len(),
+                    d.hidden.len()
+                )));
+            }
             let real = d.logits.narrow(0, 0, b)?;
             let fake = d.logits.narrow(0, b, b)?;
             let mut d_loss =
@@ -225,7 +269,7 @@ impl TrainTask for VaeGanTask {
     ) -> cellpaint_core::Result<Metrics> {
         let t = epoch * self.config.iterations_per_record + step;
         self.step(t, rng)
-            .map_err(|e| cellpaint_core::CoreError::Config(format!("iteration {t}: {e}")))
+            .map_err(|e| cellpaint_core::CoreError::method(format!("iteration {t}"), e))
     }
 
     /// The trainer's one learning rate drives the autoencoder's; the discriminator's keeps its

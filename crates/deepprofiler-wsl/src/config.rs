@@ -288,8 +288,7 @@ impl DeepProfilerConfig {
         }
         check_backbone_name(&m.backbone)
             .map_err(|e| bad(source, format!("train.model.backbone: {e}")))?;
-        let taps = backbone_tap_names(&m.backbone)
-            .map_err(|e| bad(source, format!("train.model.backbone: {e}")))?;
+        let taps = backbone_tap_names(&m.backbone)?;
         if !taps.iter().any(|t| *t == self.profile.feature_layer) {
             return Err(bad(
                 source,

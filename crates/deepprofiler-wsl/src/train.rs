@@ -12,8 +12,8 @@ use cellpaint_core::classify::{pooled_features, ClassifierSettings, ImageSet};
 use cellpaint_core::rng::Rng;
 use cellpaint_core::{
     load_checkpoint, save_checkpoint, Backbone, BackboneSpec, BuildBackbone, DataHasher,
-    EfficientNetConfig, Fingerprint, OptimizerConfig, RunOptions, SeededVarMap, SgdParams,
-    TrainConfig, TrainSummary, Trainer,
+    Fingerprint, OptimizerConfig, RunOptions, SeededVarMap, SgdParams, TrainConfig, TrainSummary,
+    Trainer,
 };
 use ndarray::{Array2, Array3};
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,6 @@ pub use cellpaint_core::classify::{
 fn network_config(c: &ModelConfig, channels: usize, classes: usize) -> BackboneSpec {
     BackboneSpec {
         width_mult: c.width_mult,
-        dropout: EfficientNetConfig::b0(channels, classes).dropout,
         ..BackboneSpec::new(&c.backbone, channels, classes)
     }
 }
@@ -68,7 +67,7 @@ impl ImageSet for CropImages<'_> {
             })
             .collect();
         batch_tensor(&crops, self.input_size, device)
-            .map_err(|e| cellpaint_core::CoreError::Config(e.to_string()))
+            .map_err(|e| cellpaint_core::CoreError::method("a batch of crops", e))
     }
 }
 
@@ -186,12 +185,11 @@ pub fn train_classifier(
             nesterov: m.nesterov,
             ..SgdParams::default()
         }),
-        ClassifierSettings {
-            batch_size: m.batch_size,
-            label_smoothing: m.label_smoothing,
-            l2_kernels: m.l2,
-            augment: m.augment.is_some(),
-        },
+        ClassifierSettings::default()
+            .with_batch_size(m.batch_size)
+            .with_label_smoothing(m.label_smoothing)
+            .with_l2_kernels(m.l2)
+            .with_augment(m.augment.is_some()),
         (&train_images, class_indices(train, label_col, &classes)?),
         match (&val_images, val) {
             (Some(v), Some(crops)) => Some((

@@ -160,7 +160,7 @@ impl MoaProfilerConfig {
     pub fn network(&self, channels: usize, classes: usize) -> BackboneSpec {
         BackboneSpec {
             width_mult: self.width_mult,
-            dropout: self.dropout,
+            dropout: Some(self.dropout),
             ..BackboneSpec::new(&self.backbone, channels, classes)
         }
     }

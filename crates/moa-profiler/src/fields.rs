@@ -271,9 +271,9 @@ impl ImageSet for FieldImages<'_> {
                 Some(seeds) => augment_field(field, self.augment, seeds[k]),
                 None => field.clone(),
             };
-            self.stats.apply(&mut x).map_err(|e| {
-                cellpaint_core::CoreError::Config(format!("{}: {e}", self.set.source))
-            })?;
+            self.stats
+                .apply(&mut x)
+                .map_err(|e| cellpaint_core::CoreError::method(self.set.source.clone(), e))?;
             v.extend(x.iter());
         }
         Ok(Tensor::from_vec(v, (rows.len(), c, h, w), device)?)

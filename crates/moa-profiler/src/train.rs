@@ -167,12 +167,7 @@ pub fn train_moa_profiler(
     let mut task = ClassifierTask::new(
         &config.network(data.channels(), classes.len()),
         config.optimizer(),
-        ClassifierSettings {
-            batch_size: config.batch_size,
-            label_smoothing: 0.0,
-            l2_kernels: 0.0,
-            augment: true,
-        },
+        ClassifierSettings::default().with_batch_size(config.batch_size),
         (&train_images, train_labels),
         has_val.then_some((&val_images as &dyn ImageSet, val_labels)),
         // Duplication balancing fixes the epoch's multiset; each epoch shuffles it.

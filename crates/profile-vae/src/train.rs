@@ -135,6 +135,19 @@ impl VaeTask {
         })
     }
 
+    /// Replaces the regularisers the config chose (β·KL and/or λ·MMD) with `regularisers`: a
+    /// method developer's own [`Regulariser`] (a VampPrior, an InfoVAE term) trains without
+    /// touching this crate. Each is logged under its `name()` in metrics.jsonl.
+    pub fn with_regularisers(mut self, regularisers: Vec<Box<dyn Regulariser>>) -> Self {
+        self.regularisers = regularisers;
+        self
+    }
+
+    /// Names of the regularisers in the loss, in order.
+    pub fn regulariser_names(&self) -> Vec<&'static str> {
+        self.regularisers.iter().map(|r| r.name()).collect()
+    }
+
     /// Loss terms for `x` with noise `eps` and prior draws `prior`.
     fn losses(
         &self,

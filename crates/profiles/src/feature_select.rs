@@ -96,7 +96,8 @@ impl Default for FeatureSelectParams {
 
 impl FeatureSelectParams {
     /// Rejects settings that cannot work, before any data is touched.
-    pub fn check(&self) -> std::result::Result<(), String> {
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(ProfileError::invalid("feature_select parameters", m));
         for (name, v) in [
             ("freq_cut", self.freq_cut),
             ("unique_cut", self.unique_cut),
@@ -104,17 +105,17 @@ impl FeatureSelectParams {
             ("na_cutoff", self.na_cutoff),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(format!("{name} must be between 0 and 1, got {v}"));
+                return bad(format!("{name} must be between 0 and 1, got {v}"));
             }
         }
         if self.outlier_cutoff.is_nan() || self.outlier_cutoff < 0.0 {
-            return Err(format!(
+            return bad(format!(
                 "outlier_cutoff must be ≥ 0, got {}",
                 self.outlier_cutoff
             ));
         }
         if self.operations.is_empty() {
-            return Err("no operations given".into());
+            return bad("no operations given".into());
         }
         Ok(())
     }
@@ -156,9 +157,7 @@ pub fn feature_select(
     table: &ProfileTable,
     params: &FeatureSelectParams,
 ) -> Result<(ProfileTable, FeatureSelectReport)> {
-    params
-        .check()
-        .map_err(|m| ProfileError::invalid(table.source(), m))?;
+    params.check()?;
     let rows = if params.fit_on.is_empty() {
         (0..table.n_rows()).collect()
     } else {

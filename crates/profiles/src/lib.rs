@@ -10,7 +10,7 @@
 //! No candle here: a user who only needs tables pulls only ndarray.
 //!
 //! ```
-//! use profiles::{normalize, NormalizeMethod, NormalizeParams, SyntheticPlate};
+//! use cellpaint_profiles::{normalize, NormalizeMethod, NormalizeParams, SyntheticPlate};
 //! let plate = SyntheticPlate::default().generate();
 //! let params = NormalizeParams::new(NormalizeMethod::Standardize)
 //!     .fit_on("Metadata_broad_sample=DMSO".parse().unwrap());

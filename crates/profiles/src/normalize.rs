@@ -80,9 +80,10 @@ impl NormalizeParams {
         self
     }
     /// Rejects settings that cannot work, before any data is touched.
-    pub fn check(&self) -> std::result::Result<(), String> {
+    pub fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(ProfileError::invalid("normalize parameters", m));
         if !(self.mad_epsilon >= 0.0 && self.mad_epsilon.is_finite()) {
-            return Err(format!("mad_epsilon must be ≥ 0, got {}", self.mad_epsilon));
+            return bad(format!("mad_epsilon must be ≥ 0, got {}", self.mad_epsilon));
         }
         Ok(())
     }
@@ -175,9 +176,7 @@ impl Scaler {
 /// Normalizes every feature: fit on `params.fit_on` rows (within each `params.per` group),
 /// applied to all rows of that group. Metadata is unchanged.
 pub fn normalize(table: &ProfileTable, params: &NormalizeParams) -> Result<ProfileTable> {
-    params
-        .check()
-        .map_err(|m| ProfileError::invalid(table.source(), m))?;
+    params.check()?;
     let groups: Vec<(Vec<String>, Vec<usize>)> = if params.per.is_empty() {
         vec![(Vec::new(), (0..table.n_rows()).collect())]
     } else {

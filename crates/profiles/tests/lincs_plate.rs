@@ -1,7 +1,7 @@
 //! The profile operations on the real LINCS plate SQ00015054 (384 wells × 454 features).
 
-use profiles::data::{data_dir_for_tests, known};
-use profiles::*;
+use cellpaint_profiles::data::{data_dir_for_tests, known};
+use cellpaint_profiles::*;
 
 fn plate() -> Option<ProfileTable> {
     let dir = data_dir_for_tests()?;
@@ -45,7 +45,7 @@ fn standardize_on_dmso_gives_dmso_mean_0_sd_1() {
     let out = normalize(&t, &p).unwrap();
     let dmso = out.select_rows(&out.rows_matching(&p.fit_on).unwrap());
     for c in 0..dmso.n_features() {
-        let (m, s) = profiles::stats::mean_std(dmso.features().column(c).iter().copied());
+        let (m, s) = cellpaint_profiles::stats::mean_std(dmso.features().column(c).iter().copied());
         assert!(
             m.abs() < 1e-12 && (s - 1.0).abs() < 1e-12,
             "feature {c}: mean {m} sd {s}"
@@ -76,8 +76,10 @@ fn feature_select_on_level_4b() {
         report.n_before
     );
     // What is left has no pair above the threshold.
-    let c =
-        profiles::feature_select::feature_correlations(out.features(), CorrelationMethod::Pearson);
+    let c = cellpaint_profiles::feature_select::feature_correlations(
+        out.features(),
+        CorrelationMethod::Pearson,
+    );
     for i in 0..c.nrows() {
         for j in 0..i {
             assert!(c[[i, j]] <= 0.9, "pair ({i}, {j}) r = {}", c[[i, j]]);

@@ -167,11 +167,9 @@ fn classifier_case(
     what: &str,
 ) -> Result<Value> {
     let side = sizes.side(side);
-    let settings = ClassifierSettings {
-        batch_size: sizes.batch(settings.batch_size),
-        augment: false,
-        ..settings
-    };
+    let settings = settings
+        .with_batch_size(sizes.batch(settings.batch_size))
+        .with_augment(false);
     let n = settings.batch_size * 2;
     let classes = network.num_classes;
     let images = DeviceImages(randn((n, network.in_channels, side, side), 2, dev)?);
@@ -209,12 +207,11 @@ fn deepprofiler(dev: &Device, sizes: &Sizes) -> Result<Value> {
             nesterov: m.nesterov,
             ..Default::default()
         }),
-        ClassifierSettings {
-            batch_size: m.batch_size,
-            label_smoothing: m.label_smoothing,
-            l2_kernels: m.l2,
-            augment: false,
-        },
+        ClassifierSettings::default()
+            .with_batch_size(m.batch_size)
+            .with_label_smoothing(m.label_smoothing)
+            .with_l2_kernels(m.l2)
+            .with_augment(false),
         m.input_size,
         "DeepProfiler CNN-1: B0 on 5-channel crops, paper batch and input size, 100 classes",
     )
@@ -237,12 +234,9 @@ fn moa_profiler(dev: &Device, sizes: &Sizes, batch: usize) -> Result<Value> {
             weight_decay: c.weight_decay,
             ..Default::default()
         }),
-        ClassifierSettings {
-            batch_size: batch,
-            label_smoothing: 0.0,
-            l2_kernels: 0.0,
-            augment: false,
-        },
+        ClassifierSettings::default()
+            .with_batch_size(batch)
+            .with_augment(false),
         c.image_size,
         "MOAProfiler: B0 on whole 5-channel fields at the paper's side, 30 classes",
     )

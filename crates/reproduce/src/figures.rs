@@ -10,11 +10,14 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// A named series of (x, y) points.
 pub struct Series {
+    /// Legend entry.
     pub name: String,
+    /// The points, in drawing order.
     pub points: Vec<(f64, f64)>,
 }
 
 impl Series {
+    /// A series called `name`.
     pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         Self {
             name: name.into(),
@@ -204,7 +207,9 @@ pub fn xy_chart(
 
 /// One panel of [`bar_chart`]: a y axis and one value per category.
 pub struct BarPanel {
+    /// The y axis label, with units.
     pub y_label: String,
+    /// One value per category (a non-finite one is marked, not dropped).
     pub values: Vec<f64>,
 }
 

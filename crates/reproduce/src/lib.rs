@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! Paper reproductions: each runs its experiments end to end and writes `report.md` (the
 //! paper's numbers beside ours), SVG figures, `metrics.json`, the resolved `config.json` and
 //! `claims.json` (one verdict per checked claim) into its output directory.
@@ -71,6 +72,7 @@ impl Tier {
         }
     }
 
+    /// Name in run directories and reports (`quick`, `cpu`, `full`).
     pub fn name(self) -> &'static str {
         match self {
             Tier::Quick => "quick",
@@ -87,9 +89,13 @@ pub struct Options {
     pub data: Option<PathBuf>,
     /// A few minutes on 2 cores instead of the full run (`tier == Tier::Quick`).
     pub quick: bool,
+    /// Which settings: quick, cpu or paper.
     pub tier: Tier,
+    /// Output directory (report.md, figures/, claims.json, runs/).
     pub out: PathBuf,
+    /// Seed of the whole reproduction.
     pub seed: u64,
+    /// No progress output.
     pub quiet: bool,
     /// Where the convolutional models train (`cpu` or `cuda[:N]` in a `--features cuda`
     /// build); the profile VAEs are small dense networks and stay on the CPU.

@@ -11,6 +11,7 @@ use crate::Options;
 
 /// Where a reproduction writes.
 pub struct Output {
+    /// The figures directory (SVG, PNG).
     pub figures: PathBuf,
     /// Run directory of these exact settings: runs resume from their checkpoints, so a run
     /// directory belongs to one setting (`runs/<quick|full>-seed<N>-<fingerprint>`).

@@ -10,10 +10,15 @@ use serde::{Deserialize, Serialize};
 /// One checked claim or table value. `holds` is `None` when the data cannot test it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Claim {
+    /// Stable identifier (`network-learns-…`, `figure-3a-…`).
     pub id: String,
+    /// The claim in words.
     pub claim: String,
+    /// What the paper reports.
     pub paper: String,
+    /// What we measured.
     pub ours: String,
+    /// The verdict; `None` when the data cannot test it.
     pub holds: Option<bool>,
 }
 
@@ -59,6 +64,7 @@ pub fn network_learns(name: &str, run_dir: &Path, classes: usize) -> Result<Clai
 }
 
 impl Claim {
+    /// A claim with its verdict.
     pub fn new(
         id: &str,
         claim: &str,
@@ -83,22 +89,26 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report headed `title`.
     pub fn new(title: &str) -> Self {
         Self {
             text: format!("# {title}\n\n"),
         }
     }
 
+    /// A section heading.
     pub fn heading(&mut self, h: &str) -> &mut Self {
         let _ = write!(self.text, "## {h}\n\n");
         self
     }
 
+    /// A paragraph.
     pub fn para(&mut self, p: &str) -> &mut Self {
         let _ = write!(self.text, "{}\n\n", p.trim());
         self
     }
 
+    /// A Markdown table; `|` inside cells is escaped.
     pub fn table<S: AsRef<str>>(&mut self, header: &[&str], rows: &[Vec<S>]) -> &mut Self {
         // A|B labels and |r| would otherwise end a cell early.
         let cell = |c: &str| c.replace('|', "\\|");
@@ -113,6 +123,7 @@ impl Report {
         self
     }
 
+    /// An image with its caption.
     pub fn figure(&mut self, file: &str, caption: &str) -> &mut Self {
         let _ = write!(self.text, "![{caption}]({file})\n\n*{caption}*\n\n");
         self
@@ -139,6 +150,7 @@ impl Report {
         self.table(&["id", "claim", "paper", "ours", "verdict"], &rows)
     }
 
+    /// The Markdown so far.
     pub fn text(&self) -> &str {
         &self.text
     }

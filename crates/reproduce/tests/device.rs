@@ -487,12 +487,9 @@ fn each_network_type_trains_on_the_device() {
                 momentum: 0.0,
                 ..Default::default()
             }),
-            ClassifierSettings {
-                batch_size: 8,
-                label_smoothing: 0.0,
-                l2_kernels: 0.0,
-                augment: false,
-            },
+            ClassifierSettings::default()
+                .with_batch_size(8)
+                .with_augment(false),
             (&images, labels),
             None,
             Box::new(|labels: &[usize], _: &mut _| (0..labels.len()).collect()),

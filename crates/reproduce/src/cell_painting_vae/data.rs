@@ -14,11 +14,17 @@ use serde::Serialize;
 /// REFERENCE-IMPLEMENTATIONS.md).
 #[derive(Debug, Clone, Serialize)]
 pub struct Hyper {
+    /// Units of the one hidden layer (encoder; the decoder mirrors it).
     pub hidden: usize,
+    /// Latent dimensions.
     pub latent: usize,
+    /// Profiles per Adam step.
     pub batch_size: usize,
+    /// Adam's learning rate.
     pub lr: f64,
+    /// β of the β-VAE.
     pub beta: f64,
+    /// λ of the MMD-VAE.
     pub mmd_lambda: f64,
     /// Epochs for the vanilla, β and MMD models.
     pub epochs: [usize; 3],
@@ -26,11 +32,17 @@ pub struct Hyper {
 
 /// Profiles with MOA labels ("DMSO" for controls, "" when unannotated).
 pub struct Dataset {
+    /// Short name used in file names and claim ids (`cell-painting`, `l1000`).
     pub key: &'static str,
+    /// Name shown in the report.
     pub name: &'static str,
+    /// Feature columns, in the order of `x`'s columns.
     pub feature_names: Vec<String>,
+    /// `(profiles, features)`.
     pub x: Array2<f64>,
+    /// Each profile's MOA label.
     pub labels: Vec<String>,
+    /// The paper's settings for this dataset.
     pub hyper: Hyper,
 }
 

@@ -30,12 +30,17 @@ const LABELS: [&str; 3] = ["Vanilla", "β", "MMD"];
 /// What `--quick` changes; everything else is the paper's.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
+    /// The CI-sized run.
     pub quick: bool,
+    /// Seed of every split, initialisation and draw.
     pub seed: u64,
     /// Fraction of the paper's epochs trained (1 in the full run).
     pub epoch_scale: f64,
+    /// Hyperparameter search (the paper's Figure 2 grid).
     pub search: SearchParams,
+    /// β values of the β sweep.
     pub betas: Vec<f64>,
+    /// The simulated screen with known polypharmacology.
     pub simulation: cellpaint_sim::SimConfig,
     /// Fewest Adam steps per model: the paper's epochs over its thousands of rows were
     /// thousands of steps, the same epochs over our few hundred rows only hundreds.
@@ -49,6 +54,7 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The paper's settings, or the quick run's with `quick`.
     pub fn new(quick: bool, seed: u64) -> Self {
         let mut search = SearchParams {
             seed,

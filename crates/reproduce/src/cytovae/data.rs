@@ -33,9 +33,11 @@ pub fn simulation_config(quick: bool, seed: u64) -> SimConfig {
 
 /// The simulated crops, the true latent phenotype of each crop's cell, and the screen.
 pub struct SimulatedCrops {
+    /// The crops and their metadata.
     pub crops: CropSet,
     /// `(crops, N_LATENT)`: row i is the phenotype crop i's cell was drawn from.
     pub latents: Array2<f64>,
+    /// The simulated screen (its truth: compounds, MOAs, effects).
     pub screen: Screen,
 }
 

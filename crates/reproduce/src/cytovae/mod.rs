@@ -28,20 +28,29 @@ use crate::Options;
 /// What the tier changes; the rest is the paper's.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
+    /// The CI-sized run (`tier == Tier::Quick`).
     pub quick: bool,
+    /// Which tier these settings are.
     pub tier: crate::Tier,
+    /// Seed of every draw, initialisation and split.
     pub seed: u64,
+    /// Training iterations per model (paper 40,000).
     pub iterations: usize,
+    /// Crops per batch (paper 104).
     pub batch_size: usize,
     /// Convolution width (paper 32; the quick run halves it to fit CI).
     pub filters: usize,
     /// Period T of the feature-loss schedule (paper 2500 of 40,000 iterations).
     pub feature_period: usize,
+    /// Iterations per metrics.jsonl record (one trainer "epoch").
     pub iterations_per_record: usize,
+    /// The simulated screen the NSC claims are scored on.
     pub simulation: cellpaint_sim::SimConfig,
+    /// Cells cropped per simulated well.
     pub crops_per_well: usize,
     /// Crops scored for reconstruction quality.
     pub quality_crops: usize,
+    /// Steps of the latent interpolation figure.
     pub interpolation_steps: usize,
 }
 
@@ -220,6 +229,8 @@ const PAPER_NSCB: [[f64; 4]; 3] = [
     [71.0, 76.1, 72.5, 82.2],
 ];
 
+/// Runs the VAE+ reproduction (Lafarge et al.): trains AE, VAE and VAE+ on the simulated
+/// and the BBBC021 crops and writes report.md, figures, metrics.json and claims.json.
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     let s = Settings::with_iterations(opts.tier, opts.seed, opts.iterations);
@@ -713,7 +724,8 @@ fn real_data_sections(
         spaces.push((v.name().to_string(), m.embed(crops)?.mapv(f64::from)));
     }
     for (name, e) in &spaces {
-        let (acc, n) = leave_one_plate_out(e, crops)?;
+        let r = cyto_vaegan::profile::leave_one_plate_out(e.view(), &crops.meta)?;
+        let (acc, n) = (r.accuracy, r.n_queries);
         lopo.push(vec![name.clone(), pct(acc), n.to_string()]);
         accs.insert(name.clone(), acc);
     }
@@ -734,39 +746,4 @@ fn real_data_sections(
     ));
     metrics.insert("leave_one_plate_out".into(), json!(accs));
     Ok(())
-}
-
-/// Site profiles (mean over cells), each classified by its nearest site (cosine) on another
-/// plate: profiling-eval's NSC with the plate in the role of the compound.
-fn leave_one_plate_out(emb: &Array2<f64>, crops: &CropSet) -> Result<(f64, usize)> {
-    let mut sites: BTreeMap<(String, String, String), Vec<usize>> = BTreeMap::new();
-    for (i, m) in crops.meta.iter().enumerate() {
-        sites
-            .entry((m.plate.clone(), m.well.clone(), m.site.clone()))
-            .or_default()
-            .push(i);
-    }
-    let mut features = Array2::zeros((sites.len(), emb.ncols()));
-    let (mut plates, mut moas) = (Vec::new(), Vec::new());
-    for (k, ((plate, _, _), rows)) in sites.iter().enumerate() {
-        let mean = emb.select(Axis(0), rows).mean_axis(Axis(0)).expect("rows");
-        features.row_mut(k).assign(&mean);
-        plates.push(plate.clone());
-        moas.push(crops.meta[rows[0]].moa.clone());
-    }
-    let table = profiles::ProfileTable::new(
-        "site profiles",
-        vec!["plate".into(), "moa".into()],
-        vec![plates, moas],
-        (0..emb.ncols()).map(|j| format!("f{j}")).collect(),
-        features,
-    )?;
-    let r = profiling_eval::nsc(
-        &table,
-        profiling_eval::Similarity::Cosine,
-        "moa",
-        "plate",
-        None,
-    )?;
-    Ok((r.accuracy, r.n_queries))
 }

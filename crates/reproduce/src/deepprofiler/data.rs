@@ -10,6 +10,7 @@ use deepprofiler_wsl::CellCrops;
 use ndarray::{Array2, Array4, Axis};
 use rayon::prelude::*;
 
+/// The simulated screen of the DeepProfiler reproduction (smaller with `quick`).
 pub fn simulation_config(quick: bool, seed: u64) -> SimConfig {
     SimConfig {
         seed,
@@ -44,6 +45,7 @@ pub fn simulated_cells(
 
 /// Simulated single-cell crops and the true latent phenotype of the cell in each.
 pub struct SimulatedCells {
+    /// The crops and their metadata.
     pub crops: CellCrops,
     /// `(crops, N_LATENT)`: row i is the phenotype crop i's cell was drawn from.
     pub latents: Array2<f64>,

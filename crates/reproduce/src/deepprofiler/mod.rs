@@ -29,11 +29,17 @@ use crate::Options;
 /// What `--quick` changes; the rest is the paper's.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
+    /// The CI-sized run.
     pub quick: bool,
+    /// Seed of every draw, initialisation and split.
     pub seed: u64,
+    /// The simulated screen.
     pub simulation: cellpaint_sim::SimConfig,
+    /// Side of the single-cell crops cut from the simulated fields.
     pub box_size: usize,
+    /// Cells cropped per well.
     pub cells_per_well: usize,
+    /// The network and its training (DeepProfiler's config).
     pub model: DeepProfilerConfig,
     /// Sphering regularisation values for Figure 6B (plus "none").
     pub lambdas: Vec<f64>,
@@ -42,10 +48,12 @@ pub struct Settings {
     pub enrichment_percentile: f64,
     /// Crop size on the real 1080×1080 field (the paper's 128), resized to the network's input.
     pub real_box_size: usize,
+    /// Layers whose features are profiled (the paper's `block6a_activation` first).
     pub taps: Vec<String>,
 }
 
 impl Settings {
+    /// The paper's settings, or the quick run's with `quick`.
     pub fn new(quick: bool, seed: u64) -> Self {
         let mut model = DeepProfilerConfig::default();
         let (box_size, cells_per_well) = if quick { (32, 16) } else { (64, 60) };
@@ -129,6 +137,8 @@ fn learning_curve(run: &Path) -> Result<Vec<(f64, f64, f64)>> {
         .collect())
 }
 
+/// Runs the Cell Painting CNN-1 reproduction (Moshkov et al.) and writes report.md,
+/// figures, metrics.json and claims.json.
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     if opts.tier == crate::Tier::Cpu {

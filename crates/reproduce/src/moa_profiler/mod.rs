@@ -29,14 +29,21 @@ use crate::Options;
 /// What the quick and CPU tiers change; the rest is the paper's.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
+    /// The CI-sized run (`tier == Tier::Quick`).
     pub quick: bool,
+    /// Which tier these settings are.
     pub tier: crate::Tier,
+    /// Seed of every draw, initialisation and split.
     pub seed: u64,
+    /// The simulated screen of whole fields.
     pub simulation: cellpaint_sim::SimConfig,
+    /// The network and its training.
     pub model: MoaProfilerConfig,
     /// Single-cell crops per well and their side for the DeepProfiler-style embedding.
     pub dp_cells_per_well: usize,
+    /// Side of those crops, in pixels.
     pub dp_box_size: usize,
+    /// Width of the random-weight DeepProfiler-style network.
     pub dp_width_mult: f64,
     /// The well hold-out fractions (train, validation, test).
     pub well_fractions: [f64; 3],
@@ -201,6 +208,8 @@ fn percent(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
 }
 
+/// Runs the MOAProfiler reproduction and writes report.md, figures, metrics.json and
+/// claims.json.
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     let mut s = Settings::for_tier(opts.tier, opts.seed);
