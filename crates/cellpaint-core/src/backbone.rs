@@ -95,7 +95,7 @@ pub trait Backbone: std::fmt::Debug + Send + Sync {
 
 /// Collects the requested intermediate activations during a forward pass.
 pub(crate) struct Taps<'a> {
-    pub(crate) wanted: &'a [&'a str],
+    wanted: &'a [&'a str],
     pub(crate) got: HashMap<String, Tensor>,
 }
 

@@ -10,8 +10,6 @@ pub mod batchnorm;
 pub mod depthwise;
 pub mod weights;
 
-use std::collections::HashMap;
-
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Conv2d, Linear, VarBuilder};
 
@@ -422,10 +420,7 @@ impl Backbone for EfficientNet {
             x,
             taps,
         )?;
-        let mut t = Taps {
-            wanted: taps,
-            got: HashMap::new(),
-        };
+        let mut t = Taps::new(taps);
         let mut h = self.stem.forward_t(x, train)?;
         t.offer("stem_activation", &h);
         for b in &self.blocks {
