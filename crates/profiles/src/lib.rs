@@ -5,7 +5,7 @@
 //!
 //! Tabular profiles for image-based profiling: a [`ProfileTable`] of text metadata beside
 //! `f64` features, read from CSV/TSV (optionally gzipped) or CMap GCT, and the pycytominer
-//! operations on it — [`aggregate`], [`normalize`], [`feature_select`], [`consensus`].
+//! operations on it — [`aggregate()`], [`normalize()`], [`feature_select()`], [`consensus()`].
 //!
 //! No candle here: a user who only needs tables pulls only ndarray.
 //!

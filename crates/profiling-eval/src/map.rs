@@ -59,7 +59,7 @@ pub struct QueryAp {
     pub n_total_pairs: usize,
     /// NaN when the query has no positive pair.
     pub average_precision: f64,
-    /// (AP − E[AP]) / (1 − E[AP]) under random ranking, clipped to [−1, 1].
+    /// (AP − E\[AP\]) / (1 − E\[AP\]) under random ranking, clipped to [−1, 1].
     pub normalized_average_precision: f64,
 }
 
