@@ -48,31 +48,38 @@ def value_range(name: str, shape):
     b = math.sqrt(3.0 / fan_in)
     return -b, b
 
-def main():
-    torch.set_num_threads(2)
-    model = torchvision.models.efficientnet_b0(num_classes=7)
-    model.features[0][0] = torch.nn.Conv2d(5, 32, kernel_size=3, stride=2, padding=1, bias=False)
-    state = model.state_dict()
+def set_formula_weights(model):
+    """Every weight and running statistic of `model` from `formula` (what the Rust tests do)."""
     new = {}
-    for name, t in state.items():
+    for name, t in model.state_dict().items():
         if name.endswith("num_batches_tracked"):
             new[name] = t
             continue
         lo, hi = value_range(name, tuple(t.shape))
         new[name] = torch.from_numpy(formula(name, tuple(t.shape), lo, hi))
     model.load_state_dict(new)
-    x = torch.from_numpy(formula("input", (2, 5, 128, 128), -1.0, 1.0))
+
+
+def calibrate_batch_norm(model, x):
+    """One training-mode pass with momentum 1 (dropout and stochastic depth off), then eval."""
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = 1.0
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0
-        if isinstance(m, torchvision.ops.StochasticDepth):
+        if isinstance(m, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
             m.p = 0.0
     model.train()
     with torch.no_grad():
         model(x)
     model.eval()
+
+
+def main():
+    torch.set_num_threads(2)
+    model = torchvision.models.efficientnet_b0(num_classes=7)
+    model.features[0][0] = torch.nn.Conv2d(5, 32, kernel_size=3, stride=2, padding=1, bias=False)
+    set_formula_weights(model)
+    x = torch.from_numpy(formula("input", (2, 5, 128, 128), -1.0, 1.0))
+    calibrate_batch_norm(model, x)
     taps = {}
     # block6a_activation = output of the depthwise conv + BN + SiLU of stage 6's first block.
     model.features[6][0].block[1].register_forward_hook(lambda m, i, o: taps.__setitem__("block6a_activation", o))

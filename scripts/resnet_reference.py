@@ -14,29 +14,16 @@ import json, os, sys
 import torch, torchvision
 
 sys.path.insert(0, os.path.dirname(__file__))
-from efficientnet_reference import formula, value_range  # noqa: E402
+from efficientnet_reference import calibrate_batch_norm, formula, set_formula_weights  # noqa: E402
 
 
 def main():
     torch.set_num_threads(2)
     model = torchvision.models.resnet18(num_classes=7)
     model.conv1 = torch.nn.Conv2d(5, 64, kernel_size=7, stride=2, padding=3, bias=False)
-    new = {}
-    for name, t in model.state_dict().items():
-        if name.endswith("num_batches_tracked"):
-            new[name] = t
-            continue
-        lo, hi = value_range(name, tuple(t.shape))
-        new[name] = torch.from_numpy(formula(name, tuple(t.shape), lo, hi))
-    model.load_state_dict(new)
+    set_formula_weights(model)
     x = torch.from_numpy(formula("input", (2, 5, 96, 96), -1.0, 1.0))
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = 1.0
-    model.train()
-    with torch.no_grad():
-        model(x)
-    model.eval()
+    calibrate_batch_norm(model, x)
     taps = {}
     model.layer3.register_forward_hook(lambda m, i, o: taps.__setitem__("layer3", o))
     model.avgpool.register_forward_hook(lambda m, i, o: taps.__setitem__("avg_pool", o.flatten(1)))

@@ -114,20 +114,24 @@ impl<'a> Taps<'a> {
     }
 }
 
-/// Checks `taps` against a backbone's `names` and `x` against its input channels: the shared
+/// Checks `taps` against a backbone's tap names (listed only when taps are requested: the
+/// plain training forward asks for none) and `x` against its input channels: the shared
 /// preamble of every [`Backbone::forward_taps`].
 pub fn check_forward_input(
     backbone: &str,
-    names: &[String],
+    names: impl FnOnce() -> Vec<String>,
     in_channels: usize,
     x: &Tensor,
     taps: &[&str],
 ) -> Result<()> {
-    if let Some(bad) = taps.iter().find(|t| !names.iter().any(|n| n == *t)) {
-        candle_core::bail!(
-            "unknown {backbone} tap '{bad}' (e.g. {}, {EMBEDDING_TAP})",
-            names.get(names.len() / 2).map_or("", String::as_str)
-        );
+    if !taps.is_empty() {
+        let names = names();
+        if let Some(bad) = taps.iter().find(|t| !names.iter().any(|n| n == *t)) {
+            candle_core::bail!(
+                "unknown {backbone} tap '{bad}' (e.g. {}, {EMBEDDING_TAP})",
+                names.get(names.len() / 2).map_or("", String::as_str)
+            );
+        }
     }
     if x.rank() != 4 || x.dim(1)? != in_channels {
         candle_core::bail!(

@@ -280,6 +280,17 @@ impl<'a> ClassifierTask<'a> {
         seed: u64,
         device: &Device,
     ) -> Result<Self> {
+        if train.0.is_empty() || settings.batch_size == 0 {
+            return Err(CoreError::Config(
+                "training needs at least one image and a batch size ≥ 1".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&settings.label_smoothing) || !(settings.l2_kernels >= 0.0) {
+            return Err(CoreError::Config(format!(
+                "label smoothing must be in [0, 1) and L2 ≥ 0, got {} and {}",
+                settings.label_smoothing, settings.l2_kernels
+            )));
+        }
         let map = SeededVarMap::new(seed);
         let net = network.build(map.var_builder(DType::F32, device))?;
         let k = net.num_classes();
@@ -293,17 +304,6 @@ impl<'a> ClassifierTask<'a> {
                     labels.len()
                 )));
             }
-        }
-        if train.0.is_empty() || settings.batch_size == 0 {
-            return Err(CoreError::Config(
-                "training needs at least one image and a batch size ≥ 1".into(),
-            ));
-        }
-        if !(0.0..1.0).contains(&settings.label_smoothing) || !(settings.l2_kernels >= 0.0) {
-            return Err(CoreError::Config(format!(
-                "label smoothing must be in [0, 1) and L2 ≥ 0, got {} and {}",
-                settings.label_smoothing, settings.l2_kernels
-            )));
         }
         let opt = optimizer.build(map.named_vars().into_iter().map(|(_, v)| v).collect())?;
         let epoch_len = sampler(&train.1, &mut crate::rng::seeded_rng(0)).len();

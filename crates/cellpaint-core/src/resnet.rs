@@ -145,6 +145,8 @@ impl ConvBn {
 #[derive(Debug, Clone)]
 struct Block {
     name: String,
+    /// `layerL` when this is the stage's last block (its output is that tap too).
+    ends_layer: Option<String>,
     convs: Vec<ConvBn>,
     downsample: Option<ConvBn>,
 }
@@ -250,6 +252,7 @@ impl ResNet {
                     None
                 };
                 blocks.push(Block {
+                    ends_layer: (bi + 1 == n).then(|| format!("layer{}", li + 1)),
                     name,
                     convs,
                     downsample,
@@ -303,7 +306,7 @@ impl Backbone for ResNet {
     ) -> Result<Forward> {
         check_forward_input(
             self.name(),
-            &self.tap_names(),
+            || self.tap_names(),
             self.config.in_channels,
             x,
             taps,
@@ -312,15 +315,11 @@ impl Backbone for ResNet {
         let h = self.stem.forward_t(x, train)?.relu()?;
         let mut h = crate::pool::max_pool2d(&h, (3, 3), (2, 2), (1, 1))?;
         t.offer("maxpool", &h);
-        for (i, b) in self.blocks.iter().enumerate() {
+        for b in &self.blocks {
             h = b.forward(&h, train)?;
             t.offer(&b.name, &h);
-            let layer_ends = self
-                .blocks
-                .get(i + 1)
-                .is_none_or(|n| n.name.split('.').next() != b.name.split('.').next());
-            if layer_ends {
-                t.offer(b.name.split('.').next().unwrap_or(""), &h);
+            if let Some(layer) = &b.ends_layer {
+                t.offer(layer, &h);
             }
         }
         let mut pooled = h.mean(D::Minus1)?.mean(D::Minus1)?;

@@ -415,7 +415,7 @@ impl Backbone for EfficientNet {
     ) -> Result<Forward> {
         check_forward_input(
             "EfficientNet",
-            &self.tap_names(),
+            || self.tap_names(),
             self.config.in_channels,
             x,
             taps,
