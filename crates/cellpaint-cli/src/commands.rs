@@ -66,6 +66,10 @@ pub enum Command {
     /// MOAProfiler: train the field-level MOA classifier, embed wells, evaluate.
     #[command(subcommand)]
     MoaProfiler(crate::moa_profiler::MoaProfilerCommand),
+    /// Profile VAEs (vanilla, β, MMD; Way et al.): train, embed, simulate, latent arithmetic,
+    /// latent traversal.
+    #[command(subcommand)]
+    ProfileVae(crate::profile_vae::ProfileVaeCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -289,6 +293,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(c) => crate::images::simulate(c, q),
         Command::Deepprofiler(c) => crate::deepprofiler::run(c, q),
         Command::MoaProfiler(c) => crate::moa_profiler::run(c, q),
+        Command::ProfileVae(c) => crate::profile_vae::run(c, q),
         Command::Normalize(a) => {
             let t = a.io.read(q)?;
             let params = NormalizeParams {

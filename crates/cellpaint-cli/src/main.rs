@@ -5,6 +5,7 @@ mod deepprofiler;
 mod eval;
 mod images;
 mod moa_profiler;
+mod profile_vae;
 
 use std::process::ExitCode;
 

@@ -33,4 +33,4 @@ pub use pca::Pca;
 pub use scaler::MinMaxScaler;
 pub use search::{random_search, SearchParams, SearchSpace, Trial};
 pub use select::{select_beta, simulation_hausdorff};
-pub use train::{fit, shuffle_columns, FittedVae, VaeTask};
+pub use train::{fit, fit_on, shuffle_columns, FitSettings, FittedVae, VaeTask};

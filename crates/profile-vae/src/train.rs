@@ -258,11 +258,30 @@ pub struct FittedVae {
     pub map: SeededVarMap,
     /// The model.
     pub model: Vae,
+    /// Where the model's variables live (inputs go there, outputs come back to the host).
+    pub device: Device,
+}
+
+/// Where and how [`fit_on`] trains, beyond the model and data: the batch, the training loop,
+/// the run directory and its resume rule, the device.
+#[derive(Debug, Clone)]
+pub struct FitSettings<'a> {
+    /// Profiles per Adam step.
+    pub batch_size: usize,
+    /// Epochs, Adam's rate (`base_lr`), schedule, early stopping, seed.
+    pub train: TrainConfig,
+    /// The run directory (metrics.jsonl, checkpoints, the fingerprint).
+    pub run_dir: &'a Path,
+    /// Discard a different run found in `run_dir` instead of refusing it.
+    pub restart: bool,
+    /// Where the model trains and later embeds/decodes.
+    pub device: Device,
 }
 
 /// Fits the scaler on `train` (raw features), trains in `run_dir` and returns the model and the
 /// run summary. `train_cfg.base_lr` is Adam's rate. A run found in `run_dir` resumes if it is
 /// this same run (config, loop settings, data) and is refused otherwise, unless `restart`.
+/// On the CPU; [`fit_on`] takes a device.
 pub fn fit(
     config: VaeConfig,
     train: ArrayView2<'_, f64>,
@@ -272,16 +291,45 @@ pub fn fit(
     run_dir: &Path,
     restart: bool,
 ) -> Result<(FittedVae, TrainSummary)> {
+    fit_on(
+        config,
+        train,
+        val,
+        FitSettings {
+            batch_size,
+            train: train_cfg,
+            run_dir,
+            restart,
+            device: Device::Cpu,
+        },
+    )
+}
+
+/// As [`fit`], on `settings.device` (the returned model stays there).
+pub fn fit_on(
+    config: VaeConfig,
+    train: ArrayView2<'_, f64>,
+    val: Option<ArrayView2<'_, f64>>,
+    settings: FitSettings<'_>,
+) -> Result<(FittedVae, TrainSummary)> {
+    let FitSettings {
+        batch_size,
+        train: train_cfg,
+        run_dir,
+        restart,
+        device,
+    } = settings;
     let scaler = MinMaxScaler::fit(train)?;
     let xs = scaler.transform(train)?;
     let vs = val.map(|v| scaler.transform(v)).transpose()?;
-    let mut task = VaeTask::new(
+    let mut task = VaeTask::on_device(
         config.clone(),
         xs.view(),
         vs.as_ref().map(|v| v.view()),
         batch_size,
         train_cfg.base_lr,
         train_cfg.seed,
+        &device,
     )?;
     let mut data = DataHasher::new();
     data.f64s(train.iter().copied()).u64(train.ncols() as u64);
@@ -305,6 +353,7 @@ pub fn fit(
             scaler,
             map: task.map,
             model: task.model,
+            device,
         },
         summary,
     ))
@@ -322,20 +371,27 @@ impl FittedVae {
         Ok(())
     }
 
-    /// Loads what [`FittedVae::save`] wrote; a missing file is an error naming the directory.
+    /// Loads what [`FittedVae::save`] wrote onto the CPU; a missing file is an error naming
+    /// the directory.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_on(dir, &Device::Cpu)
+    }
+
+    /// As [`FittedVae::load`], onto `device`.
+    pub fn load_on(dir: &Path, device: &Device) -> Result<Self> {
         let (tensors, (config, scaler)): (_, (VaeConfig, MinMaxScaler)) =
-            cellpaint_core::load_checkpoint(dir, "vae", &Device::Cpu)?.ok_or_else(|| {
+            cellpaint_core::load_checkpoint(dir, "vae", device)?.ok_or_else(|| {
                 VaeError::Data(format!("{}: no saved VAE (vae.json)", dir.display()))
             })?;
         let map = SeededVarMap::new(0);
-        let model = Vae::new(config.clone(), map.var_builder(DType::F32, &Device::Cpu))?;
+        let model = Vae::new(config.clone(), map.var_builder(DType::F32, device))?;
         map.load_tensors(&tensors)?;
         Ok(Self {
             config,
             scaler,
             map,
             model,
+            device: device.clone(),
         })
     }
 
@@ -344,13 +400,13 @@ impl FittedVae {
         let xs = self.scaler.transform(x)?;
         let (mu, _) = self
             .model
-            .encode(&to_tensor(xs.view(), &Device::Cpu)?, false)?;
+            .encode(&to_tensor(xs.view(), &self.device)?, false)?;
         from_tensor(&mu)
     }
 
     /// Decodes latent vectors back to raw feature units.
     pub fn decode(&self, z: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
-        let y = from_tensor(&self.model.decode(&to_tensor(z, &Device::Cpu)?)?)?;
+        let y = from_tensor(&self.model.decode(&to_tensor(z, &self.device)?)?)?;
         self.scaler.inverse(y.view())
     }
 
@@ -362,7 +418,7 @@ impl FittedVae {
 
     /// `n` profiles decoded from N(0, I) prior draws.
     pub fn simulate(&self, n: usize, seed: u64) -> Result<Array2<f64>> {
-        let z = normal(&mut seeded_rng(seed), (n, self.config.latent), &Device::Cpu)?;
+        let z = normal(&mut seeded_rng(seed), (n, self.config.latent), &self.device)?;
         let y = from_tensor(&self.model.decode(&z)?)?;
         self.scaler.inverse(y.view())
     }

@@ -2,7 +2,8 @@
 //! size its tiers: `cargo run --release -p reproduce --example dp_learning_curve -- KEY=VALUE…`
 //! with keys `box` (crop side = input side), `cells` (crops per well), `width`, `epochs`, `lr`,
 //! `batch`, `moas`, `compounds` (per MOA), `sites` (per well), `replicates` (plates per batch),
-//! `seed`, `device` (cpu, cuda), `minmax` (1: min–max
+//! `seed`, `device` (cpu, cuda), `backbone` (a registered name: efficientnet-b0, resnet18, …),
+//! `minmax` (1: min–max
 //! scale each crop per channel, as DeepProfiler; 0: raw intensities divided by 65535), `label`
 //! (`treatment`, the paper's; `moa`), `augment` (1: DeepProfiler's augmentation; 0: none).
 //! Leave-cells-out partition (60 % training).
@@ -39,6 +40,13 @@ fn main() -> Result<()> {
     m.epochs = get("epochs", 3.0)? as usize;
     m.input_size = box_size;
     m.width_mult = get("width", 0.5)?;
+    if let Some(b) = args.0.get("backbone") {
+        m.backbone = b.clone();
+        if b != "efficientnet-b0" {
+            // The curve profiles nothing; any layer of the backbone passes the config check.
+            cfg.profile.feature_layer = "avg_pool".into();
+        }
+    }
     m.learning_rate = get("lr", 0.05)?;
     m.batch_size = get("batch", 32.0)? as usize;
     m.lr_schedule = cellpaint_core::LrSchedule::Constant;
