@@ -70,6 +70,10 @@ pub enum Command {
     /// latent traversal.
     #[command(subcommand)]
     ProfileVae(crate::profile_vae::ProfileVaeCommand),
+    /// The convolutional AE, VAE and VAE+ (Lafarge et al.) on single-cell crops: train,
+    /// embed, reconstruct, interpolate, NSC/NSCB.
+    #[command(subcommand)]
+    VaePlus(crate::vae_plus::VaePlusCommand),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -294,6 +298,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Deepprofiler(c) => crate::deepprofiler::run(c, q),
         Command::MoaProfiler(c) => crate::moa_profiler::run(c, q),
         Command::ProfileVae(c) => crate::profile_vae::run(c, q),
+        Command::VaePlus(c) => crate::vae_plus::run(c, q),
         Command::Normalize(a) => {
             let t = a.io.read(q)?;
             let params = NormalizeParams {
