@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cellpaint_core::{DeviceChoice, RunOptions};
+use cellpaint_core::DeviceChoice;
 use clap::{Args, Subcommand};
 use deepprofiler_wsl::aggregate::{sphere_wells, treatment_profiles, well_profiles};
 use deepprofiler_wsl::crops::{annotate, read_annotations, read_exported_crops};
@@ -68,14 +68,8 @@ pub struct TrainArgs {
     /// Run directory: config, metrics.jsonl, checkpoints, model.
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// A run directory belongs to one run: the same settings and data resume it; anything
-    /// else is refused, naming the first difference. --restart discards that run instead.
-    #[arg(long)]
-    pub restart: bool,
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub run: crate::training::RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -124,7 +118,7 @@ pub fn run(cmd: DeepProfilerCommand, q: bool) -> Result<()> {
             let cfg = a.config.load(q)?;
             let meta = &cfg.dataset.metadata;
             let crops = read_exported_crops(&a.crops, cfg.dataset.images.channels.len(), meta)?;
-            let (tr, va) = partition(&crops.cells, meta, &cfg.train.partition, a.seed)?;
+            let (tr, va) = partition(&crops.cells, meta, &cfg.train.partition, a.run.seed)?;
             say(
                 q,
                 &format!(
@@ -140,30 +134,12 @@ pub fn run(cmd: DeepProfilerCommand, q: bool) -> Result<()> {
                 &train,
                 Some(&val),
                 &a.out,
-                a.seed,
-                RunOptions {
-                    quiet: q,
-                    restart: a.restart,
-                },
-                &a.device.device()?,
+                a.run.seed,
+                a.run.options(q),
+                &a.run.device.device()?,
             )?;
             let last = m.summary.as_ref().and_then(|s| s.last.clone());
-            say(
-                q,
-                &match last {
-                    Some(l) => format!(
-                        "trained; epoch {}: {}; model in {}",
-                        l.epoch + 1,
-                        l.metrics
-                            .iter()
-                            .map(|(k, v)| format!("{k} {v:.4}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        a.out.display()
-                    ),
-                    None => format!("nothing to train; model in {}", a.out.display()),
-                },
-            );
+            say(q, &crate::training::trained_message(last.as_ref(), &a.out));
             Ok(())
         }
         DeepProfilerCommand::Profile(a) => {

@@ -6,6 +6,7 @@ mod eval;
 mod images;
 mod moa_profiler;
 mod profile_vae;
+mod training;
 mod vae_plus;
 
 use std::process::ExitCode;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cellpaint_core::{DeviceChoice, RunOptions};
+use cellpaint_core::DeviceChoice;
 use clap::{Args, Subcommand, ValueEnum};
 use moa_profiler::evaluate::{
     embedding_metrics, evaluation_rows, field_classification, holdout_metrics, COMPOUND, MOA,
@@ -59,14 +59,8 @@ pub struct TrainArgs {
     /// Overrides the config's epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// A run directory belongs to one run: the same settings and data resume it; anything
-    /// else is refused, naming the first difference. --restart discards that run instead.
-    #[arg(long)]
-    pub restart: bool,
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub run: crate::training::RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -134,9 +128,9 @@ pub fn run(cmd: MoaProfilerCommand, q: bool) -> Result<()> {
             let data = FieldSet::from_index(&a.index, &CHANNELS, &cfg)?;
             let split = match a.split {
                 SplitKind::Well => {
-                    well_holdout(&data.wells, &cfg.control, [0.6, 0.1, 0.3], a.seed)?
+                    well_holdout(&data.wells, &cfg.control, [0.6, 0.1, 0.3], a.run.seed)?
                 }
-                SplitKind::Compound => compound_holdout(&data.wells, &cfg.control, a.seed)?,
+                SplitKind::Compound => compound_holdout(&data.wells, &cfg.control, a.run.seed)?,
             };
             let names = |rows: &[usize]| -> Vec<(String, String)> {
                 rows.iter()
@@ -154,18 +148,15 @@ pub fn run(cmd: MoaProfilerCommand, q: bool) -> Result<()> {
                     split.test.len()
                 ),
             );
-            let run = RunOptions {
-                quiet: q,
-                restart: a.restart,
-            };
+            let run = a.run.options(q);
             let m = train_moa_profiler(
                 &cfg,
                 &data,
                 &split,
                 &a.out,
-                a.seed,
+                a.run.seed,
                 run,
-                &a.device.device()?,
+                &a.run.device.device()?,
             )?;
             // Written with the model, after the run directory was checked to hold this run
             // (the split is part of its fingerprint).
@@ -173,7 +164,7 @@ pub fn run(cmd: MoaProfilerCommand, q: bool) -> Result<()> {
                 &a.out.join("split.json"),
                 &SplitFile {
                     kind: a.split,
-                    seed: a.seed,
+                    seed: a.run.seed,
                     train: names(&split.train),
                     valid: names(&split.valid),
                     test: names(&split.test),

@@ -138,14 +138,8 @@ pub struct TrainArgs {
     /// Overrides the config's epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// A run directory belongs to one run: the same settings and data resume it; anything
-    /// else is refused, naming the first difference. --restart discards that run instead.
-    #[arg(long)]
-    pub restart: bool,
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub run: crate::training::RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -408,7 +402,7 @@ fn train(a: TrainArgs, q: bool) -> Result<()> {
     s.check()?;
     let t = read_input(&a.input)?;
     let x = t.features();
-    let (tr, va) = split_rows(t.n_rows(), s.validation_fraction, a.seed);
+    let (tr, va) = split_rows(t.n_rows(), s.validation_fraction, a.run.seed);
     let train_x = x.select(Axis(0), &tr);
     let val_x = (!va.is_empty()).then(|| x.select(Axis(0), &va));
     say(
@@ -424,7 +418,7 @@ fn train(a: TrainArgs, q: bool) -> Result<()> {
     let model = s.model(t.n_features());
     let train_cfg = TrainConfig {
         epochs: s.epochs,
-        seed: a.seed,
+        seed: a.run.seed,
         base_lr: s.learning_rate,
         schedule: LrSchedule::Constant,
         early_stopping: None,
@@ -439,8 +433,8 @@ fn train(a: TrainArgs, q: bool) -> Result<()> {
             batch_size: s.batch_size,
             train: train_cfg,
             run_dir: &a.out,
-            restart: a.restart,
-            device: a.device.device()?,
+            restart: a.run.restart,
+            device: a.run.device.device()?,
         },
     )?;
     // Written after the run directory was checked to hold this run (the data and settings
@@ -451,27 +445,12 @@ fn train(a: TrainArgs, q: bool) -> Result<()> {
     let last = summary.last.clone();
     profiles::write_json(
         &a.out.join("train.run.json"),
-        &json!({"command": "profile-vae train", "input": a.input, "seed": a.seed,
-                "settings": s, "device": a.device, "profiles": t.n_rows(),
+        &json!({"command": "profile-vae train", "input": a.input, "seed": a.run.seed,
+                "settings": s, "device": a.run.device, "profiles": t.n_rows(),
                 "features": t.n_features(), "train_rows": tr.len(), "validation_rows": va.len(),
                 "last_epoch": last}),
     )?;
-    say(
-        q,
-        &match &last {
-            Some(l) => format!(
-                "trained; epoch {}: {}; model in {}",
-                l.epoch + 1,
-                l.metrics
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v:.4}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                a.out.display()
-            ),
-            None => format!("nothing to train; model in {}", a.out.display()),
-        },
-    );
+    say(q, &crate::training::trained_message(last.as_ref(), &a.out));
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cellpaint_core::{DeviceChoice, RunOptions};
+use cellpaint_core::DeviceChoice;
 use clap::{Args, Subcommand, ValueEnum};
 use cyto_vaegan::interpolate::{closest_to_mean, interpolate};
 use cyto_vaegan::profile::{
@@ -69,14 +69,8 @@ pub struct TrainArgs {
     /// Overrides the config's iterations.
     #[arg(long)]
     pub iterations: Option<usize>,
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// A run directory belongs to one run: the same settings and crops resume it; anything
-    /// else is refused, naming the first difference. --restart discards that run instead.
-    #[arg(long)]
-    pub restart: bool,
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceChoice,
+    #[command(flatten)]
+    pub run: crate::training::RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -230,17 +224,14 @@ pub fn run(cmd: VaePlusCommand, q: bool) -> Result<()> {
                 &cfg,
                 &crops,
                 &a.out,
-                a.seed,
-                RunOptions {
-                    quiet: q,
-                    restart: a.restart,
-                },
-                &a.device.device()?,
+                a.run.seed,
+                a.run.options(q),
+                &a.run.device.device()?,
             )?;
             profiles::write_json(
                 &a.out.join("train.run.json"),
-                &json!({"command": "vae-plus train", "crops": a.crops, "seed": a.seed,
-                        "device": a.device, "config": m.config, "n_crops": crops.len()}),
+                &json!({"command": "vae-plus train", "crops": a.crops, "seed": a.run.seed,
+                        "device": a.run.device, "config": m.config, "n_crops": crops.len()}),
             )?;
             say(q, &format!("trained; model in {}", a.out.display()));
             Ok(())

@@ -143,11 +143,12 @@ pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
     if opts.tier == crate::Tier::Cpu {
         anyhow::bail!(
-            "deepprofiler has no CPU tier: no CPU-sized network measured so far leaves chance \
-             on the per-cell treatment task (32- and 64-px crops, up to 3,256 training crops, \
-             5 or 13 classes), and the simulated cells cap a perfect per-cell classifier at \
-             2.7x chance after min-max scaling; use --quick, or the paper tier on a GPU \
-             (docs/reproduce-deepprofiler.md has the curves)"
+            "deepprofiler has no CPU tier: no CPU-sized network measured so far reaches 2x \
+             chance on the per-cell treatment task (EfficientNet-B0 stays at chance at 32 and \
+             64 px; ResNet-18 at width 0.5 leaves it but peaks at 1.9x), and the simulated \
+             cells cap a perfect per-cell classifier at 2.7-3.3x chance after min-max scaling; \
+             use --quick, or the paper tier on a GPU (docs/reproduce-deepprofiler.md has the \
+             curves)"
         );
     }
     let s = Settings::new(opts.quick, opts.seed);
