@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cellpaint_core::{DeviceChoice, LrSchedule, TrainConfig};
+use cellpaint_core::{LrSchedule, TrainConfig};
 use clap::{Args, Subcommand, ValueEnum};
+
+use crate::training::ModelArg;
 use ndarray::{Array2, Axis};
 use profile_vae::{
     fit_on, latent_arithmetic, latent_traversal, moa_labels, shuffled_null, summarise_by_group,
@@ -140,15 +142,6 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
     #[command(flatten)]
     pub run: crate::training::RunArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct ModelArg {
-    /// A run directory written by `profile-vae train`.
-    #[arg(long)]
-    pub model: PathBuf,
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceChoice,
 }
 
 #[derive(Args, Debug)]
@@ -390,11 +383,7 @@ pub fn run(cmd: ProfileVaeCommand, q: bool) -> Result<()> {
 
 fn train(a: TrainArgs, q: bool) -> Result<()> {
     let mut s = match &a.config {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            profiles::parse_json_object::<VaeSettings>(&text, &p.display().to_string())?
-        }
+        Some(p) => crate::training::read_config::<VaeSettings>(p)?,
         None => VaeSettings::default(),
     };
     s.variant = a.variant.unwrap_or(s.variant);

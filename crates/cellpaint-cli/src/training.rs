@@ -1,7 +1,9 @@
 //! What every training command shares: the seed, the run directory's resume rule, the device,
 //! and the closing line.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 
 use cellpaint_core::{DeviceChoice, EpochRecord, RunOptions};
 use clap::Args;
@@ -44,4 +46,24 @@ pub fn trained_message(last: Option<&EpochRecord>, out: &Path) -> String {
         ),
         None => format!("nothing to train; model in {}", out.display()),
     }
+}
+
+/// The trained model a command after `train` reads, and where it runs.
+#[derive(Args, Debug)]
+pub struct ModelArg {
+    /// A run directory written by this method's `train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceChoice,
+}
+
+/// A `--config` file: a strict JSON object (errors name the file, line and column).
+pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(profiles::parse_json_object(
+        &text,
+        &path.display().to_string(),
+    )?)
 }

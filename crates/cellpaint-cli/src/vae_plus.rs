@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cellpaint_core::DeviceChoice;
 use clap::{Args, Subcommand, ValueEnum};
+
+use crate::training::ModelArg;
 use cyto_vaegan::interpolate::{closest_to_mean, interpolate};
 use cyto_vaegan::profile::{
     moa_accuracy, treatment_profiles, whiten_by_plate, ProfileParams, Summary,
@@ -71,15 +72,6 @@ pub struct TrainArgs {
     pub iterations: Option<usize>,
     #[command(flatten)]
     pub run: crate::training::RunArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct ModelArg {
-    /// A run directory written by `vae-plus train`.
-    #[arg(long)]
-    pub model: PathBuf,
-    #[arg(long, default_value = "cpu")]
-    pub device: DeviceChoice,
 }
 
 #[derive(Args, Debug)]
@@ -189,10 +181,7 @@ pub fn run(cmd: VaePlusCommand, q: bool) -> Result<()> {
         VaePlusCommand::Train(a) => {
             let mut cfg = match &a.config {
                 Some(p) => {
-                    let text = std::fs::read_to_string(p)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    let c: VaeGanConfig =
-                        profiles::parse_json_object(&text, &p.display().to_string())?;
+                    let c: VaeGanConfig = crate::training::read_config(p)?;
                     if let Some(v) = a.variant {
                         if c.variant != Variant::from(v) {
                             bail!(
