@@ -1,9 +1,12 @@
 //! `cargo xtask <task>`: project automation.
 //!
 //! * `reproduce <paper>` — regenerate a paper's figures and tables end to end
+//! * `bench <name>` — a benchmark beside its PyTorch peer (`bench.rs`)
 //! * `ci` — runs `.ci/run`: the workspace tests, sphering on LAPACK, the CUDA type check
 
 use std::process::Command;
+
+mod bench;
 
 use anyhow::{bail, Context, Result};
 
@@ -21,9 +24,9 @@ fn main() {
     let result = match args.first().map(String::as_str) {
         Some("reproduce") => reproduce(args.get(1).map(String::as_str), &args[2.min(args.len())..]),
         Some("ci") => ci(),
-        Some("bench") => bench(args.get(1).map(String::as_str)),
+        Some("bench") => bench::run(args.get(1).map(String::as_str), cargo),
         _ => {
-            eprintln!("usage: cargo xtask reproduce <paper> [--quick] [--data DIR] [--out DIR] [--seed N] | cargo xtask bench <efficientnet|map|vae> | cargo xtask ci");
+            eprintln!("usage: cargo xtask reproduce <paper> [--quick] [--data DIR] [--out DIR] [--seed N] | cargo xtask bench <efficientnet|vaegan|vae|map> | cargo xtask ci");
             std::process::exit(2)
         }
     };
@@ -54,35 +57,6 @@ fn reproduce(paper: Option<&str>, rest: &[String]) -> Result<()> {
             cargo(&args)
         }
         None => bail!("unknown paper '{paper}'; known: {known}"),
-    }
-}
-
-/// Benchmarks; each writes target/bench/NAME.json.
-fn bench(what: Option<&str>) -> Result<()> {
-    std::fs::create_dir_all("target/bench")?;
-    match what {
-        Some("efficientnet") => cargo(&[
-            "run",
-            "--release",
-            "-p",
-            "cellpaint-core",
-            "--example",
-            "bench_efficientnet",
-            "--",
-            "target/bench/efficientnet.json",
-        ]),
-        Some("map") => cargo(&["bench", "-p", "profiling-eval"]),
-        Some("vae") => cargo(&[
-            "run",
-            "--release",
-            "-p",
-            "profile-vae",
-            "--example",
-            "bench_vae",
-            "--",
-            "target/bench/vae.json",
-        ]),
-        _ => bail!("which benchmark? known: efficientnet, map, vae"),
     }
 }
 

@@ -24,6 +24,13 @@ pub fn feature_loss(real: &Tensor, reconstructed: &Tensor, image_size: usize) ->
     (real - reconstructed)?.sqr()?.mean_all()? * (0.5 * image_size as f64)
 }
 
+/// A term whose gradient with respect to everything `value` depends on is the gradient
+/// `grad` (∂L/∂value, computed elsewhere) carried back through `value`'s graph: Σ value·grad
+/// with `grad` held constant. Its value is not L's.
+pub fn carried_gradient(value: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    (value * grad.detach())?.sum_all()
+}
+
 /// Sigmoid binary cross-entropy of logits against a constant target, averaged; the stable
 /// form max(l, 0) − l·t + log(1 + e^{−|l|}).
 pub fn bce_with_logits(logits: &Tensor, target: f64) -> Result<Tensor> {

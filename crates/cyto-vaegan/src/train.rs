@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use cellpaint_core::candle::{DType, Device, Tensor};
+use cellpaint_core::candle::{DType, Device, Tensor, Var};
 use cellpaint_core::rng::Rng;
 use cellpaint_core::{
     load_checkpoint, save_checkpoint, AdamWParams, AnyOptimizer, DataHasher, Fingerprint, Metrics,
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{feature_weight, VaeGanConfig};
 use crate::data::{CropSet, TreatmentSampler};
 use crate::error::{CytoError, Result};
-use crate::loss::{bce_with_logits, feature_loss, kl_loss, l2_penalty, rgb_loss};
+use crate::loss::{bce_with_logits, carried_gradient, feature_loss, kl_loss, l2_penalty, rgb_loss};
 use crate::model::{VaeGan, DECODER, DISCRIMINATOR, ENCODER};
 
 /// Standard-normal noise from the run's seeded generator (candle's CPU randn cannot be seeded).
@@ -185,6 +185,10 @@ impl VaeGanTask {
             loss = (loss + l2)?;
         }
         metrics.insert("rgb".into(), rgb.to_scalar::<f32>()? as f64);
+        // The reported loss: the surrogate term added for the feature loss has its gradient,
+        // not its value.
+        let loss_value = loss.clone();
+        let mut feature_value = 0.0;
         let mut disc_grads = None;
         if let (Some(disc), Some(_)) = (&self.model.discriminator, &self.opt_d) {
             let x2 = self.batch(rng)?;
@@ -196,10 +200,22 @@ impl VaeGanTask {
             // D sees [B2 real | reconstructions of B1 | B1 originals]; batch-norm moments come
             // from the real + reconstruction half only. Before any γ is on, the originals and
             // the gradient into the autoencoder are not needed.
-            let d = if with_features {
-                disc.discriminate(&Tensor::cat(&[&x2, &recon, &x1], 0)?, 2 * b)?
+            // The discriminator's input is a leaf of its own (a `Var` when the feature loss is
+            // on): the discriminator loss's backward then stops there instead of running the
+            // whole autoencoder backward for gradients its optimiser never reads, and the
+            // feature loss reaches the autoencoder through `carried_gradient` below, one
+            // autoencoder backward in all (as PyTorch's `autograd.grad` prunes it).
+            let input = if with_features {
+                Some(Var::from_tensor(&Tensor::cat(
+                    &[&x2, &recon.detach(), &x1],
+                    0,
+                )?)?)
             } else {
-                disc.discriminate(&Tensor::cat(&[&x2, &recon.detach()], 0)?, 2 * b)?
+                None
+            };
+            let d = match &input {
+                Some(v) => disc.discriminate(v.as_tensor(), 2 * b)?,
+                None => disc.discriminate(&Tensor::cat(&[&x2, &recon.detach()], 0)?, 2 * b)?,
             };
             if d.hidden.len() != gammas.len() {
                 return Err(CytoError::Config(format!(
@@ -238,15 +254,24 @@ impl VaeGanTask {
                         Some(f) => (f + li)?,
                     });
                 }
-                if let Some(f) = feat {
-                    metrics.insert("feature".into(), f.to_scalar::<f32>()? as f64);
-                    loss = (loss + f)?;
+                if let (Some(f), Some(input)) = (feat, &input) {
+                    let value = f.to_scalar::<f32>()? as f64;
+                    metrics.insert("feature".into(), value);
+                    feature_value = value;
+                    let at_input = f.backward()?;
+                    let g = at_input.get(input.as_tensor()).ok_or_else(|| {
+                        CytoError::Config("the feature loss does not depend on its input".into())
+                    })?;
+                    loss = (loss + carried_gradient(&recon, &g.narrow(0, b, b)?)?)?;
                 }
             }
             // Both gradients before either update: an update writes the variables in place.
             disc_grads = Some(d_loss.backward()?);
         }
-        metrics.insert("loss".into(), loss.to_scalar::<f32>()? as f64);
+        metrics.insert(
+            "loss".into(),
+            loss_value.to_scalar::<f32>()? as f64 + feature_value,
+        );
         let ae_grads = loss.backward()?;
         if let (Some(g), Some(opt)) = (disc_grads, self.opt_d.as_mut()) {
             opt.step(&g)?;

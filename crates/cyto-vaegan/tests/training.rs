@@ -97,6 +97,93 @@ fn every_loss_has_the_gradient_of_its_value_through_the_networks() {
     }
 }
 
+/// The training step splits the feature loss's backward at the discriminator's input and
+/// carries the gradient into the decoder with `carried_gradient`; the decoder's gradients must
+/// equal those of one backward through the whole graph.
+#[test]
+fn the_feature_loss_reaches_the_decoder_with_its_full_gradient() {
+    use cellpaint_core::candle::Var;
+    use cyto_vaegan::loss::carried_gradient;
+    let arch = tiny_arch();
+    let map = SeededVarMap::new(5);
+    let m =
+        model::VaeGan::reference(&arch, true, map.var_builder(DType::F64, &Device::Cpu)).unwrap();
+    let disc = m.discriminator.as_ref().unwrap();
+    let z = Tensor::new(&[[0.3f64, -1.2, 0.7], [1.1, 0.4, -0.5]], &Device::Cpu).unwrap();
+    let (x1, x2) = (smooth_images(2, 1), (smooth_images(2, 1) * 0.7).unwrap());
+    let features = |d: &model::Discrimination| -> cellpaint_core::candle::Result<Tensor> {
+        let mut f = Tensor::zeros((), DType::F64, &Device::Cpu)?;
+        for (i, h) in d.hidden.iter().enumerate() {
+            let li = feature_loss(&h.narrow(0, 4, 2)?, &h.narrow(0, 2, 2)?, 68 * 68)?;
+            f = (f + (li * (i + 1) as f64)?)?;
+        }
+        Ok(f)
+    };
+    let decoder_vars: Vec<(String, Var)> = map
+        .named_vars()
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(&format!("{}.", model::DECODER)))
+        .collect();
+    assert!(decoder_vars.len() > 10);
+
+    let recon = m.decoder.decode(&z, true).unwrap();
+    let whole = features(
+        &disc
+            .discriminate(&Tensor::cat(&[&x2, &recon, &x1], 0).unwrap(), 4)
+            .unwrap(),
+    )
+    .unwrap()
+    .backward()
+    .unwrap();
+
+    let recon = m.decoder.decode(&z, true).unwrap();
+    let input = Var::from_tensor(&Tensor::cat(&[&x2, &recon.detach(), &x1], 0).unwrap()).unwrap();
+    let at_input = features(&disc.discriminate(input.as_tensor(), 4).unwrap())
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g = at_input
+        .get(input.as_tensor())
+        .unwrap()
+        .narrow(0, 2, 2)
+        .unwrap();
+    let split = carried_gradient(&recon, &g).unwrap().backward().unwrap();
+
+    let mut largest = 0f64;
+    for (name, v) in &decoder_vars {
+        // Batch-norm running moments are variables without a gradient on either path.
+        let (a, b) = match (whole.get(v.as_tensor()), split.get(v.as_tensor())) {
+            (Some(a), Some(b)) => (a, b),
+            (None, None) => continue,
+            _ => panic!("{name} has a gradient on one path only"),
+        };
+        let scale = a
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        let diff = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!(
+            diff <= 1e-10 * scale.max(1e-12),
+            "{name}: {diff} of {scale}"
+        );
+        largest = largest.max(scale);
+    }
+    assert!(
+        largest > 1e-8,
+        "the feature loss has no gradient at the decoder"
+    );
+}
+
 fn synthetic_crops(n: usize, seed: u64) -> CropSet {
     use rand::Rng;
     let mut rng = cellpaint_core::rng::seeded_rng(seed);
