@@ -42,7 +42,7 @@ fn iteration_s(
     let mut cfg = VaeGanConfig::paper(variant);
     // γ_i(t) = clamp(t/T − i, 0, 1): with T = 1 every feature layer is fully on from t = 4.
     cfg.feature_period = 1;
-    cfg.iterations_per_record = 1_000_000;
+    cfg.iterations_per_record = cfg.iterations;
     let mut task = VaeGanTask::new(&cfg, crops, 0, &Device::Cpu)?;
     let mut rng = seeded_rng(1);
     let mut times = Vec::new();
