@@ -175,9 +175,10 @@ fn summarise(name: &str, ours: &[Value], theirs: &[Value]) -> Value {
                 continue;
             }
             let (o, p) = (numbers(ours, key), numbers(theirs, key));
-            let mut entry = json!({"cellpaint": o, "cellpaint_median": median(o.clone())});
+            let mo = median(o.clone());
+            let mut entry = json!({"cellpaint": o, "cellpaint_median": mo});
             if !p.is_empty() {
-                let (mo, mp) = (median(o.clone()), median(p.clone()));
+                let mp = median(p.clone());
                 entry["pytorch"] = json!(p);
                 entry["pytorch_median"] = json!(mp);
                 entry["cellpaint_advantage"] = json!(advantage(key, mo, mp));
