@@ -55,27 +55,8 @@ impl BatchNorm2d {
     /// SiLU to the result.
     pub fn forward(&self, x: &Tensor, train: bool, silu: bool) -> Result<Tensor> {
         let c = x.dim(1)?;
-        let float = matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64);
-        let y = if train && x.device().is_cpu() && float {
-            let stats = Arc::new(Mutex::new(None));
-            let op = BnTrain {
-                eps: self.eps,
-                silu,
-                stats: stats.clone(),
-            };
-            let y = x.contiguous()?.apply_op3(&self.weight, &self.bias, op)?;
-            let (mean, var) = stats
-                .lock()
-                .expect("stats lock")
-                .clone()
-                .expect("forward ran");
-            let dev = x.device();
-            self.update_running(
-                x,
-                &Tensor::new(mean.as_slice(), dev)?,
-                &Tensor::new(var.as_slice(), dev)?,
-            )?;
-            return Ok(y);
+        let y = if train && fusable(x) {
+            return self.fused_train(x, x.dim(0)?, silu);
         } else if train {
             self.composed_train(x, x)?
         } else {
@@ -102,8 +83,8 @@ impl BatchNorm2d {
         if stats_rows == 0 || stats_rows > n {
             candle_core::bail!("batch norm statistics from {stats_rows} of {n} samples");
         }
-        if stats_rows == n {
-            return self.forward(x, true, silu);
+        if stats_rows == n || fusable(x) {
+            return self.fused_train(x, stats_rows, silu);
         }
         let y = self.composed_train(x, &x.narrow(0, 0, stats_rows)?)?;
         if silu {
@@ -111,6 +92,31 @@ impl BatchNorm2d {
         } else {
             Ok(y)
         }
+    }
+
+    /// Training mode in one custom op (CPU, f32/f64), moments from the first `stats_rows`
+    /// samples.
+    fn fused_train(&self, x: &Tensor, stats_rows: usize, silu: bool) -> Result<Tensor> {
+        let stats = Arc::new(Mutex::new(None));
+        let op = BnTrain {
+            eps: self.eps,
+            silu,
+            stats_rows,
+            stats: stats.clone(),
+        };
+        let y = x.contiguous()?.apply_op3(&self.weight, &self.bias, op)?;
+        let (mean, var) = stats
+            .lock()
+            .expect("stats lock")
+            .clone()
+            .expect("forward ran");
+        let dev = x.device();
+        self.update_running(
+            &x.narrow(0, 0, stats_rows)?,
+            &Tensor::new(mean.as_slice(), dev)?,
+            &Tensor::new(var.as_slice(), dev)?,
+        )?;
+        Ok(y)
     }
 
     /// Batch norm of `x` with the statistics of `stats` (a prefix of `x`, or `x` itself).
@@ -153,10 +159,17 @@ impl BatchNorm2d {
     }
 }
 
-/// Fused training-mode batch norm (+ SiLU): the op records (mean, biased variance) per channel.
+/// Whether training mode can run as the fused op.
+fn fusable(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+}
+
+/// Fused training-mode batch norm (+ SiLU) with moments from the first `stats_rows` samples;
+/// the op records (mean, biased variance) per channel.
 struct BnTrain {
     eps: f64,
     silu: bool,
+    stats_rows: usize,
     stats: Arc<Mutex<Option<(Vec<f64>, Vec<f64>)>>>,
 }
 
@@ -194,11 +207,12 @@ macro_rules! bn_kernels {
             g: &[$t],
             b: &[$t],
             dims: (usize, usize, usize),
+            stats_rows: usize,
             eps: f64,
             silu: bool,
         ) -> (Vec<$t>, Vec<f64>, Vec<f64>) {
-            let (n, c, plane) = dims;
-            let (mean, var) = channel_stats(x, n, c, plane);
+            let (_, c, plane) = dims;
+            let (mean, var) = channel_stats(x, stats_rows, c, plane);
             let mut y = vec![0 as $t; x.len()];
             y.par_chunks_mut(plane).enumerate().for_each(|(nc, out)| {
                 let ch = nc % c;
@@ -221,13 +235,16 @@ macro_rules! bn_kernels {
             b: &[$t],
             dy: &[$t],
             dims: (usize, usize, usize),
+            stats_rows: usize,
             mean: &[f64],
             var: &[f64],
             eps: f64,
             silu: bool,
         ) -> (Vec<$t>, Vec<f64>, Vec<f64>) {
             let (n, c, plane) = dims;
-            let m = (n * plane) as f64;
+            // Moments from the first `stats_rows` samples: only those reach the output through
+            // (μ, σ²); the sums run over every sample, whose outputs all depend on (μ, σ²).
+            let m = (stats_rows * plane) as f64;
             // dz = dy · act'(z); per channel Σdz and Σdz·x̂.
             let invs: Vec<$t> = var.iter().map(|v| (1.0 / (v + eps).sqrt()) as $t).collect();
             let means: Vec<$t> = mean.iter().map(|&m| m as $t).collect();
@@ -264,9 +281,14 @@ macro_rules! bn_kernels {
                 let (s1, s2) = (sums[ch].0 as $t, sums[ch].1 as $t);
                 let mt = m as $t;
                 let r = nc * plane..(nc + 1) * plane;
+                let in_stats = nc / c < stats_rows;
                 for ((o, &v), &d) in out.iter_mut().zip(&x[r.clone()]).zip(&dy[r]) {
                     let (dz, xh) = dz_at(ch, v, d);
-                    *o = k * (mt * dz - s1 - xh * s2);
+                    *o = if in_stats {
+                        k * (mt * dz - s1 - xh * s2)
+                    } else {
+                        k * mt * dz
+                    };
                 }
             });
             let dg = sums.iter().map(|s| s.1).collect();
@@ -308,11 +330,11 @@ impl CustomOp3 for BnTrain {
         );
         let (y, mean, var) = match (x, g, b) {
             (CpuStorage::F32(x), CpuStorage::F32(g), CpuStorage::F32(b)) => {
-                let (y, m, v) = fwd_f32(x, g, b, dims, self.eps, self.silu);
+                let (y, m, v) = fwd_f32(x, g, b, dims, self.stats_rows, self.eps, self.silu);
                 (CpuStorage::F32(y), m, v)
             }
             (CpuStorage::F64(x), CpuStorage::F64(g), CpuStorage::F64(b)) => {
-                let (y, m, v) = fwd_f64(x, g, b, dims, self.eps, self.silu);
+                let (y, m, v) = fwd_f64(x, g, b, dims, self.stats_rows, self.eps, self.silu);
                 (CpuStorage::F64(y), m, v)
             }
             _ => candle_core::bail!("batch norm op: f32 or f64, one dtype"),
@@ -342,6 +364,7 @@ impl CustomOp3 for BnTrain {
             beta: b.to_dtype(candle_core::DType::F64)?.to_vec1()?,
             eps: self.eps,
             silu: self.silu,
+            stats_rows: self.stats_rows,
             sums: sums.clone(),
         };
         let dx = x.apply_op2_no_bwd(&dy.contiguous()?, &grad)?;
@@ -366,6 +389,7 @@ struct BnTrainGrad {
     beta: Vec<f64>,
     eps: f64,
     silu: bool,
+    stats_rows: usize,
     sums: Arc<Mutex<Option<(Vec<f64>, Vec<f64>)>>>,
 }
 
@@ -387,7 +411,16 @@ impl candle_core::CustomOp2 for BnTrainGrad {
                 let g: Vec<f32> = self.gamma.iter().map(|&v| v as f32).collect();
                 let b: Vec<f32> = self.beta.iter().map(|&v| v as f32).collect();
                 let (dx, dg, db) = bwd_f32(
-                    x, &g, &b, dy, dims, &self.mean, &self.var, self.eps, self.silu,
+                    x,
+                    &g,
+                    &b,
+                    dy,
+                    dims,
+                    self.stats_rows,
+                    &self.mean,
+                    &self.var,
+                    self.eps,
+                    self.silu,
                 );
                 (CpuStorage::F32(dx), dg, db)
             }
@@ -398,6 +431,7 @@ impl candle_core::CustomOp2 for BnTrainGrad {
                     &self.beta,
                     dy,
                     dims,
+                    self.stats_rows,
                     &self.mean,
                     &self.var,
                     self.eps,
@@ -575,5 +609,38 @@ mod tests {
         assert!(r.max_rel_error < 1e-6, "{r:?}");
         assert!(b.forward_stats_from(&x, 6, false).is_err());
         assert!(b.forward_stats_from(&x, 0, false).is_err());
+    }
+
+    /// Moments from a prefix: the fused op equals the candle composition in values, every
+    /// gradient (the rows outside the prefix reach the input only directly) and the running
+    /// statistics.
+    #[test]
+    fn fused_prefix_statistics_equal_the_composition() {
+        let d = |p: &Tensor, q: &Tensor| crate::gradcheck::max_abs_diff(p, q).unwrap();
+        for silu in [false, true] {
+            let x = candle_core::Var::from_tensor(&input((5, 3, 3, 2))).unwrap();
+            let (map_a, a) = bn(4, 3, DType::F64);
+            let (map_b, b) = bn(4, 3, DType::F64);
+            let ya = a.forward_stats_from(x.as_tensor(), 3, silu).unwrap();
+            let mut yb = b
+                .composed_train(x.as_tensor(), &x.narrow(0, 0, 3).unwrap())
+                .unwrap();
+            if silu {
+                yb = yb.silu().unwrap();
+            }
+            assert!(d(&ya, &yb) < 1e-12, "values silu={silu}");
+            let weights = input((5, 3, 3, 2));
+            let loss = |y: &Tensor| y.mul(&weights).unwrap().sum_all().unwrap();
+            let (ga, gb) = (loss(&ya).backward().unwrap(), loss(&yb).backward().unwrap());
+            assert!(d(ga.get(&x).unwrap(), gb.get(&x).unwrap()) < 1e-10, "dx silu={silu}");
+            for name in ["weight", "bias"] {
+                let var = |m: &SeededVarMap| m.named_vars().into_iter().find(|(k, _)| k == name);
+                let (va, vb) = (var(&map_a).unwrap().1, var(&map_b).unwrap().1);
+                assert!(d(ga.get(&va).unwrap(), gb.get(&vb).unwrap()) < 1e-10, "d{name}");
+            }
+            for name in ["running_mean", "running_var"] {
+                assert!(d(&map_a.tensors()[name], &map_b.tensors()[name]) < 1e-12, "{name}");
+            }
+        }
     }
 }
