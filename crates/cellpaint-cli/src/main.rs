@@ -13,10 +13,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// Training commands allocate many short-lived tensors; mimalloc was reported ~2× faster for candle CPU
-// training than the system allocator.
+// Training allocates and frees gigabytes of short-lived tensors; see cellpaint_core::allocator.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 /// Writes `text` and a newline to standard output. A failed write is an error that `main`
 /// reports in one line (a full disk), except a closed pipe (`cellpaint eval … | head`), which

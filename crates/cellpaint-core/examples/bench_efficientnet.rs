@@ -13,7 +13,7 @@ use cellpaint_core::{
 
 #[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")

@@ -136,7 +136,10 @@ fn matmul<T: Element>(
     b: View<T>,
     threads: usize,
 ) {
-    assert!(dst.len() >= m * n && a.fits(m, k) && b.fits(k, n), "matmul: views out of bounds");
+    assert!(
+        dst.len() >= m * n && a.fits(m, k) && b.fits(k, n),
+        "matmul: views out of bounds"
+    );
     let parallelism = if threads > 1 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -345,8 +348,12 @@ impl CustomOp2 for Conv {
             };
         }
         let out = match (s1, s2) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => run!(elements(a, l1)?, elements(b, l2)?, F32),
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => run!(elements(a, l1)?, elements(b, l2)?, F64),
+            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
+                run!(elements(a, l1)?, elements(b, l2)?, F32)
+            }
+            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
+                run!(elements(a, l1)?, elements(b, l2)?, F64)
+            }
             _ => candle_core::bail!("conv2d: f32 or f64 operands of one type only"),
         };
         Ok((out, shape))
@@ -427,19 +434,32 @@ mod tests {
         let w = candle_core::Var::from_tensor(&values((4, 3, 5, 5), 13)).unwrap();
         for threads in [1, 2, 3] {
             for (first, images) in [(0, 2), (1, 4), (0, 5)] {
-                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
                 let x = full.narrow(0, first, images).unwrap();
                 let ours = pool.install(|| {
                     let y = conv2d(&x, &w, 2).unwrap();
                     let g = (y.sqr().unwrap().sum_all().unwrap()).backward().unwrap();
-                    (y, g.get(&full).unwrap().copy().unwrap(), g.get(&w).unwrap().copy().unwrap())
+                    (
+                        y,
+                        g.get(&full).unwrap().copy().unwrap(),
+                        g.get(&w).unwrap().copy().unwrap(),
+                    )
                 });
                 let y = x.conv2d(&w, 2, 1, 1, 1).unwrap();
                 let g = (y.sqr().unwrap().sum_all().unwrap()).backward().unwrap();
                 let at = format!("threads {threads}, images {first}..{}", first + images);
                 assert!(max_abs_diff(&ours.0, &y).unwrap() < 1e-12, "{at}");
-                assert!(max_abs_diff(&ours.1, g.get(&full).unwrap()).unwrap() < 1e-10, "{at}");
-                assert!(max_abs_diff(&ours.2, g.get(&w).unwrap()).unwrap() < 1e-10, "{at}");
+                assert!(
+                    max_abs_diff(&ours.1, g.get(&full).unwrap()).unwrap() < 1e-10,
+                    "{at}"
+                );
+                assert!(
+                    max_abs_diff(&ours.2, g.get(&w).unwrap()).unwrap() < 1e-10,
+                    "{at}"
+                );
             }
         }
     }

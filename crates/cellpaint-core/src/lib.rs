@@ -15,12 +15,14 @@
 //! * [`Trainer`] / [`TrainTask`] — epoch loop, progress, JSON-lines metrics, early stopping,
 //!   atomic checksummed checkpoints, resume only of the same run ([`Fingerprint`]), and a
 //!   stop with an error when training diverges
-//! * [`conv::conv2d`] — a stride-1 convolution whose CPU backward is two matrix products
+//! * [`conv::conv2d`] — a stride-1 convolution: per-image matrix products, no batch-sized im2col
 //! * [`pool::max_pool2d`] — a max-pool whose gradient is right (candle 0.11's is not)
+//! * [`Allocator`] — the global allocator of every cellpaint binary (mimalloc, freed memory kept)
 //! * [`gradcheck::check_gradients`] — finite-difference checks for model crates
 //!
 //! Data tables come from the [`profiles`] crate, re-exported here.
 
+pub mod allocator;
 pub mod backbone;
 pub mod checkpoint;
 pub mod classify;
@@ -43,6 +45,7 @@ pub use candle_core as candle;
 pub use candle_nn;
 pub use profiles;
 
+pub use allocator::Allocator;
 pub use backbone::{
     backbone_names, Backbone, BackboneSpec, BuildBackbone, Forward, BACKBONES, EMBEDDING_TAP,
 };

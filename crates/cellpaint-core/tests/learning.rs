@@ -3,7 +3,7 @@
 //! reach a stated accuracy. Fails if a gradient, the optimiser step or the batch path breaks.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 use cellpaint_core::candle::{Device, Tensor};
 use cellpaint_core::candle_nn::{self, VarBuilder};

@@ -14,7 +14,7 @@ use ndarray::Array4;
 use rand::Rng;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")

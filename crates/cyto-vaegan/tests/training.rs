@@ -2,7 +2,7 @@
 //! variant on seeded synthetic crops, determinism, save/load, resume, bad input.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::gradcheck::check_gradients;

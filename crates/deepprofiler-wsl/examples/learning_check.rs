@@ -1,6 +1,6 @@
 //! Does the classifier learn a separable toy problem? Prints accuracy per epoch.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 use cellpaint_core::candle::Device;
 use deepprofiler_wsl::config::{DeepProfilerConfig, Partition};
 use deepprofiler_wsl::crops::toy_crops;

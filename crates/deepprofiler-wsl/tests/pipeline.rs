@@ -2,7 +2,7 @@
 //! SGD, validation), determinism, resume, features streamed per site, profiles, evaluation.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 use cellpaint_core::candle::Device;
 use deepprofiler_wsl::aggregate::profiles_from_cells;

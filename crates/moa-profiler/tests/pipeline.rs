@@ -3,7 +3,7 @@
 //! save/load, embeddings → well profiles, every metric's wiring, bad input.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 use cellpaint_core::candle::Device;
 use moa_profiler::evaluate::{

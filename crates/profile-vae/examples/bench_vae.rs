@@ -10,7 +10,7 @@ use profile_vae::{VaeConfig, VaeTask};
 use rand::Rng;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (n, d, batch) = (96 * 20, 588, 96);

@@ -27,7 +27,7 @@ use cyto_vaegan::{CropMeta, CropSet, VaeGanConfig, VaeGanTask, Variant};
 use serde_json::{json, Value};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 /// Shapes of one run: the paper's, or tiny ones for a smoke test.
 struct Sizes {

@@ -21,7 +21,7 @@ use deepprofiler_wsl::split::partition;
 use deepprofiler_wsl::train_classifier;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 fn main() -> Result<()> {
     let args = reproduce::KeyValues::from_args();

@@ -10,7 +10,7 @@ use moa_profiler::split::well_holdout;
 use moa_profiler::{train_moa_profiler, MoaProfilerConfig};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 fn main() -> Result<()> {
     let args = reproduce::KeyValues::from_args();

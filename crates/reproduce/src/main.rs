@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 #[derive(Parser)]
 #[command(about = "Regenerate a paper's figures, tables and claims end to end")]

@@ -2,7 +2,7 @@
 //! promises: report.md with the paper's numbers beside ours, figures, metrics and claims.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! directory is there) and simulated crops, and writes what it promises.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! promises, its networks learn, and a second run resumes both from their checkpoints.
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 mod common;
 

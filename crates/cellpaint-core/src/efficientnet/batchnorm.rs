@@ -632,14 +632,23 @@ mod tests {
             let weights = input((5, 3, 3, 2));
             let loss = |y: &Tensor| y.mul(&weights).unwrap().sum_all().unwrap();
             let (ga, gb) = (loss(&ya).backward().unwrap(), loss(&yb).backward().unwrap());
-            assert!(d(ga.get(&x).unwrap(), gb.get(&x).unwrap()) < 1e-10, "dx silu={silu}");
+            assert!(
+                d(ga.get(&x).unwrap(), gb.get(&x).unwrap()) < 1e-10,
+                "dx silu={silu}"
+            );
             for name in ["weight", "bias"] {
                 let var = |m: &SeededVarMap| m.named_vars().into_iter().find(|(k, _)| k == name);
                 let (va, vb) = (var(&map_a).unwrap().1, var(&map_b).unwrap().1);
-                assert!(d(ga.get(&va).unwrap(), gb.get(&vb).unwrap()) < 1e-10, "d{name}");
+                assert!(
+                    d(ga.get(&va).unwrap(), gb.get(&vb).unwrap()) < 1e-10,
+                    "d{name}"
+                );
             }
             for name in ["running_mean", "running_var"] {
-                assert!(d(&map_a.tensors()[name], &map_b.tensors()[name]) < 1e-12, "{name}");
+                assert!(
+                    d(&map_a.tensors()[name], &map_b.tensors()[name]) < 1e-12,
+                    "{name}"
+                );
             }
         }
     }
