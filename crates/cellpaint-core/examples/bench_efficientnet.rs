@@ -15,23 +15,6 @@ use cellpaint_core::{
 #[global_allocator]
 static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.to_string())
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -88,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "train_step_s": median(train),
         "infer_crops_per_s": median(infer),
         "infer_fields_512_per_s": fields_per_s,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": cellpaint_core::allocator::peak_resident_mb(),
     });
     println!("{}", serde_json::to_string_pretty(&result)?);
     if let Some(path) = out {

@@ -55,6 +55,15 @@ unsafe impl GlobalAlloc for Allocator {
     }
 }
 
+/// The process's peak resident memory so far in MB (`VmHWM` of /proc/self/status), for the
+/// benchmarks; `None` where that file does not exist (not Linux).
+pub fn peak_resident_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +90,9 @@ mod tests {
         configure();
         assert_eq!(unsafe { mi_option_get(PURGE_DELAY) }, -1);
         let p = unsafe { Allocator.alloc(Layout::from_size_align(1 << 20, 64).unwrap()) };
+        if cfg!(target_os = "linux") {
+            assert!(peak_resident_mb().is_some_and(|mb| mb > 1.0));
+        }
         assert!(!p.is_null());
         unsafe { Allocator.dealloc(p, Layout::from_size_align(1 << 20, 64).unwrap()) };
     }

@@ -21,6 +21,9 @@ pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize) -> Result<Tensor> {
     if ci != c {
         candle_core::bail!("conv2d: input has {c} channels, kernel expects {ci}");
     }
+    if c == 0 || co == 0 {
+        candle_core::bail!("conv2d: {c} input and {co} output channels; both must be ≥ 1");
+    }
     let (hp, wp) = (h + 2 * padding, wd + 2 * padding);
     if hp < kh || wp < kw {
         candle_core::bail!(
@@ -293,11 +296,12 @@ fn kernel_gradient<T: Element>(x: &[T], dy: &[T], g: Geometry) -> Vec<T> {
         )
 }
 
-/// The operand's elements in order (contiguous; a batch slice may start past 0).
-fn elements<'a, T>(data: &'a [T], l: &Layout) -> Result<&'a [T]> {
+/// A custom op's operand as its elements in order (contiguous; a batch slice may start past
+/// 0); `op` names the op in the error.
+pub(crate) fn elements<'a, T>(data: &'a [T], l: &Layout, op: &str) -> Result<&'a [T]> {
     match l.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("conv2d needs contiguous operands"),
+        None => candle_core::bail!("{op} needs contiguous operands"),
     }
 }
 
@@ -349,10 +353,10 @@ impl CustomOp2 for Conv {
         }
         let out = match (s1, s2) {
             (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                run!(elements(a, l1)?, elements(b, l2)?, F32)
+                run!(elements(a, l1, "conv2d")?, elements(b, l2, "conv2d")?, F32)
             }
             (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                run!(elements(a, l1)?, elements(b, l2)?, F64)
+                run!(elements(a, l1, "conv2d")?, elements(b, l2, "conv2d")?, F64)
             }
             _ => candle_core::bail!("conv2d: f32 or f64 operands of one type only"),
         };
@@ -468,5 +472,9 @@ mod tests {
     fn mismatched_channels_or_tiny_input_is_an_error() {
         assert!(conv2d(&values((1, 2, 5, 5), 0), &values((3, 4, 3, 3), 0), 0).is_err());
         assert!(conv2d(&values((1, 2, 2, 2), 0), &values((3, 2, 5, 5), 0), 0).is_err());
+        assert!(conv2d(&values((1, 0, 5, 5), 0), &values((3, 0, 3, 3), 0), 0).is_err());
+        // An empty batch is an empty output, not an error.
+        let y = conv2d(&values((0, 2, 5, 5), 0), &values((3, 2, 3, 3), 0), 1).unwrap();
+        assert_eq!(y.dims(), &[0, 3, 5, 5]);
     }
 }

@@ -171,10 +171,7 @@ fn pool_all<T: Copy + PartialOrd + Default + Send + Sync>(
 }
 
 fn planar<'a, T>(data: &'a [T], l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("max_pool2d needs a contiguous input"),
-    }
+    crate::conv::elements(data, l, "max_pool2d")
 }
 
 impl CustomOp1 for MaxPool {

@@ -16,18 +16,6 @@ use rand::Rng;
 #[global_allocator]
 static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -86,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "vaeplus_iteration_s": iteration_s(Variant::VaePlus, &crops, steps)?,
         "vae_iteration_s": iteration_s(Variant::Vae, &crops, steps)?,
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": cellpaint_core::allocator::peak_resident_mb(),
     });
     println!("{}", serde_json::to_string_pretty(&result)?);
     if let Some(path) = std::env::args().nth(1) {

@@ -2,7 +2,8 @@
 //! size its tiers: `cargo run --release -p reproduce --example dp_learning_curve -- KEY=VALUE…`
 //! with keys `box` (crop side = input side), `cells` (crops per well), `width`, `epochs`, `lr`,
 //! `batch`, `moas`, `compounds` (per MOA), `sites` (per well), `replicates` (plates per batch),
-//! `seed`, `device` (cpu, cuda), `backbone` (a registered name: efficientnet-b0, resnet18, …),
+//! `seed`, `device` (cpu, cuda), `schedule` (constant, the default here; cosine: DeepProfiler's,
+//! with `warmup` epochs, default 5), `backbone` (a registered name: efficientnet-b0, resnet18, …),
 //! `minmax` (1: min–max
 //! scale each crop per channel, as DeepProfiler; 0: raw intensities divided by 65535), `label`
 //! (`treatment`, the paper's; `moa`), `augment` (1: DeepProfiler's augmentation; 0: none).
@@ -49,7 +50,17 @@ fn main() -> Result<()> {
     }
     m.learning_rate = get("lr", 0.05)?;
     m.batch_size = get("batch", 32.0)? as usize;
-    m.lr_schedule = cellpaint_core::LrSchedule::Constant;
+    m.lr_schedule = match args.0.get("schedule").map_or("constant", String::as_str) {
+        "constant" => cellpaint_core::LrSchedule::Constant,
+        // DeepProfiler's: cosine to 0 over the run after a reciprocal warm-up.
+        "cosine" => cellpaint_core::LrSchedule::Cosine {
+            total_epochs: m.epochs,
+            warmup_epochs: get("warmup", 5.0)? as usize,
+            warmup: cellpaint_core::Warmup::Reciprocal,
+            min_lr: 0.0,
+        },
+        s => anyhow::bail!("schedule={s}: expected constant or cosine"),
+    };
     if get("augment", 1.0)? == 0.0 {
         m.augment = None;
     }
