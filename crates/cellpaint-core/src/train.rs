@@ -6,7 +6,8 @@
 //!
 //! * `config.json` — the resolved [`TrainConfig`]
 //! * `metrics.jsonl` — one line per finished epoch
-//! * `checkpoints/last.{safetensors,json}` and `checkpoints/best.{…}` (with early stopping)
+//! * `checkpoints/last.{safetensors,json}` and `checkpoints/best.{…}` (with early stopping;
+//!   the best epoch's state is written with the next `last` checkpoint)
 //! * `summary.json` — written when the run ends
 //!
 //! * `fingerprint.json` — what defines the run ([`Fingerprint`]): written first, checked first
@@ -369,6 +370,7 @@ impl Trainer {
         );
         bar.set_position((progress.epochs_done * task.steps_per_epoch()) as u64);
         let start_epoch = progress.epochs_done;
+        let mut pending_best: Option<(HashMap<String, Tensor>, Progress)> = None;
         for epoch in start_epoch..cfg.epochs {
             if progress.stopped_early {
                 break;
@@ -440,8 +442,15 @@ impl Trainer {
                     progress.best = Some(value);
                     progress.best_epoch = Some(epoch);
                     progress.epochs_without_improvement = 0;
-                    let state = finite_state(task, epoch)?;
-                    save_checkpoint(&self.checkpoint_dir(), "best", &state, &progress)?;
+                    // Kept in memory and written with the next `last` checkpoint: writing (and
+                    // syncing) a best checkpoint at every improving epoch cost more than the
+                    // epoch itself on small models (the profile VAE at one step per epoch).
+                    // The snapshot is a copy: the task's tensors are updated in place.
+                    let state = finite_state(task, epoch)?
+                        .into_iter()
+                        .map(|(k, t)| Ok((k, t.copy()?)))
+                        .collect::<Result<HashMap<_, _>>>()?;
+                    pending_best = Some((state, progress.clone()));
                 } else {
                     progress.epochs_without_improvement += 1;
                     progress.stopped_early = progress.epochs_without_improvement >= es.patience;
@@ -449,6 +458,11 @@ impl Trainer {
             }
             let last_epoch = epoch + 1 == cfg.epochs || progress.stopped_early;
             if (epoch + 1) % cfg.checkpoint_every == 0 || last_epoch {
+                // Best before last: a run killed between the two resumes from the previous
+                // `last`, whose progress names an older best epoch, and trains past it again.
+                if let Some((state, at)) = pending_best.take() {
+                    save_checkpoint(&self.checkpoint_dir(), "best", &state, &at)?;
+                }
                 let state = finite_state(task, epoch)?;
                 save_checkpoint(&self.checkpoint_dir(), "last", &state, &progress)?;
             }

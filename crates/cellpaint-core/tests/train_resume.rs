@@ -19,6 +19,10 @@ struct Regression {
     nan_loss_at_epoch: Option<usize>,
     /// After this epoch's last step, the weights are set to NaN (the loss reported stays finite).
     nan_weights_at_epoch: Option<usize>,
+    /// Reported as `val_loss` of each epoch instead of the real one (to place the best epoch).
+    val_losses: Option<Vec<f64>>,
+    /// The weights at each validation, oldest first.
+    seen_weights: Vec<Vec<f32>>,
 }
 
 impl Regression {
@@ -57,6 +61,8 @@ impl Regression {
             crash_at_epoch,
             nan_loss_at_epoch: None,
             nan_weights_at_epoch: None,
+            val_losses: None,
+            seen_weights: Vec::new(),
         }
     }
     fn mse(&self, x: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
@@ -89,8 +95,12 @@ impl TrainTask for Regression {
         }
         Ok(Metrics::from([("loss".into(), l)]))
     }
-    fn validate(&mut self, _epoch: usize) -> Result<Metrics> {
-        let l = self.mse(&self.x, &self.y)?.to_scalar::<f32>()? as f64;
+    fn validate(&mut self, epoch: usize) -> Result<Metrics> {
+        self.seen_weights.push(weights(self));
+        let mut l = self.mse(&self.x, &self.y)?.to_scalar::<f32>()? as f64;
+        if let Some(v) = &self.val_losses {
+            l = v[epoch];
+        }
         Ok(Metrics::from([("val_loss".into(), l)]))
     }
     fn set_learning_rate(&mut self, lr: f64) {
@@ -230,6 +240,35 @@ fn early_stopping_stops_and_keeps_best() {
         e.to_string().contains("'accuracy'") && e.to_string().contains("val_loss"),
         "{e}"
     );
+}
+
+#[test]
+fn best_checkpoint_holds_the_best_epoch_written_at_the_next_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut task = Regression::new(4, None);
+    // Best at epoch 2 (0-based); checkpoints after epochs 4 and 6 (the last).
+    task.val_losses = Some(vec![3.0, 2.0, 1.0, 2.0, 3.0, 4.0]);
+    let mut cfg = config(6);
+    cfg.checkpoint_every = 4;
+    cfg.early_stopping = Some(EarlyStopping {
+        monitor: "val_loss".into(),
+        mode: Mode::Min,
+        patience: usize::MAX,
+        min_delta: 0.0,
+    });
+    let s = Trainer::new(cfg, dir.path())
+        .unwrap()
+        .run(&mut task)
+        .unwrap();
+    assert_eq!((s.best_epoch, s.epochs_done), (Some(2), 6));
+    let (best, _): (HashMap<String, Tensor>, serde_json::Value) =
+        load_checkpoint(&dir.path().join("checkpoints"), "best", &Device::Cpu)
+            .unwrap()
+            .unwrap();
+    let w: Vec<f32> = best["fc.weight"].flatten_all().unwrap().to_vec1().unwrap();
+    // The weights of epoch 2, not the later ones the task went on to (updated in place).
+    assert_eq!(w, task.seen_weights[2]);
+    assert_ne!(w, weights(&task));
 }
 
 #[test]

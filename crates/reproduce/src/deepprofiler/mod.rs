@@ -26,11 +26,13 @@ use crate::figures::{bar_chart, dot_plot, xy_chart, BarPanel, Series};
 use crate::report::{network_learns, sig, Claim, Report};
 use crate::Options;
 
-/// What `--quick` changes; the rest is the paper's.
+/// What the quick and CPU tiers change; the rest is the paper's.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
-    /// The CI-sized run.
+    /// The CI-sized run (`tier == Tier::Quick`).
     pub quick: bool,
+    /// Which tier these settings are.
+    pub tier: crate::Tier,
     /// Seed of every draw, initialisation and split.
     pub seed: u64,
     /// The simulated screen.
@@ -55,47 +57,76 @@ pub struct Settings {
 impl Settings {
     /// The paper's settings, or the quick run's with `quick`.
     pub fn new(quick: bool, seed: u64) -> Self {
+        Self::for_tier(crate::Tier::from_quick(quick), seed)
+    }
+
+    /// The settings of a tier. Quick: the quick screen (4 MOAs × 3 compounds × 2 doses, ≤ 16
+    /// cells per well), B0 at width 0.5 for 3 epochs. CPU: the same screen with every cell of
+    /// each well, ResNet-18 at width 0.5 for 40 epochs of DeepProfiler's cosine schedule (the
+    /// first CPU-sized network whose training and validation accuracy both pass 2× chance on
+    /// this task; docs/reproduce-deepprofiler.md has the curves). Paper: B0, 64-px crops
+    /// resized to 128, 30 epochs, on a 10-MOA screen.
+    pub fn for_tier(tier: crate::Tier, seed: u64) -> Self {
+        let quick = tier == crate::Tier::Quick;
+        let small = tier != crate::Tier::Paper;
         let mut model = DeepProfilerConfig::default();
-        let (box_size, cells_per_well) = if quick { (32, 16) } else { (64, 60) };
+        let (box_size, cells_per_well) = match tier {
+            crate::Tier::Quick => (32, 16),
+            // Every cell of each well (no well has this many).
+            crate::Tier::Cpu => (32, 1000),
+            crate::Tier::Paper => (64, 60),
+        };
         model.dataset.locations.box_size = box_size;
-        if quick {
+        let (epochs, warmup) = if quick { (3, 1) } else { (40, 5) };
+        if small {
             let m = &mut model.train.model;
-            m.epochs = 3;
-            m.input_size = 32;
+            m.epochs = epochs;
+            m.input_size = box_size;
             m.width_mult = 0.5;
             m.learning_rate = 0.05;
             m.lr_schedule = LrSchedule::Cosine {
-                total_epochs: 3,
-                warmup_epochs: 1,
+                total_epochs: epochs,
+                warmup_epochs: warmup,
                 warmup: Warmup::Reciprocal,
                 min_lr: 0.0,
             };
         }
-        let mut simulation = data::simulation_config(quick, seed);
-        if !quick {
+        let mut taps: Vec<String> = [
+            "block2a_activation",
+            "block3a_activation",
+            "block4a_activation",
+            "block5a_activation",
+            "block6a_activation",
+            "block7a_activation",
+            "top_activation",
+        ]
+        .map(String::from)
+        .to_vec();
+        if tier == crate::Tier::Cpu {
+            model.train.model.backbone = "resnet18".into();
+            // ResNet-18's layer3 ends at 1/16 of the input, a stage before the top, as
+            // block6a sits in B0; Supplementary Figure 2B scores every stage.
+            model.profile.feature_layer = "layer3".into();
+            taps = ["layer1", "layer2", "layer3", "layer4", "avg_pool"]
+                .map(String::from)
+                .to_vec();
+        }
+        let mut simulation = data::simulation_config(small, seed);
+        if !small {
             simulation.image_size = 512;
         }
         Self {
             quick,
+            tier,
             seed,
             simulation,
             box_size,
             cells_per_well,
             model,
             lambdas: vec![1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0],
-            enrichment_percentile: if quick { 90.0 } else { 99.0 },
+            enrichment_percentile: if small { 90.0 } else { 99.0 },
             real_box_size: 128,
-            taps: [
-                "block2a_activation",
-                "block3a_activation",
-                "block4a_activation",
-                "block5a_activation",
-                "block6a_activation",
-                "block7a_activation",
-                "top_activation",
-            ]
-            .map(String::from)
-            .to_vec(),
+            taps,
         }
     }
 }
@@ -137,21 +168,93 @@ fn learning_curve(run: &Path) -> Result<Vec<(f64, f64, f64)>> {
         .collect())
 }
 
+/// What every part of the run reads.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    opts: &'a Options,
+    s: &'a Settings,
+    meta: &'a MetadataConfig,
+    screen: &'a cellpaint_sim::Screen,
+    sim_cells: &'a data::SimulatedCells,
+    cells: &'a deepprofiler_wsl::CellCrops,
+    runs: &'a Path,
+    figs: &'a Path,
+    device: &'a cellpaint_core::candle::Device,
+    log: &'a dyn Fn(&str),
+}
+
+/// What every part of the run adds to: the report, claims.json and metrics.json.
+struct Outputs {
+    report: Report,
+    claims: Vec<Claim>,
+    metrics: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The leave-cells-out network of Figure 2, which the later figures profile with.
+struct MainNetwork {
+    model: FittedClassifier,
+    /// Its cell features at the profiled tap.
+    cells: ProfileTable,
+    map: f64,
+    foe: f64,
+}
+
+impl Shared<'_> {
+    /// Trains the network `name` on the crops `rows`, split by `part`, in its run directory.
+    fn train(
+        &self,
+        name: &str,
+        rows: &[usize],
+        part: &Partition,
+    ) -> Result<(FittedClassifier, PathBuf)> {
+        let sub = self.cells.subset(rows);
+        let (tr, va) = partition(&sub.cells, self.meta, part, self.s.seed)?;
+        let dir = self.runs.join(name);
+        (self.log)(&format!(
+            "training {name}: {} cells, {} validation",
+            tr.len(),
+            va.len()
+        ));
+        let m = train_classifier(
+            &self.s.model,
+            &sub.subset(&tr),
+            Some(&sub.subset(&va)),
+            &dir,
+            self.s.seed,
+            self.opts.run_options(),
+            self.device,
+        )
+        .with_context(|| format!("training {name}"))?;
+        Ok((m, dir))
+    }
+
+    /// Every crop's features at `tap`; profiles at any λ reuse them.
+    fn cell_features(&self, m: &FittedClassifier, tap: &str) -> Result<ProfileTable> {
+        let f = m.features(self.cells, tap)?.mapv(f64::from);
+        let names = (0..f.ncols()).map(|j| format!("f{j}")).collect();
+        Ok(self.cells.with_features(names, f)?)
+    }
+
+    /// Treatment profiles of `m` at `tap`, sphered with `lambda` (none: not sphered).
+    fn profile(
+        &self,
+        m: &FittedClassifier,
+        tap: &str,
+        lambda: Option<f64>,
+    ) -> Result<ProfileTable> {
+        Ok(profiles_from_cells(
+            &self.cell_features(m, tap)?,
+            self.meta,
+            lambda,
+        )?)
+    }
+}
+
 /// Runs the Cell Painting CNN-1 reproduction (Moshkov et al.) and writes report.md,
 /// figures, metrics.json and claims.json.
 pub fn run(opts: &Options) -> Result<()> {
     let started = Instant::now();
-    if opts.tier == crate::Tier::Cpu {
-        anyhow::bail!(
-            "deepprofiler has no CPU tier: no CPU-sized network measured so far reaches 2x \
-             chance on the per-cell treatment task (EfficientNet-B0 stays at chance at 32 and \
-             64 px; ResNet-18 at width 0.5 leaves it but peaks at 1.9x), and the simulated \
-             cells cap a perfect per-cell classifier at 2.7-3.3x chance after min-max scaling; \
-             use --quick, or the paper tier on a GPU (docs/reproduce-deepprofiler.md has the \
-             curves)"
-        );
-    }
-    let s = Settings::new(opts.quick, opts.seed);
+    let s = Settings::for_tier(opts.tier, opts.seed);
     let crate::output::Output {
         figures: figs,
         runs,
@@ -162,8 +265,6 @@ pub fn run(opts: &Options) -> Result<()> {
     let meta = s.model.dataset.metadata.clone();
     let mut report =
         Report::new("Reproduction: Cell Painting CNN-1 (Moshkov et al., DeepProfiler)");
-    let mut claims: Vec<Claim> = Vec::new();
-    let mut metrics = serde_json::Map::new();
 
     log("simulating the screen and cutting crops");
     let screen = cellpaint_sim::Screen::design(&s.simulation)?;
@@ -175,11 +276,15 @@ pub fn run(opts: &Options) -> Result<()> {
         "Settings: {} run, seed {}. A simulated screen (cellpaint-sim) of {} compounds in {} MOAs \
          at {} doses, {} plates in {} batches with plate and batch effects; {} single-cell crops \
          of {}×{} pixels (5 channels, min–max scaled per crop) at the true nuclei. The network is \
-         EfficientNet-B0 at width {} on {}-pixel inputs, {} epochs, SGD (Nesterov) lr {}, batch {}; \
+         {} at width {} on {}-pixel inputs, {} epochs, SGD (Nesterov) lr {}, batch {}; \
          profiles = `{}` → site median → well mean → sphering on DMSO wells (λ = {}) → treatment \
          mean; evaluation by MOA (mAP with 11-point interpolation, folds of enrichment at the {}th \
          percentile, cosine). `config.json` has every setting.",
-        if s.quick { "quick (CI)" } else { "full" },
+        match s.tier {
+            crate::Tier::Quick => "quick (CI)",
+            crate::Tier::Cpu => "CPU-tier",
+            crate::Tier::Paper => "full",
+        },
         s.seed,
         n_treatments,
         screen.truth.moas.len(),
@@ -189,6 +294,7 @@ pub fn run(opts: &Options) -> Result<()> {
         cells.len(),
         s.box_size,
         s.box_size,
+        s.model.train.model.backbone,
         s.model.train.model.width_mult,
         s.model.train.model.input_size,
         s.model.train.model.epochs,
@@ -199,6 +305,56 @@ pub fn run(opts: &Options) -> Result<()> {
         s.enrichment_percentile,
     ));
 
+    let cx = Shared {
+        opts,
+        s: &s,
+        meta: &meta,
+        screen: &screen,
+        sim_cells: &sim_cells,
+        cells,
+        runs: &runs,
+        figs: &figs,
+        device: &device,
+        log: &log,
+    };
+    let mut out = Outputs {
+        report,
+        claims: Vec::new(),
+        metrics: serde_json::Map::new(),
+    };
+    let effects = effect_ranking(&cx, &mut out, &classical_wells)?;
+    let main = figure2(&cx, &mut out)?;
+    figure3(&cx, &mut out, &effects, &main)?;
+    figure5a_6b(&cx, &mut out, &classical_wells, &main)?;
+    supplementary_figure2b(&cx, &mut out, &main)?;
+    real_field(&cx, &mut out, &main)?;
+    let Outputs {
+        report,
+        mut claims,
+        metrics,
+    } = out;
+    claims.push(Claim::new(
+        "figure5a-combined-dataset",
+        "A network trained on the combined five-source Cell Painting set improves on all three benchmarks",
+        "7 %, 8 %, 25 % mAP over CellProfiler",
+        "one simulated screen; no combined training set",
+        None,
+    ));
+
+    crate::output::finish(opts, report, &claims, metrics, started)
+}
+
+/// Methods 5.2: treatments ranked by their distance to the controls in the sphered classical
+/// space, checked against the simulator's true strengths.
+fn effect_ranking(
+    cx: &Shared<'_>,
+    out: &mut Outputs,
+    classical_wells: &ProfileTable,
+) -> Result<Vec<deepprofiler_wsl::effect::TreatmentEffect>> {
+    let Shared { meta, screen, .. } = *cx;
+    let Outputs {
+        claims, metrics, ..
+    } = out;
     // Classical features and the effect ranking (Methods 5.2: sphered CellProfiler space).
     let classical_sphered = sphere_wells(&classical_wells, &meta, 1e-2)?;
     let effects = treatment_effects(&classical_sphered, &meta)?;
@@ -222,29 +378,27 @@ pub fn run(opts: &Options) -> Result<()> {
     ));
     metrics.insert("effect_ranking_spearman".into(), json!(rho));
 
+    Ok(effects)
+}
+
+/// Figure 2: leave-cells-out vs leave-plates-out (learning curves, downstream mAP).
+fn figure2(cx: &Shared<'_>, out: &mut Outputs) -> Result<MainNetwork> {
+    let Shared {
+        s,
+        meta,
+        screen,
+        sim_cells,
+        cells,
+        figs,
+        ..
+    } = *cx;
+    let Outputs {
+        report,
+        claims,
+        metrics,
+    } = out;
     // Figure 2: leave-cells-out vs leave-plates-out.
-    let train_on =
-        |name: &str, rows: &[usize], part: &Partition| -> Result<(FittedClassifier, PathBuf)> {
-            let sub = cells.subset(rows);
-            let (tr, va) = partition(&sub.cells, &meta, part, s.seed)?;
-            let dir = runs.join(name);
-            log(&format!(
-                "training {name}: {} cells, {} validation",
-                tr.len(),
-                va.len()
-            ));
-            let m = train_classifier(
-                &s.model,
-                &sub.subset(&tr),
-                Some(&sub.subset(&va)),
-                &dir,
-                s.seed,
-                opts.run_options(),
-                &device,
-            )
-            .with_context(|| format!("training {name}"))?;
-            Ok((m, dir))
-        };
+    let train_on = |name: &str, rows: &[usize], part: &Partition| cx.train(name, rows, part);
     let all: Vec<usize> = (0..cells.len()).collect();
     let lco = Partition::LeaveCellsOut {
         train_fraction: 0.6,
@@ -277,17 +431,9 @@ pub fn run(opts: &Options) -> Result<()> {
     let readout = data::per_cell_readouts(&sim_cells, &meta.label_field, &tr, &va)?;
     metrics.insert("per_cell_readouts".into(), json!(readout));
     let tap = s.model.profile.feature_layer.clone();
-    // Cell features are extracted once per network and tap; profiles at any λ reuse them.
-    let cell_features = |m: &FittedClassifier, tap: &str| -> Result<ProfileTable> {
-        let f = m.features(&cells, tap)?.mapv(f64::from);
-        let names = (0..f.ncols()).map(|j| format!("f{j}")).collect();
-        Ok(cells.with_features(names, f)?)
-    };
-    let profile = |m: &FittedClassifier, tap: &str, lambda: Option<f64>| -> Result<ProfileTable> {
-        Ok(profiles_from_cells(&cell_features(m, tap)?, &meta, lambda)?)
-    };
+    let profile = |m: &FittedClassifier, tap: &str, lambda: Option<f64>| cx.profile(m, tap, lambda);
     let lambda = Some(s.model.profile.sphering_lambda);
-    let lco_cells = cell_features(&m_lco, &tap)?;
+    let lco_cells = cx.cell_features(&m_lco, &tap)?;
     let (map_lco, foe_lco) = score(
         &profiles_from_cells(&lco_cells, &meta, lambda)?,
         &meta,
@@ -371,6 +517,24 @@ pub fn run(opts: &Options) -> Result<()> {
             ],
         ],
     );
+    if s.tier == crate::Tier::Cpu {
+        // Issue #19's bar for this tier, beside what a perfect per-cell readout reaches after
+        // min–max scaling: reported as measured, whichever way it falls.
+        claims.push(Claim::new(
+            "cpu-tier-validation-3x-chance",
+            "The CPU tier's leave-cells-out network reaches validation accuracy ≥ 3× chance",
+            "the tier's target (issue #19); the paper reports no per-cell accuracy bar",
+            format!(
+                "validation {} against 3× chance {} ({} classes); the cells' true phenotypes \
+                 after min–max scaling reach {}",
+                sig(l_lco.1, 3),
+                sig(3.0 * readout.chance, 3),
+                readout.classes,
+                sig(readout.latent_without_intensity, 3)
+            ),
+            Some(l_lco.1 >= 3.0 * readout.chance),
+        ));
+    }
     let (gap_lco, gap_lpo) = (l_lco.0 - l_lco.1, l_lpo.0 - l_lpo.1);
     claims.push(Claim::new(
         "figure2b-plates-out-generalises-worse",
@@ -392,6 +556,39 @@ pub fn run(opts: &Options) -> Result<()> {
                "lpo": {"curve": c_lpo, "map": map_lpo, "foe": foe_lpo, "validation_plates": val_plates}}),
     );
 
+    Ok(MainNetwork {
+        model: m_lco,
+        cells: lco_cells,
+        map: map_lco,
+        foe: foe_lco,
+    })
+}
+
+/// Figure 3D: networks trained on the weakest, middle and strongest treatments (plus DMSO).
+fn figure3(
+    cx: &Shared<'_>,
+    out: &mut Outputs,
+    effects: &[deepprofiler_wsl::effect::TreatmentEffect],
+    main: &MainNetwork,
+) -> Result<()> {
+    let Shared {
+        s,
+        meta,
+        cells,
+        figs,
+        ..
+    } = *cx;
+    let Outputs {
+        report,
+        claims,
+        metrics,
+    } = out;
+    let (map_lco, foe_lco) = (main.map, main.foe);
+    let tap = s.model.profile.feature_layer.clone();
+    let lambda = Some(s.model.profile.sphering_lambda);
+    let lco = Partition::LeaveCellsOut {
+        train_fraction: 0.6,
+    };
     // Figure 3: weak / middle / strong 20 % of treatments (by the classical effect ranking).
     let mut ranked: Vec<&str> = effects.iter().map(|e| e.label.as_str()).collect();
     ranked.reverse(); // weakest first
@@ -410,13 +607,17 @@ pub fn run(opts: &Options) -> Result<()> {
         let rows: Vec<usize> = (0..cells.len())
             .filter(|&i| labels[i] == meta.control_value || members.contains(&labels[i].as_str()))
             .collect();
-        let (m, dir) = train_on(&format!("subset-{name}"), &rows, &lco)?;
+        let (m, dir) = cx.train(&format!("subset-{name}"), &rows, &lco)?;
         claims.push(network_learns(
             &format!("subset-{name}"),
             &dir,
             m.meta.classes.len(),
         )?);
-        let (map, foe) = score(&profile(&m, &tap, lambda)?, &meta, s.enrichment_percentile)?;
+        let (map, foe) = score(
+            &cx.profile(&m, &tap, lambda)?,
+            meta,
+            s.enrichment_percentile,
+        )?;
         fig3.push((name.to_string(), map, foe));
     }
     fig3.push(("all treatments".into(), map_lco, foe_lco));
@@ -457,6 +658,34 @@ pub fn run(opts: &Options) -> Result<()> {
     ));
     metrics.insert("figure3".into(), json!(fig3));
 
+    Ok(())
+}
+
+/// Figures 5A and 6B: classical features, the network with random weights and the weakly
+/// supervised one; mAP against the sphering strength.
+fn figure5a_6b(
+    cx: &Shared<'_>,
+    out: &mut Outputs,
+    classical_wells: &ProfileTable,
+    main: &MainNetwork,
+) -> Result<()> {
+    let Shared {
+        s,
+        meta,
+        cells,
+        figs,
+        device,
+        log,
+        ..
+    } = *cx;
+    let Outputs {
+        report,
+        claims,
+        metrics,
+    } = out;
+    let (m_lco, lco_cells) = (&main.model, &main.cells);
+    let tap = s.model.profile.feature_layer.clone();
+    let lambda = Some(s.model.profile.sphering_lambda);
     // Figure 5A and 6B: classical, random network, weakly supervised network; sphering sweep.
     let classes = m_lco.meta.classes.clone();
     let random = FittedClassifier::random(
@@ -473,7 +702,7 @@ pub fn run(opts: &Options) -> Result<()> {
         };
         Ok(treatment_profiles(&w, &meta)?)
     };
-    let random_cells = cell_features(&random, &tap)?;
+    let random_cells = cx.cell_features(&random, &tap)?;
     let from_cells = |t: &ProfileTable, l: Option<f64>| -> Result<ProfileTable> {
         Ok(profiles_from_cells(t, &meta, l)?)
     };
@@ -621,13 +850,27 @@ pub fn run(opts: &Options) -> Result<()> {
         json!({"lambdas": s.lambdas, "rows": fig6}),
     );
 
+    Ok(())
+}
+
+/// Supplementary Figure 2B: downstream mAP from each tap of the leave-cells-out network.
+fn supplementary_figure2b(cx: &Shared<'_>, out: &mut Outputs, main: &MainNetwork) -> Result<()> {
+    let Shared { s, meta, figs, .. } = *cx;
+    let Outputs {
+        report,
+        claims,
+        metrics,
+    } = out;
+    let (m_lco, lco_cells) = (&main.model, &main.cells);
+    let tap = s.model.profile.feature_layer.clone();
+    let lambda = Some(s.model.profile.sphering_lambda);
     // Supplementary Figure 2B: taps.
     let mut s2 = Vec::new();
     for t in &s.taps {
         let table = if *t == tap {
             lco_cells.clone()
         } else {
-            cell_features(&m_lco, t)?
+            cx.cell_features(m_lco, t)?
         };
         let (map, _) = score(
             &profiles_from_cells(&table, &meta, lambda)?,
@@ -659,14 +902,35 @@ pub fn run(opts: &Options) -> Result<()> {
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|r| r.0.clone())
         .unwrap_or_default();
+    // The paper's layer is EfficientNet's; another backbone has no block6a to test.
+    let has_block6a = s.taps.iter().any(|t| t == "block6a_activation");
     claims.push(Claim::new(
         "supp2b-block6a-best",
         "block6a is the best layer for downstream analysis",
         "Conv6A best on all three datasets",
-        format!("best: {best}"),
-        Some(best == "block6a_activation"),
+        if has_block6a {
+            format!("best: {best}")
+        } else {
+            format!(
+                "{} has no block6a; best: {best}",
+                s.model.train.model.backbone
+            )
+        },
+        has_block6a.then_some(best == "block6a_activation"),
     ));
     metrics.insert("supp2b".into(), json!(s2));
+    Ok(())
+}
+
+/// The pipeline's real-image path: the one complete real 5-channel field through the same
+/// preparation as the simulated fields.
+fn real_field(cx: &Shared<'_>, out: &mut Outputs, main: &MainNetwork) -> Result<()> {
+    let Shared { opts, s, runs, .. } = *cx;
+    let Outputs {
+        report, metrics, ..
+    } = out;
+    let m_lco = &main.model;
+    let tap = &s.model.profile.feature_layer;
     // The pipeline's real-image path: the one complete real 5-channel field.
     report.heading("Real-image path: a real 5-channel field");
     let real = match profiles::resolve_data_dir(opts.data.as_deref())? {
@@ -704,13 +968,5 @@ pub fn run(opts: &Options) -> Result<()> {
             report.para("No data directory with the real 5-channel field: this part was skipped.");
         }
     }
-    claims.push(Claim::new(
-        "figure5a-combined-dataset",
-        "A network trained on the combined five-source Cell Painting set improves on all three benchmarks",
-        "7 %, 8 %, 25 % mAP over CellProfiler",
-        "one simulated screen; no combined training set",
-        None,
-    ));
-
-    crate::output::finish(opts, report, &claims, metrics, started)
+    Ok(())
 }
