@@ -61,7 +61,7 @@ fn reproduce(paper: Option<&str>, rest: &[String]) -> Result<()> {
 }
 
 /// Exactly what CI runs: `.ci/run` (the README's test command with CI=true, the LAPACK
-/// backend's tests, the CUDA type check).
+/// backend's tests, the docs build, the CUDA type check).
 fn ci() -> Result<()> {
     eprintln!("$ bash .ci/run");
     let status = Command::new("bash")

@@ -1,5 +1,9 @@
 //! `cellpaint`: image-based profiling from the shell.
 
+// The argument structs' doc comments are the `--help` text, where `<plate>` is a placeholder,
+// not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod commands;
 mod deepprofiler;
 mod eval;
