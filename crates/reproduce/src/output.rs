@@ -48,6 +48,34 @@ pub fn progress(quiet: bool, started: Instant) -> impl Fn(&str) + Copy {
     }
 }
 
+/// What each figure or table of a reproduction adds to: the report, `claims.json` and
+/// `metrics.json`.
+#[derive(Debug)]
+pub struct Outputs {
+    /// report.md, section by section.
+    pub report: Report,
+    /// The paper's claims with our verdicts.
+    pub claims: Vec<Claim>,
+    /// Everything measured, by name.
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Outputs {
+    /// Nothing yet, under the report's title.
+    pub fn new(title: &str) -> Self {
+        Self {
+            report: Report::new(title),
+            claims: Vec::new(),
+            metrics: serde_json::Map::new(),
+        }
+    }
+
+    /// Writes them (see [`finish`]).
+    pub fn finish(self, opts: &Options, started: Instant) -> Result<()> {
+        finish(opts, self.report, &self.claims, self.metrics, started)
+    }
+}
+
 /// Ends a reproduction: the claims table and wall time in the report, `metrics.json`,
 /// `report.md` and `claims.json`.
 pub fn finish(

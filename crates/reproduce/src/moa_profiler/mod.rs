@@ -6,6 +6,7 @@
 pub mod data;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -23,7 +24,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::figures::{dot_plot, xy_chart, Series};
-use crate::report::{network_learns, sig, Claim, Report};
+use crate::output::Outputs;
+use crate::report::{network_learns, sig, Claim};
 use crate::Options;
 
 /// What the quick and CPU tiers change; the rest is the paper's.
@@ -223,16 +225,14 @@ pub fn run(opts: &Options) -> Result<()> {
     let device = opts.device.device()?;
     let log = crate::output::progress(quiet, started);
     let control = s.model.control.clone();
-    let mut report = Report::new("Reproduction: MOAProfiler (Pfizer)");
-    let mut claims: Vec<Claim> = Vec::new();
-    let mut metrics = serde_json::Map::new();
+    let mut out = Outputs::new("Reproduction: MOAProfiler (Pfizer)");
 
     log("simulating the screen and rendering fields");
     let screen = cellpaint_sim::Screen::design(&s.simulation)?;
     let wells = data::well_infos(&screen);
     let fields = data::simulated_fields(&screen, &wells, s.model.image_size)?;
     let n_moas = screen.truth.moas.len();
-    report.para(&format!(
+    out.report.para(&format!(
         "Settings: {} run, seed {}. A simulated screen (cellpaint-sim) of {} compounds in {n_moas} \
          MOAs ({} each) at one dose, {} plates with plate effects and {} DMSO wells each, {} \
          sites per well: {} wells, {} fields rendered at {} px and resized to {} px. MOAProfiler \
@@ -298,7 +298,7 @@ pub fn run(opts: &Options) -> Result<()> {
         opts.run_options(),
         &device,
     )?;
-    claims.push(network_learns(
+    out.claims.push(network_learns(
         "well-holdout",
         &run_dir,
         mp.meta.classes.len(),
@@ -306,7 +306,54 @@ pub fn run(opts: &Options) -> Result<()> {
     let mp_wells = mp.well_profiles(&fields)?;
     let tables = [classical.clone(), dp.clone(), mp_wells];
     let (em, n_eval) = evaluate_methods(&tables, &split, &control)?;
+    let (fc, curve) = figure3a(&mut out, &s, &figs, &mp, &fields, &split, &run_dir)?;
+    figure3b_f(&mut out, &s, &figs, &em, n_eval)?;
+    let (hm, mp_c, c_dir) = figure4(
+        &mut out,
+        opts,
+        &s,
+        &runs,
+        &device,
+        &log,
+        (&wells, &fields),
+        (&classical, &dp),
+        &figs,
+    )?;
+    real_field(&mut out, opts, &s, &runs, &mp)?;
+    let metrics = &mut out.metrics;
+    let m_json = |m: &EmbeddingMetrics| serde_json::to_value(m).unwrap_or_default();
+    metrics.insert(
+        "figure3a".into(),
+        json!({"accuracy": fc.accuracy, "random_accuracy": fc.random_accuracy,
+               "auprc": fc.pr.average_precision, "prevalence": fc.pr.prevalence,
+               "n_fields": fc.n_fields, "best_epoch": mp.meta.best_epoch,
+               "curve": curve}),
+    );
+    metrics.insert(
+        "figure3".into(),
+        json!({"cp": m_json(&em[0]), "dp": m_json(&em[1]), "mp": m_json(&em[2]),
+               "evaluated_wells": n_eval}),
+    );
+    metrics.insert(
+        "figure4".into(),
+        json!({"cp": hm[0], "dp": hm[1], "mp": hm[2],
+               "best_epoch": mp_c.meta.best_epoch, "curve": learning_curve(&c_dir)?}),
+    );
+    out.finish(opts, started)
+}
 
+/// Figure 3a: field classification of the held-out wells' fields; the training curve.
+fn figure3a(
+    out: &mut Outputs,
+    s: &Settings,
+    figs: &Path,
+    mp: &moa_profiler::FittedMoaProfiler,
+    fields: &FieldSet,
+    split: &Split,
+    run_dir: &Path,
+) -> Result<(moa_profiler::evaluate::FieldClassification, Vec<(f64, f64)>)> {
+    let Outputs { report, claims, .. } = out;
+    let control = &s.model.control;
     // Figure 3a: field classification on the test fields.
     let test_fields = fields.fields_of(&split.test);
     let probs = mp.predict_probabilities(&fields)?;
@@ -413,6 +460,19 @@ pub fn run(opts: &Options) -> Result<()> {
         Some(fc.accuracy > fc.random_accuracy && fc.pr.average_precision > fc.pr.prevalence),
     ));
 
+    Ok((fc, curve))
+}
+
+/// Figure 3b–f: the three well embeddings on the test wells (enrichment, intra/inter-MOA
+/// similarity, kNN, class latent assignment, three pair groups).
+fn figure3b_f(
+    out: &mut Outputs,
+    s: &Settings,
+    figs: &Path,
+    em: &[EmbeddingMetrics],
+    n_eval: usize,
+) -> Result<()> {
+    let Outputs { report, claims, .. } = out;
     // Figure 3b–f.
     report.heading("Figure 3b–f: well embeddings (test wells)");
     report.para(&format!(
@@ -428,7 +488,7 @@ pub fn run(opts: &Options) -> Result<()> {
         "enrichment (odds ratio)",
         &METHODS
             .iter()
-            .zip(&em)
+            .zip(em)
             .map(|(n, m)| Series::new(*n, m.enrichment.clone()))
             .collect::<Vec<_>>(),
         false,
@@ -445,7 +505,7 @@ pub fn run(opts: &Options) -> Result<()> {
         &["intra-MOA".into(), "inter-MOA".into(), "delta".into()],
         &METHODS
             .iter()
-            .zip(&em)
+            .zip(em)
             .map(|(n, m)| (n.to_string(), vec![m.intra_moa, m.inter_moa, m.delta]))
             .collect::<Vec<_>>(),
     )?;
@@ -460,7 +520,7 @@ pub fn run(opts: &Options) -> Result<()> {
         "weighted F1",
         &METHODS
             .iter()
-            .zip(&em)
+            .zip(em)
             .map(|(n, m)| Series::new(*n, m.knn.iter().map(|(k, sc)| (*k as f64, sc.f1)).collect()))
             .collect::<Vec<_>>(),
         false,
@@ -477,7 +537,7 @@ pub fn run(opts: &Options) -> Result<()> {
         &["F1".into(), "precision".into(), "recall".into()],
         &METHODS
             .iter()
-            .zip(&em)
+            .zip(em)
             .map(|(n, m)| {
                 let c = m.class_latent_assignment;
                 (n.to_string(), vec![c.f1, c.precision, c.recall])
@@ -508,7 +568,7 @@ pub fn run(opts: &Options) -> Result<()> {
         ],
         &METHODS
             .iter()
-            .zip(&em)
+            .zip(em)
             .map(|(n, m)| (n.to_string(), three(m)))
             .collect::<Vec<_>>(),
     )?;
@@ -661,6 +721,29 @@ pub fn run(opts: &Options) -> Result<()> {
         sig_z,
     ));
 
+    Ok(())
+}
+
+/// Figure 4b–c: a second MOAProfiler trained with whole compounds held out; the MOA of each
+/// held-out compound from every embedding.
+#[allow(clippy::too_many_arguments)]
+fn figure4(
+    out: &mut Outputs,
+    opts: &Options,
+    s: &Settings,
+    runs: &Path,
+    device: &cellpaint_core::candle::Device,
+    log: &dyn Fn(&str),
+    (wells, fields): (&[WellInfo], &FieldSet),
+    (classical, dp): (&ProfileTable, &ProfileTable),
+    figs: &Path,
+) -> Result<(
+    Vec<HoldoutMetrics>,
+    moa_profiler::FittedMoaProfiler,
+    std::path::PathBuf,
+)> {
+    let Outputs { report, claims, .. } = out;
+    let control = &s.model.control;
     // Figure 4: the compound hold-out, a second model.
     let csplit = compound_holdout(&wells, &control, s.seed)?;
     log(&format!(
@@ -766,6 +849,20 @@ pub fn run(opts: &Options) -> Result<()> {
         None,
     ));
 
+    Ok((hm, mp_c, c_dir))
+}
+
+/// The real-image path: the one complete real 5-channel field through the well hold-out model.
+fn real_field(
+    out: &mut Outputs,
+    opts: &Options,
+    s: &Settings,
+    runs: &Path,
+    mp: &moa_profiler::FittedMoaProfiler,
+) -> Result<()> {
+    let Outputs {
+        report, metrics, ..
+    } = out;
     // The real-image path.
     report.heading("Real-image path: a real 5-channel field");
     let real = match profiles::resolve_data_dir(opts.data.as_deref())? {
@@ -808,23 +905,5 @@ pub fn run(opts: &Options) -> Result<()> {
         }
     }
 
-    let m_json = |m: &EmbeddingMetrics| serde_json::to_value(m).unwrap_or_default();
-    metrics.insert(
-        "figure3a".into(),
-        json!({"accuracy": fc.accuracy, "random_accuracy": fc.random_accuracy,
-               "auprc": fc.pr.average_precision, "prevalence": fc.pr.prevalence,
-               "n_fields": fc.n_fields, "best_epoch": mp.meta.best_epoch,
-               "curve": curve}),
-    );
-    metrics.insert(
-        "figure3".into(),
-        json!({"cp": m_json(&em[0]), "dp": m_json(&em[1]), "mp": m_json(&em[2]),
-               "evaluated_wells": n_eval}),
-    );
-    metrics.insert(
-        "figure4".into(),
-        json!({"cp": hm[0], "dp": hm[1], "mp": hm[2],
-               "best_epoch": mp_c.meta.best_epoch, "curve": learning_curve(&c_dir)?}),
-    );
-    crate::output::finish(opts, report, &claims, metrics, started)
+    Ok(())
 }

@@ -1,0 +1,29 @@
+//! Errors of the measurement crate.
+
+use thiserror::Error;
+
+/// What can go wrong measuring objects.
+#[derive(Debug, Error)]
+pub enum MeasureError {
+    /// The label image and the pixels differ in size.
+    #[error("the label image is {labels:?} (height, width) but the pixels are {pixels:?}")]
+    ShapeMismatch {
+        /// `(height, width)` of the labels.
+        labels: (usize, usize),
+        /// `(height, width)` of the pixels.
+        pixels: (usize, usize),
+    },
+    /// A pixel inside an object is NaN or infinite.
+    #[error("pixel at row {row}, column {column} (1-based) is {value}: expected a finite intensity")]
+    NonFinite {
+        /// 1-based row.
+        row: usize,
+        /// 1-based column.
+        column: usize,
+        /// The value found.
+        value: f64,
+    },
+}
+
+/// Results of this crate.
+pub type Result<T> = std::result::Result<T, MeasureError>;

@@ -1,0 +1,348 @@
+//! `AreaShape`: CellProfiler's `MeasureObjectSizeShape` (the 2D core; Zernike, Feret and radii
+//! are not here yet).
+
+use std::f64::consts::{PI, SQRT_2};
+
+use ndarray::Array2;
+
+use crate::objects::{Object, Objects};
+
+/// Size and shape of one object, named as CellProfiler names them (`AreaShape_<Name>`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AreaShape {
+    /// Pixels in the object.
+    pub area: f64,
+    /// Length of the boundary: border pixels weighted 1, √2 or (1 + √2)/2 by the shape of
+    /// their neighbourhood (scikit-image's `perimeter`, 4-neighbourhood, which CellProfiler uses).
+    pub perimeter: f64,
+    /// 4π·area / perimeter² (1 for a disc; NaN when the perimeter is 0).
+    pub form_factor: f64,
+    /// perimeter² / (4π·area).
+    pub compactness: f64,
+    /// Eccentricity of the ellipse with the object's second moments (0 = circle).
+    pub eccentricity: f64,
+    /// Major axis of that ellipse, pixels.
+    pub major_axis_length: f64,
+    /// Minor axis of that ellipse, pixels.
+    pub minor_axis_length: f64,
+    /// Angle between the row axis and the major axis in degrees, −90 to 90 (scikit-image's
+    /// convention, which CellProfiler reports).
+    pub orientation: f64,
+    /// area / convex area.
+    pub solidity: f64,
+    /// Pixel centres inside or on the convex hull of the object's pixels (each pixel taken as
+    /// the four midpoints of its sides, as scikit-image does).
+    pub convex_area: f64,
+    /// area / bounding-box area.
+    pub extent: f64,
+    /// Objects minus holes (8-connected objects, 4-connected holes).
+    pub euler_number: f64,
+    /// Diameter of the disc with the same area.
+    pub equivalent_diameter: f64,
+    /// Mean column of the pixels.
+    pub center_x: f64,
+    /// Mean row of the pixels.
+    pub center_y: f64,
+    /// Bounding-box pixels.
+    pub bounding_box_area: f64,
+    /// First column of the bounding box.
+    pub bounding_box_minimum_x: f64,
+    /// First row of the bounding box.
+    pub bounding_box_minimum_y: f64,
+    /// One past the last column.
+    pub bounding_box_maximum_x: f64,
+    /// One past the last row.
+    pub bounding_box_maximum_y: f64,
+}
+
+impl AreaShape {
+    /// `(CellProfiler name without the AreaShape_ prefix, value)`, in a fixed order.
+    pub fn features(&self) -> [(&'static str, f64); 20] {
+        [
+            ("Area", self.area),
+            ("Perimeter", self.perimeter),
+            ("FormFactor", self.form_factor),
+            ("Compactness", self.compactness),
+            ("Eccentricity", self.eccentricity),
+            ("MajorAxisLength", self.major_axis_length),
+            ("MinorAxisLength", self.minor_axis_length),
+            ("Orientation", self.orientation),
+            ("Solidity", self.solidity),
+            ("ConvexArea", self.convex_area),
+            ("Extent", self.extent),
+            ("EulerNumber", self.euler_number),
+            ("EquivalentDiameter", self.equivalent_diameter),
+            ("Center_X", self.center_x),
+            ("Center_Y", self.center_y),
+            ("BoundingBoxArea", self.bounding_box_area),
+            ("BoundingBoxMinimum_X", self.bounding_box_minimum_x),
+            ("BoundingBoxMinimum_Y", self.bounding_box_minimum_y),
+            ("BoundingBoxMaximum_X", self.bounding_box_maximum_x),
+            ("BoundingBoxMaximum_Y", self.bounding_box_maximum_y),
+        ]
+    }
+}
+
+/// [`AreaShape`] of every object, in the objects' order.
+pub fn measure_shapes(objects: &Objects) -> Vec<AreaShape> {
+    objects.objects().iter().map(shape_of).collect()
+}
+
+fn shape_of(o: &Object) -> AreaShape {
+    let n = o.pixels.len() as f64;
+    let (sr, sc) = o.pixels.iter().fold((0.0, 0.0), |(a, b), &(r, c)| {
+        (a + r as f64, b + c as f64)
+    });
+    let (cy, cx) = (sr / n, sc / n);
+    let (mut mu20, mut mu02, mut mu11) = (0.0, 0.0, 0.0);
+    for &(r, c) in &o.pixels {
+        let (dr, dc) = (r as f64 - cy, c as f64 - cx);
+        mu20 += dr * dr;
+        mu02 += dc * dc;
+        mu11 += dr * dc;
+    }
+    // The inertia tensor [[a, b], [b, c]] in (row, column) order, as scikit-image builds it.
+    let (a, b, c) = (mu02 / n, -mu11 / n, mu20 / n);
+    let disc = (4.0 * b * b + (a - c) * (a - c)).sqrt();
+    let l1 = ((a + c + disc) / 2.0).max(0.0);
+    let l2 = ((a + c - disc) / 2.0).max(0.0);
+    let orientation = if a - c == 0.0 {
+        if b < 0.0 {
+            PI / 4.0
+        } else {
+            -PI / 4.0
+        }
+    } else {
+        0.5 * (-2.0 * b).atan2(c - a)
+    };
+    let mask = o.mask();
+    let perimeter = perimeter(&mask);
+    let convex = convex_area(o);
+    let (bh, bw) = o.box_shape();
+    let box_area = (bh * bw) as f64;
+    AreaShape {
+        area: n,
+        perimeter,
+        form_factor: if perimeter > 0.0 {
+            4.0 * PI * n / (perimeter * perimeter)
+        } else {
+            f64::NAN
+        },
+        compactness: perimeter * perimeter / (4.0 * PI * n),
+        eccentricity: if l1 == 0.0 { 0.0 } else { (1.0 - l2 / l1).sqrt() },
+        major_axis_length: 4.0 * l1.sqrt(),
+        minor_axis_length: 4.0 * l2.sqrt(),
+        orientation: orientation.to_degrees(),
+        solidity: n / convex,
+        convex_area: convex,
+        extent: n / box_area,
+        euler_number: euler_number_8(&mask),
+        equivalent_diameter: (4.0 * n / PI).sqrt(),
+        center_x: cx,
+        center_y: cy,
+        bounding_box_area: box_area,
+        bounding_box_minimum_x: o.min.1 as f64,
+        bounding_box_minimum_y: o.min.0 as f64,
+        bounding_box_maximum_x: o.max.1 as f64,
+        bounding_box_maximum_y: o.max.0 as f64,
+    }
+}
+
+/// `mask[r][c]` with everything outside the array false.
+fn at(mask: &Array2<bool>, r: isize, c: isize) -> bool {
+    let (h, w) = mask.dim();
+    r >= 0 && c >= 0 && (r as usize) < h && (c as usize) < w && mask[[r as usize, c as usize]]
+}
+
+/// Border pixels (in the object, a 4-neighbour outside it) weighted by the pattern of border
+/// pixels around them: the code Σ kernel·border over the 3×3 neighbourhood with kernel
+/// [[10, 2, 10], [2, 1, 2], [10, 2, 10]] says whether the boundary runs straight (1),
+/// diagonally (√2) or turns ((1 + √2)/2) there.
+fn perimeter(mask: &Array2<bool>) -> f64 {
+    let (h, w) = mask.dim();
+    let border = |r: isize, c: isize| {
+        at(mask, r, c)
+            && !(at(mask, r - 1, c) && at(mask, r + 1, c) && at(mask, r, c - 1) && at(mask, r, c + 1))
+    };
+    let mut total = 0.0;
+    for r in 0..h as isize {
+        for c in 0..w as isize {
+            // Only border pixels have an odd code, and only odd codes carry a weight.
+            if !border(r, c) {
+                continue;
+            }
+            let mut code = 1;
+            for (dr, dc, k) in [
+                (-1, -1, 10),
+                (-1, 0, 2),
+                (-1, 1, 10),
+                (0, -1, 2),
+                (0, 1, 2),
+                (1, -1, 10),
+                (1, 0, 2),
+                (1, 1, 10),
+            ] {
+                if border(r + dr, c + dc) {
+                    code += k;
+                }
+            }
+            total += match code {
+                5 | 7 | 15 | 17 | 25 | 27 => 1.0,
+                21 | 33 => SQRT_2,
+                13 | 23 => (1.0 + SQRT_2) / 2.0,
+                _ => 0.0,
+            };
+        }
+    }
+    total
+}
+
+/// Euler number with 8-connected objects and 4-connected holes, from the counts of 2×2
+/// patterns (Gray's bit quads) over the zero-padded mask: (Q1 − Q3 − 2·QD) / 4.
+fn euler_number_8(mask: &Array2<bool>) -> f64 {
+    let (h, w) = mask.dim();
+    let (mut q1, mut q3, mut qd) = (0i64, 0i64, 0i64);
+    for r in -1..h as isize {
+        for c in -1..w as isize {
+            let p = [
+                at(mask, r, c),
+                at(mask, r, c + 1),
+                at(mask, r + 1, c),
+                at(mask, r + 1, c + 1),
+            ];
+            match p.iter().filter(|&&v| v).count() {
+                1 => q1 += 1,
+                3 => q3 += 1,
+                2 if p[0] == p[3] => qd += 1,
+                _ => {}
+            }
+        }
+    }
+    ((q1 - q3 - 2 * qd) / 4) as f64
+}
+
+/// Pixels of the bounding box whose centre lies inside or on the convex hull of the points
+/// (row ± ½, column) and (row, column ± ½) of the object's pixels. Coordinates are doubled so
+/// that every test is exact integer arithmetic.
+fn convex_area(o: &Object) -> f64 {
+    // Only the first and last pixel of each row and column can be on the hull.
+    let (bh, bw) = o.box_shape();
+    let mut row_ends = vec![(usize::MAX, 0usize); bh];
+    let mut col_ends = vec![(usize::MAX, 0usize); bw];
+    for &(r, c) in &o.pixels {
+        let (rr, cc) = (r - o.min.0, c - o.min.1);
+        row_ends[rr] = (row_ends[rr].0.min(cc), row_ends[rr].1.max(cc));
+        col_ends[cc] = (col_ends[cc].0.min(rr), col_ends[cc].1.max(rr));
+    }
+    let mut candidates: Vec<(i64, i64)> = Vec::new();
+    for (rr, &(a, b)) in row_ends.iter().enumerate() {
+        if a != usize::MAX {
+            candidates.push((rr as i64, a as i64));
+            candidates.push((rr as i64, b as i64));
+        }
+    }
+    for (cc, &(a, b)) in col_ends.iter().enumerate() {
+        if a != usize::MAX {
+            candidates.push((a as i64, cc as i64));
+            candidates.push((b as i64, cc as i64));
+        }
+    }
+    let mut points: Vec<(i64, i64)> = candidates
+        .iter()
+        .flat_map(|&(r, c)| {
+            let (r, c) = (2 * r, 2 * c);
+            [(r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)]
+        })
+        .collect();
+    let hull = convex_hull(&mut points);
+    let mut inside = 0usize;
+    for r in 0..bh as i64 {
+        for c in 0..bw as i64 {
+            if in_convex_polygon(&hull, (2 * r, 2 * c)) {
+                inside += 1;
+            }
+        }
+    }
+    inside as f64
+}
+
+fn cross(o: (i64, i64), a: (i64, i64), b: (i64, i64)) -> i64 {
+    (a.0 - o.0) * (b.1 - o.1) - (a.1 - o.1) * (b.0 - o.0)
+}
+
+/// Andrew's monotone chain: the hull's vertices counter-clockwise (in (row, column)
+/// coordinates), collinear points dropped.
+fn convex_hull(points: &mut Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    points.sort_unstable();
+    points.dedup();
+    if points.len() < 3 {
+        return points.clone();
+    }
+    let mut hull: Vec<(i64, i64)> = Vec::with_capacity(2 * points.len());
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &(i64, i64)>> = if pass == 0 {
+            Box::new(points.iter())
+        } else {
+            Box::new(points.iter().rev())
+        };
+        for &p in iter {
+            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0
+            {
+                hull.pop();
+            }
+            hull.push(p);
+        }
+        hull.pop();
+    }
+    hull
+}
+
+/// Inside or on the boundary of a counter-clockwise convex polygon.
+fn in_convex_polygon(hull: &[(i64, i64)], p: (i64, i64)) -> bool {
+    let n = hull.len();
+    (0..n).all(|i| cross(hull[i], hull[(i + 1) % n], p) >= 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn one(mask: Array2<bool>) -> AreaShape {
+        measure_shapes(&Objects::from_mask(mask.view())).remove(0)
+    }
+
+    #[test]
+    fn a_rectangle_has_the_shape_numbers_of_a_rectangle() {
+        // 3 rows × 5 columns, filled: every number can be worked by hand.
+        let s = one(Array2::from_elem((3, 5), true));
+        assert_eq!((s.area, s.extent, s.solidity, s.euler_number), (15.0, 1.0, 1.0, 1.0));
+        assert_eq!((s.center_x, s.center_y), (2.0, 1.0));
+        // Border: the 12 outer pixels, each weighted 1 (scikit-image: 12.0).
+        assert_eq!(s.perimeter, 12.0);
+        // Column variance 2, row variance 2/3: axes 4√2 and 4√(2/3), major along x.
+        assert!((s.major_axis_length - 4.0 * 2f64.sqrt()).abs() < 1e-12);
+        assert!((s.minor_axis_length - 4.0 * (2.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        // scikit-image's angle from the row axis: ±90° for a wide object.
+        assert_eq!(s.orientation.abs(), 90.0);
+    }
+
+    #[test]
+    fn a_ring_has_euler_number_zero_and_a_convex_area_including_its_hole() {
+        let mut m = Array2::from_elem((5, 5), true);
+        m[[2, 2]] = false;
+        let s = one(m);
+        assert_eq!((s.area, s.euler_number, s.convex_area), (24.0, 0.0, 25.0));
+        // scikit-image: 16.0 (the 16 outer pixels; the hole's 8 neighbours are border too,
+        // but their codes carry no weight).
+        assert_eq!(s.perimeter, 16.0);
+    }
+
+    #[test]
+    fn a_single_pixel_has_no_perimeter_and_an_undefined_form_factor() {
+        let s = one(Array2::from_elem((1, 1), true));
+        assert_eq!((s.area, s.perimeter, s.convex_area), (1.0, 0.0, 1.0));
+        assert!(s.form_factor.is_nan());
+    }
+}

@@ -1,0 +1,90 @@
+//! Against the peers on real pixels: the NF1 Schwann-cell fields of the shared data, with
+//! CellProfiler's own nucleus and cell masks (binary; objects = their 4-connected components).
+//!
+//! * cp_measure 0.3.0 (CellProfiler's measurements as a package) on the same objects and pixels:
+//!   every AreaShape and Intensity feature of every object, to 1e-9 relative.
+//! * CellProfiler's own AreaShape of the nucleus it measured in well D7, the one of the shrunken
+//!   table whose component in the binary mask is exactly its object (same area and centre).
+//!
+//! `fixtures/nf1_measure_reference.json` is made by `scripts/nf1_measure_reference.py`.
+
+use cell_measure::{measure_intensity, measure_shapes, Objects};
+use ndarray::Array2;
+use serde_json::Value;
+
+fn fixture() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/nf1_measure_reference.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn read(dir: &std::path::Path, sub: &str, file: &str) -> Array2<u16> {
+    cell_images::read_plane(dir.join("images/nf1_schwann_3ch").join(sub).join(file))
+        .unwrap()
+        .pixels
+}
+
+/// Relative agreement, with an absolute floor for values near 0; null (a non-finite value in
+/// the peer) must be non-finite here.
+fn assert_close(what: &str, ours: f64, theirs: &Value) {
+    match theirs.as_f64() {
+        None => assert!(!ours.is_finite(), "{what}: peer non-finite, ours {ours}"),
+        Some(t) => assert!(
+            (ours - t).abs() <= 1e-9 * t.abs().max(1.0),
+            "{what}: ours {ours}, peer {t}"
+        ),
+    }
+}
+
+#[test]
+fn area_shape_and_intensity_equal_cp_measure_on_the_nf1_fields() {
+    let Some(dir) = profiles::data::data_dir_for_tests() else {
+        return;
+    };
+    let fx = fixture();
+    let mut compared = 0;
+    for field in fx["fields"].as_array().unwrap() {
+        let mask = read(&dir, "Plate_2_masks", field["mask"].as_str().unwrap()).mapv(|v| v > 0);
+        let pixels =
+            read(&dir, "Plate_2_images", field["image"].as_str().unwrap()).mapv(|v| v as f64 / 65535.0);
+        let objects = Objects::from_mask(mask.view());
+        assert_eq!(objects.count() as u64, field["objects"].as_u64().unwrap());
+        let shapes = measure_shapes(&objects);
+        let intensities = measure_intensity(&objects, pixels.view()).unwrap();
+        for (i, (s, m)) in shapes.iter().zip(&intensities).enumerate() {
+            let name = format!("{} object {}", field["mask"], i + 1);
+            for (k, v) in s.features() {
+                assert_close(&format!("{name} AreaShape_{k}"), v, &field["shape"][k][i]);
+                compared += 1;
+            }
+            for (k, v) in m.features() {
+                assert_close(&format!("{name} {k}"), v, &field["intensity"][k][i]);
+                compared += 1;
+            }
+        }
+    }
+    // 66 objects × (20 shape + 19 intensity features).
+    assert_eq!(compared, 66 * 39);
+}
+
+#[test]
+fn area_shape_equals_cellprofiler_on_its_own_nucleus() {
+    let Some(dir) = profiles::data::data_dir_for_tests() else {
+        return;
+    };
+    let fx = fixture();
+    let cp = fx["cellprofiler"].as_array().unwrap();
+    assert!(!cp.is_empty(), "the fixture names no CellProfiler object");
+    for obj in cp {
+        let mask = read(&dir, "Plate_2_masks", obj["mask"].as_str().unwrap()).mapv(|v| v > 0);
+        let objects = Objects::from_mask(mask.view());
+        let label = obj["label"].as_u64().unwrap() as usize;
+        let s = &measure_shapes(&objects)[label - 1];
+        for (k, v) in s.features() {
+            assert_close(
+                &format!("{} {} AreaShape_{k}", obj["mask"], obj["compartment"]),
+                v,
+                &obj["shape"][k],
+            );
+        }
+    }
+}
