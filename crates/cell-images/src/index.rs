@@ -188,6 +188,57 @@ impl ImageIndex {
     }
 }
 
+/// The file of `object` (e.g. `Nuclei`) for each row of the index at `path`, in row order:
+/// CellProfiler LoadData's `ObjectsFileName_<object>`, joined to `ObjectsPathName_<object>` when
+/// present; relative paths resolve against `root`, default the CSV's directory (as
+/// [`ImageIndex::read`]). A missing column or an empty name is an error naming the file, and
+/// the line.
+pub fn object_paths(
+    path: impl AsRef<Path>,
+    object: &str,
+    root: Option<&Path>,
+) -> Result<Vec<PathBuf>> {
+    let path = path.as_ref();
+    let root = root
+        .map(Path::to_path_buf)
+        .or_else(|| path.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let (mut rdr, headers) = open_csv(path)?;
+    let file = find(&headers, &[format!("ObjectsFileName_{object}")]).ok_or_else(|| {
+        ImageError::invalid(
+            path.display(),
+            format!("no column ObjectsFileName_{object} (CellProfiler LoadData's name for the {object} objects' image)"),
+        )
+    })?;
+    let dir = find(&headers, &[format!("ObjectsPathName_{object}")]);
+    let mut out = Vec::new();
+    for (i, row) in rdr.records().enumerate() {
+        let line = i + 2;
+        let row = row.map_err(|e| {
+            ImageError::invalid(format!("{}, line {line}", path.display()), e.to_string())
+        })?;
+        let name = row.get(file).unwrap_or("").trim();
+        if name.is_empty() {
+            return Err(ImageError::invalid(
+                format!("{}, line {line}", path.display()),
+                format!("empty ObjectsFileName_{object}"),
+            ));
+        }
+        let mut p = match dir
+            .and_then(|d| row.get(d))
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(d) => PathBuf::from(d.trim()).join(name),
+            None => PathBuf::from(name),
+        };
+        if p.is_relative() {
+            p = root.join(p);
+        }
+        out.push(p);
+    }
+    Ok(out)
+}
+
 /// Writes a LoadData-style index (plate, well, site, `FileName_Orig<Ch>`, `PathName_Orig<Ch>`,
 /// plus extra metadata columns), atomically. Paths are written as given.
 pub fn write_index(

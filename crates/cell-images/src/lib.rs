@@ -19,7 +19,7 @@ pub use crops::{export_crops, extract_crops, write_sc_metadata, BorderPolicy, Cr
 pub use error::{ImageError, Result};
 pub use field::{Field, CELL_PAINTING_CHANNELS};
 pub use illum::{IlluminationFunction, IlluminationParams};
-pub use index::{write_index, FieldRecord, ImageIndex};
+pub use index::{object_paths, write_index, FieldRecord, ImageIndex};
 pub use io::{
     read_image, read_plane, read_tiff_pages, write_png_u16, write_png_u8, write_tiff_u16, Plane,
     RawImage, TiffCompression,

@@ -14,7 +14,9 @@ pub enum MeasureError {
         pixels: (usize, usize),
     },
     /// A pixel inside an object is NaN or infinite.
-    #[error("pixel at row {row}, column {column} (1-based) is {value}: expected a finite intensity")]
+    #[error(
+        "pixel at row {row}, column {column} (1-based) is {value}: expected a finite intensity"
+    )]
     NonFinite {
         /// 1-based row.
         row: usize,

@@ -52,28 +52,58 @@ pub struct Intensity {
 
 impl Intensity {
     /// `(CellProfiler name with its Intensity_ or Location_ prefix, value)`, in a fixed order.
-    pub fn features(&self) -> [(&'static str, f64); 19] {
+    /// The feature names, in the order of [`Self::features`].
+    pub const NAMES: [&'static str; 19] = [
+        "Intensity_IntegratedIntensity",
+        "Intensity_MeanIntensity",
+        "Intensity_StdIntensity",
+        "Intensity_MinIntensity",
+        "Intensity_MaxIntensity",
+        "Intensity_IntegratedIntensityEdge",
+        "Intensity_MeanIntensityEdge",
+        "Intensity_StdIntensityEdge",
+        "Intensity_MinIntensityEdge",
+        "Intensity_MaxIntensityEdge",
+        "Intensity_MassDisplacement",
+        "Intensity_LowerQuartileIntensity",
+        "Intensity_MedianIntensity",
+        "Intensity_MADIntensity",
+        "Intensity_UpperQuartileIntensity",
+        "Location_CenterMassIntensity_X",
+        "Location_CenterMassIntensity_Y",
+        "Location_MaxIntensity_X",
+        "Location_MaxIntensity_Y",
+    ];
+
+    /// The values, in the order of [`Self::NAMES`].
+    pub fn values(&self) -> [f64; 19] {
         [
-            ("Intensity_IntegratedIntensity", self.integrated),
-            ("Intensity_MeanIntensity", self.mean),
-            ("Intensity_StdIntensity", self.std),
-            ("Intensity_MinIntensity", self.min),
-            ("Intensity_MaxIntensity", self.max),
-            ("Intensity_IntegratedIntensityEdge", self.integrated_edge),
-            ("Intensity_MeanIntensityEdge", self.mean_edge),
-            ("Intensity_StdIntensityEdge", self.std_edge),
-            ("Intensity_MinIntensityEdge", self.min_edge),
-            ("Intensity_MaxIntensityEdge", self.max_edge),
-            ("Intensity_MassDisplacement", self.mass_displacement),
-            ("Intensity_LowerQuartileIntensity", self.lower_quartile),
-            ("Intensity_MedianIntensity", self.median),
-            ("Intensity_MADIntensity", self.mad),
-            ("Intensity_UpperQuartileIntensity", self.upper_quartile),
-            ("Location_CenterMassIntensity_X", self.center_mass_x),
-            ("Location_CenterMassIntensity_Y", self.center_mass_y),
-            ("Location_MaxIntensity_X", self.max_x),
-            ("Location_MaxIntensity_Y", self.max_y),
+            self.integrated,
+            self.mean,
+            self.std,
+            self.min,
+            self.max,
+            self.integrated_edge,
+            self.mean_edge,
+            self.std_edge,
+            self.min_edge,
+            self.max_edge,
+            self.mass_displacement,
+            self.lower_quartile,
+            self.median,
+            self.mad,
+            self.upper_quartile,
+            self.center_mass_x,
+            self.center_mass_y,
+            self.max_x,
+            self.max_y,
         ]
+    }
+
+    /// `(name, value)` pairs, in the order of [`Self::NAMES`].
+    pub fn features(&self) -> [(&'static str, f64); 19] {
+        let v = self.values();
+        std::array::from_fn(|i| (Self::NAMES[i], v[i]))
     }
 }
 

@@ -57,29 +57,60 @@ pub struct AreaShape {
 
 impl AreaShape {
     /// `(CellProfiler name without the AreaShape_ prefix, value)`, in a fixed order.
-    pub fn features(&self) -> [(&'static str, f64); 20] {
+    /// The feature names, in the order of [`Self::features`].
+    pub const NAMES: [&'static str; 20] = [
+        "Area",
+        "Perimeter",
+        "FormFactor",
+        "Compactness",
+        "Eccentricity",
+        "MajorAxisLength",
+        "MinorAxisLength",
+        "Orientation",
+        "Solidity",
+        "ConvexArea",
+        "Extent",
+        "EulerNumber",
+        "EquivalentDiameter",
+        "Center_X",
+        "Center_Y",
+        "BoundingBoxArea",
+        "BoundingBoxMinimum_X",
+        "BoundingBoxMinimum_Y",
+        "BoundingBoxMaximum_X",
+        "BoundingBoxMaximum_Y",
+    ];
+
+    /// The values, in the order of [`Self::NAMES`].
+    pub fn values(&self) -> [f64; 20] {
         [
-            ("Area", self.area),
-            ("Perimeter", self.perimeter),
-            ("FormFactor", self.form_factor),
-            ("Compactness", self.compactness),
-            ("Eccentricity", self.eccentricity),
-            ("MajorAxisLength", self.major_axis_length),
-            ("MinorAxisLength", self.minor_axis_length),
-            ("Orientation", self.orientation),
-            ("Solidity", self.solidity),
-            ("ConvexArea", self.convex_area),
-            ("Extent", self.extent),
-            ("EulerNumber", self.euler_number),
-            ("EquivalentDiameter", self.equivalent_diameter),
-            ("Center_X", self.center_x),
-            ("Center_Y", self.center_y),
-            ("BoundingBoxArea", self.bounding_box_area),
-            ("BoundingBoxMinimum_X", self.bounding_box_minimum_x),
-            ("BoundingBoxMinimum_Y", self.bounding_box_minimum_y),
-            ("BoundingBoxMaximum_X", self.bounding_box_maximum_x),
-            ("BoundingBoxMaximum_Y", self.bounding_box_maximum_y),
+            self.area,
+            self.perimeter,
+            self.form_factor,
+            self.compactness,
+            self.eccentricity,
+            self.major_axis_length,
+            self.minor_axis_length,
+            self.orientation,
+            self.solidity,
+            self.convex_area,
+            self.extent,
+            self.euler_number,
+            self.equivalent_diameter,
+            self.center_x,
+            self.center_y,
+            self.bounding_box_area,
+            self.bounding_box_minimum_x,
+            self.bounding_box_minimum_y,
+            self.bounding_box_maximum_x,
+            self.bounding_box_maximum_y,
         ]
+    }
+
+    /// `(name, value)` pairs, in the order of [`Self::NAMES`].
+    pub fn features(&self) -> [(&'static str, f64); 20] {
+        let v = self.values();
+        std::array::from_fn(|i| (Self::NAMES[i], v[i]))
     }
 }
 
@@ -90,9 +121,10 @@ pub fn measure_shapes(objects: &Objects) -> Vec<AreaShape> {
 
 fn shape_of(o: &Object) -> AreaShape {
     let n = o.pixels.len() as f64;
-    let (sr, sc) = o.pixels.iter().fold((0.0, 0.0), |(a, b), &(r, c)| {
-        (a + r as f64, b + c as f64)
-    });
+    let (sr, sc) = o
+        .pixels
+        .iter()
+        .fold((0.0, 0.0), |(a, b), &(r, c)| (a + r as f64, b + c as f64));
     let (cy, cx) = (sr / n, sc / n);
     let (mut mu20, mut mu02, mut mu11) = (0.0, 0.0, 0.0);
     for &(r, c) in &o.pixels {
@@ -129,7 +161,11 @@ fn shape_of(o: &Object) -> AreaShape {
             f64::NAN
         },
         compactness: perimeter * perimeter / (4.0 * PI * n),
-        eccentricity: if l1 == 0.0 { 0.0 } else { (1.0 - l2 / l1).sqrt() },
+        eccentricity: if l1 == 0.0 {
+            0.0
+        } else {
+            (1.0 - l2 / l1).sqrt()
+        },
         major_axis_length: 4.0 * l1.sqrt(),
         minor_axis_length: 4.0 * l2.sqrt(),
         orientation: orientation.to_degrees(),
@@ -162,7 +198,10 @@ fn perimeter(mask: &Array2<bool>) -> f64 {
     let (h, w) = mask.dim();
     let border = |r: isize, c: isize| {
         at(mask, r, c)
-            && !(at(mask, r - 1, c) && at(mask, r + 1, c) && at(mask, r, c - 1) && at(mask, r, c + 1))
+            && !(at(mask, r - 1, c)
+                && at(mask, r + 1, c)
+                && at(mask, r, c - 1)
+                && at(mask, r, c + 1))
     };
     let mut total = 0.0;
     for r in 0..h as isize {
@@ -287,7 +326,8 @@ fn convex_hull(points: &mut Vec<(i64, i64)>) -> Vec<(i64, i64)> {
             Box::new(points.iter().rev())
         };
         for &p in iter {
-            while hull.len() >= start + 2 && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0
+            while hull.len() >= start + 2
+                && cross(hull[hull.len() - 2], hull[hull.len() - 1], p) <= 0
             {
                 hull.pop();
             }
@@ -317,7 +357,10 @@ mod tests {
     fn a_rectangle_has_the_shape_numbers_of_a_rectangle() {
         // 3 rows × 5 columns, filled: every number can be worked by hand.
         let s = one(Array2::from_elem((3, 5), true));
-        assert_eq!((s.area, s.extent, s.solidity, s.euler_number), (15.0, 1.0, 1.0, 1.0));
+        assert_eq!(
+            (s.area, s.extent, s.solidity, s.euler_number),
+            (15.0, 1.0, 1.0, 1.0)
+        );
         assert_eq!((s.center_x, s.center_y), (2.0, 1.0));
         // Border: the 12 outer pixels, each weighted 1 (scikit-image: 12.0).
         assert_eq!(s.perimeter, 12.0);

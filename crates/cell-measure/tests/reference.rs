@@ -13,7 +13,10 @@ use ndarray::Array2;
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/nf1_measure_reference.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/nf1_measure_reference.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -44,8 +47,8 @@ fn area_shape_and_intensity_equal_cp_measure_on_the_nf1_fields() {
     let mut compared = 0;
     for field in fx["fields"].as_array().unwrap() {
         let mask = read(&dir, "Plate_2_masks", field["mask"].as_str().unwrap()).mapv(|v| v > 0);
-        let pixels =
-            read(&dir, "Plate_2_images", field["image"].as_str().unwrap()).mapv(|v| v as f64 / 65535.0);
+        let pixels = read(&dir, "Plate_2_images", field["image"].as_str().unwrap())
+            .mapv(|v| v as f64 / 65535.0);
         let objects = Objects::from_mask(mask.view());
         assert_eq!(objects.count() as u64, field["objects"].as_u64().unwrap());
         let shapes = measure_shapes(&objects);

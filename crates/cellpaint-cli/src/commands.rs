@@ -57,6 +57,9 @@ pub enum Command {
     Prepare(crate::images::PrepareCommand),
     /// Find nuclei on a DNA image; writes one row per nucleus with CellProfiler's column names.
     DetectNuclei(crate::images::DetectArgs),
+    /// Measure the objects a LoadData index names (ObjectsFileName_<Object>) as CellProfiler
+    /// does (AreaShape, Intensity per channel): one single-cell table per object.
+    Measure(crate::measure::MeasureArgs),
     /// Simulate a Cell Painting screen with known ground truth.
     #[command(subcommand)]
     Simulate(crate::images::SimulateCommand),
@@ -294,6 +297,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Prepare(c) => crate::images::prepare(c, q),
         Command::DetectNuclei(a) => crate::images::detect(a, q),
+        Command::Measure(a) => crate::measure::measure(a, q),
         Command::Simulate(c) => crate::images::simulate(c, q),
         Command::Deepprofiler(c) => crate::deepprofiler::run(c, q),
         Command::MoaProfiler(c) => crate::moa_profiler::run(c, q),

@@ -8,6 +8,7 @@ mod commands;
 mod deepprofiler;
 mod eval;
 mod images;
+mod measure;
 mod moa_profiler;
 mod profile_vae;
 mod training;

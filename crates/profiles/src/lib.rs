@@ -38,8 +38,8 @@ pub use feature_select::{
     default_blocklist, feature_select, FeatureSelectOp, FeatureSelectParams, FeatureSelectReport,
 };
 pub use io::{
-    escaped, one_line, parse_json_object, read_table, shown, write_atomic, write_json, write_table,
-    MetadataColumns, ReadOptions,
+    escaped, format_f64, one_line, parse_json_object, read_table, shown, write_atomic, write_json,
+    write_table, MetadataColumns, ReadOptions,
 };
 pub use normalize::{normalize, NormalizeMethod, NormalizeParams, Scaler};
 pub use stats::CorrelationMethod;

@@ -23,8 +23,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::figures::{bar_chart, dot_plot, xy_chart, BarPanel, Series};
-use crate::report::{network_learns, sig, Claim, Report};
 use crate::output::Outputs;
+use crate::report::{network_learns, sig, Claim, Report};
 use crate::Options;
 
 /// What the quick and CPU tiers change; the rest is the paper's.

@@ -1,0 +1,198 @@
+//! `cellpaint measure`: CellProfiler's per-object measurements (AreaShape, Intensity) of the
+//! objects a LoadData index names, one single-cell table per object.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cell_images::{object_paths, read_plane, FieldRecord, ImageIndex};
+use cell_measure::{measure_intensity, measure_shapes, Objects};
+use clap::Args;
+use flate2::write::GzEncoder;
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+
+use crate::images::IndexArgs;
+
+#[derive(Args, Debug)]
+pub struct MeasureArgs {
+    #[command(flatten)]
+    pub index: IndexArgs,
+    /// Objects to measure, each from the index's `ObjectsFileName_<Object>` (and
+    /// `ObjectsPathName_<Object>`) columns, as CellProfiler's LoadData takes them: a label
+    /// image, or a binary mask (one nonzero value), labelled by 4-connected components.
+    #[arg(long, value_delimiter = ',', default_value = "Nuclei,Cells")]
+    pub objects: Vec<String>,
+    /// Output directory: one table per object, `<Object>.csv.gz`, `Metadata_` columns first.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// Fields measured at once (their pixels are in memory together; the rest streams).
+const CHUNK: usize = 16;
+
+/// The objects of a mask or label image: one nonzero value = a binary mask.
+fn objects_of(labels: Array2<u16>) -> Objects {
+    let mut values = labels.iter().copied().filter(|&v| v != 0);
+    let first = values.next();
+    if values.all(|v| Some(v) == first) {
+        Objects::from_mask(labels.mapv(|v| v != 0).view())
+    } else {
+        Objects::from_labels(labels.mapv(u32::from))
+    }
+}
+
+/// One field's rows for one object: metadata then features, as text.
+fn field_rows(
+    index: &ImageIndex,
+    record: &FieldRecord,
+    mask: &Path,
+    object: &str,
+) -> Result<Vec<Vec<String>>> {
+    let field = index.load(record)?;
+    let plane = read_plane(mask)?;
+    let (_, h, w) = field.pixels.dim();
+    if plane.pixels.dim() != (h, w) {
+        bail!(
+            "{} (index {}, line {}): the {object} image is {}×{} but the channels are {}×{}",
+            mask.display(),
+            index.source.display(),
+            record.line,
+            plane.pixels.dim().1,
+            plane.pixels.dim().0,
+            w,
+            h
+        );
+    }
+    // CellProfiler's scale: the integer range of the file maps to 0–1.
+    let scale = if field.bits == 8 { 255.0 } else { 65535.0 };
+    let objects = objects_of(plane.pixels);
+    let shapes = measure_shapes(&objects);
+    let intensities = field
+        .pixels
+        .axis_iter(Axis(0))
+        .map(|ch| measure_intensity(&objects, ch.mapv(|v| f64::from(v) / scale).view()))
+        .collect::<cell_measure::Result<Vec<_>>>()
+        .with_context(|| format!("{} (index line {})", mask.display(), record.line))?;
+    let mut rows = Vec::with_capacity(objects.count());
+    for (i, (o, s)) in objects.objects().iter().zip(&shapes).enumerate() {
+        let mut row = vec![
+            record.plate.clone(),
+            record.well.clone(),
+            record.site.clone(),
+            o.label.to_string(),
+            profiles::format_f64(s.center_x),
+            profiles::format_f64(s.center_y),
+        ];
+        row.extend(s.values().iter().map(|&v| profiles::format_f64(v)));
+        for per_channel in &intensities {
+            row.extend(
+                per_channel[i]
+                    .values()
+                    .iter()
+                    .map(|&v| profiles::format_f64(v)),
+            );
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn header(object: &str, channels: &[String]) -> Vec<String> {
+    let mut h: Vec<String> = [
+        "Metadata_Plate",
+        "Metadata_Well",
+        "Metadata_Site",
+        "Metadata_ObjectNumber",
+        "Metadata_Location_Center_X",
+        "Metadata_Location_Center_Y",
+    ]
+    .map(String::from)
+    .to_vec();
+    let shape = cell_measure::AreaShape::NAMES;
+    h.extend(shape.iter().map(|n| format!("{object}_AreaShape_{n}")));
+    for ch in channels {
+        h.extend(
+            cell_measure::Intensity::NAMES
+                .iter()
+                .map(|n| format!("{object}_{n}_{ch}")),
+        );
+    }
+    h
+}
+
+pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
+    let index = ImageIndex::read(
+        &a.index.index,
+        &a.index
+            .channels
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        a.index.root.as_deref(),
+    )?;
+    if index.fields.is_empty() {
+        bail!("{}: the index lists no fields", a.index.index.display());
+    }
+    if a.objects.is_empty() {
+        bail!("--objects: name at least one object (e.g. Nuclei)");
+    }
+    // Every object's column is checked before anything is written.
+    let masks = a
+        .objects
+        .iter()
+        .map(|o| {
+            Ok((
+                o.clone(),
+                object_paths(&a.index.index, o, a.index.root.as_deref())?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let bar = crate::images::bar(index.fields.len() * masks.len(), quiet, "measuring");
+    for (object, paths) in &masks {
+        let out = a.output.join(format!("{object}.csv.gz"));
+        let mut failure: Option<anyhow::Error> = None;
+        profiles::write_atomic(&out, |w| {
+            let mut gz = GzEncoder::new(w, flate2::Compression::default());
+            let mut csv = csv::Writer::from_writer(&mut gz);
+            csv.write_record(header(object, &index.channels))?;
+            let jobs: Vec<(&FieldRecord, &PathBuf)> = index.fields.iter().zip(paths).collect();
+            for chunk in jobs.chunks(CHUNK) {
+                let done: Vec<Result<Vec<Vec<String>>>> = chunk
+                    .par_iter()
+                    .map(|(r, m)| field_rows(&index, r, m, object))
+                    .collect();
+                for rows in done {
+                    match rows {
+                        Ok(rows) => {
+                            for row in rows {
+                                csv.write_record(&row)?;
+                            }
+                        }
+                        Err(e) => {
+                            failure = Some(e);
+                            return Err(std::io::Error::other("measurement failed"));
+                        }
+                    }
+                    bar.inc(1);
+                }
+            }
+            csv.flush()?;
+            drop(csv);
+            gz.finish()?.flush()
+        })
+        .or_else(|e| match failure.take() {
+            Some(f) => Err(f),
+            None => Err(e.into()),
+        })?;
+    }
+    bar.finish_and_clear();
+    if !quiet {
+        eprintln!(
+            "measured {} fields × {} objects → {}",
+            index.fields.len(),
+            masks.len(),
+            a.output.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! `cellpaint measure` on the real NF1 fields with CellProfiler's own masks, given the way
+//! CellProfiler's LoadData takes them (`ObjectsFileName_<Object>`, `ObjectsPathName_<Object>`).
+
+mod common;
+use common::{fails, run};
+
+use profiles::data::data_dir_for_tests;
+use profiles::{read_table, ReadOptions};
+
+/// A LoadData index of wells D7 (site 1) and B7 (site 3): DNA and RFP, nuclei and cells.
+fn index(dir: &std::path::Path, objects: bool) -> String {
+    let nf1 = dir.join("images/nf1_schwann_3ch");
+    let (img, masks) = (nf1.join("Plate_2_images"), nf1.join("Plate_2_masks"));
+    let (img, masks) = (img.display(), masks.display());
+    let mut text = String::from(
+        "Metadata_Plate,Metadata_Well,Metadata_Site,FileName_OrigDNA,PathName_OrigDNA,\
+         FileName_OrigRFP,PathName_OrigRFP",
+    );
+    if objects {
+        text.push_str(
+            ",ObjectsFileName_Nuclei,ObjectsPathName_Nuclei,ObjectsFileName_Cells,ObjectsPathName_Cells",
+        );
+    }
+    text.push('\n');
+    for (well, site) in [("D7", 1), ("B7", 3)] {
+        text.push_str(&format!(
+            "Plate_2,{well},{site},{well}_01_1_{site}_DAPI_001.tif,{img},{well}_01_3_{site}_RFP_001.tif,{img}"
+        ));
+        if objects {
+            text.push_str(&format!(
+                ",{well}_01_1_{site}_DAPI_001_MaskNuclei.tiff,{masks},{well}_01_3_{site}_RFP_001_MaskCells.tiff,{masks}"
+            ));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn measures_every_object_and_agrees_with_cellprofiler_and_cp_measure() {
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("load_data.csv");
+    std::fs::write(&csv, index(&dir, true)).unwrap();
+    let out = tmp.path().join("out");
+    run(&[
+        "-q",
+        "measure",
+        "--index",
+        csv.to_str().unwrap(),
+        "--channels",
+        "DNA,RFP",
+        "--objects",
+        "Nuclei,Cells",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let nuclei = read_table(out.join("Nuclei.csv.gz"), &ReadOptions::default()).unwrap();
+    let cells = read_table(out.join("Cells.csv.gz"), &ReadOptions::default()).unwrap();
+    // 29 + 28 nuclei and 9 + 4 cell components in the binary masks.
+    assert_eq!((nuclei.n_rows(), cells.n_rows()), (57, 13));
+    let wells = nuclei.metadata("Metadata_Well").unwrap();
+    let numbers = nuclei.metadata("Metadata_ObjectNumber").unwrap();
+    let row = (0..nuclei.n_rows())
+        .find(|&r| wells[r] == "D7" && numbers[r] == "3")
+        .unwrap();
+    let value = |name: &str| nuclei.features()[[row, nuclei.feature_index(name).unwrap()]];
+    // CellProfiler's own measurements of this nucleus (the shrunken NF1 table).
+    assert_eq!(value("Nuclei_AreaShape_Area"), 1547.0);
+    assert!((value("Nuclei_AreaShape_Perimeter") - 147.4386001800126).abs() < 1e-9);
+    assert!((value("Nuclei_AreaShape_Solidity") - 0.9741813602015114).abs() < 1e-12);
+    // cp_measure 0.3.0 on the same pixels (fixtures/nf1_measure_reference.json).
+    assert!((value("Nuclei_Intensity_MeanIntensity_DNA") - 0.5857383677452882).abs() < 1e-12);
+    assert!((value("Nuclei_Intensity_MedianIntensity_DNA") - 0.5882352941176471).abs() < 1e-12);
+    assert_eq!(
+        nuclei.feature_names().len(),
+        20 + 2 * 19,
+        "AreaShape, then Intensity/Location per channel"
+    );
+}
+
+#[test]
+fn an_index_without_the_objects_column_is_refused_before_writing() {
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("load_data.csv");
+    std::fs::write(&csv, index(&dir, false)).unwrap();
+    let out = tmp.path().join("out");
+    let err = fails(&[
+        "measure",
+        "--index",
+        csv.to_str().unwrap(),
+        "--channels",
+        "DNA,RFP",
+        "--objects",
+        "Nuclei",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("load_data.csv") && err.contains("ObjectsFileName_Nuclei"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
