@@ -16,6 +16,8 @@ struct Bench {
     peer_script: &'static str,
     /// Python modules the peer imports (checked before it runs).
     peer_modules: &'static str,
+    /// What the peer is, as it appears in the summary.
+    peer: &'static str,
 }
 
 const BENCHES: &[Bench] = &[
@@ -25,6 +27,7 @@ const BENCHES: &[Bench] = &[
         example: "bench_efficientnet",
         peer_script: "scripts/bench_efficientnet_torch.py",
         peer_modules: "torch, torchvision",
+        peer: "PyTorch",
     },
     Bench {
         name: "vaegan",
@@ -32,6 +35,7 @@ const BENCHES: &[Bench] = &[
         example: "bench_vaegan",
         peer_script: "scripts/bench_vaegan_torch.py",
         peer_modules: "torch",
+        peer: "PyTorch",
     },
     Bench {
         name: "vae",
@@ -39,6 +43,15 @@ const BENCHES: &[Bench] = &[
         example: "bench_vae",
         peer_script: "scripts/bench_vae_torch.py",
         peer_modules: "torch",
+        peer: "PyTorch",
+    },
+    Bench {
+        name: "measure",
+        package: "cell-measure",
+        example: "bench_measure",
+        peer_script: "scripts/bench_measure_cp.py",
+        peer_modules: "cp_measure, tifffile",
+        peer: "cp_measure",
     },
 ];
 
@@ -88,8 +101,8 @@ pub fn run(what: Option<&str>, cargo: impl Fn(&[&str]) -> Result<()>) -> Result<
         .unwrap_or(false);
     if !peer {
         eprintln!(
-            "the PyTorch peer is not installed ({python} cannot import {}): ours only",
-            bench.peer_modules
+            "the {} peer is not installed ({python} cannot import {}): ours only",
+            bench.peer, bench.peer_modules
         );
     }
     let ours_file = format!("target/bench/{}.ours.json", bench.name);
@@ -109,7 +122,7 @@ pub fn run(what: Option<&str>, cargo: impl Fn(&[&str]) -> Result<()>) -> Result<
             serde_json::from_str::<Value>(&text).with_context(|| format!("parsing {ours_file}"))?,
         );
         if peer {
-            eprintln!("round {round}/{rounds}: PyTorch");
+            eprintln!("round {round}/{rounds}: {}", bench.peer);
             let out = Command::new(&python)
                 .arg(bench.peer_script)
                 .output()
@@ -132,7 +145,7 @@ pub fn run(what: Option<&str>, cargo: impl Fn(&[&str]) -> Result<()>) -> Result<
         }
     }
     let _ = std::fs::remove_file(&ours_file);
-    let result = summarise(bench.name, &ours, &theirs);
+    let result = summarise(bench.name, bench.peer, &ours, &theirs);
     let text = serde_json::to_string_pretty(&result)?;
     println!("{text}");
     let path = format!("target/bench/{}.json", bench.name);
@@ -164,7 +177,8 @@ fn advantage(key: &str, ours: f64, peer: f64) -> f64 {
 }
 
 /// Per numeric key: every round's value on each side, the medians and our advantage.
-fn summarise(name: &str, ours: &[Value], theirs: &[Value]) -> Value {
+fn summarise(name: &str, peer: &str, ours: &[Value], theirs: &[Value]) -> Value {
+    let key_of_peer = peer.to_lowercase();
     let numbers = |runs: &[Value], key: &str| -> Vec<f64> {
         runs.iter().filter_map(|r| r.get(key)?.as_f64()).collect()
     };
@@ -179,8 +193,8 @@ fn summarise(name: &str, ours: &[Value], theirs: &[Value]) -> Value {
             let mut entry = json!({"cellpaint": o, "cellpaint_median": mo});
             if !p.is_empty() {
                 let mp = median(p.clone());
-                entry["pytorch"] = json!(p);
-                entry["pytorch_median"] = json!(mp);
+                entry[key_of_peer.as_str()] = json!(p);
+                entry[format!("{key_of_peer}_median").as_str()] = json!(mp);
                 entry["cellpaint_advantage"] = json!(advantage(key, mo, mp));
             }
             measured.insert(key.clone(), entry);
@@ -196,10 +210,10 @@ fn summarise(name: &str, ours: &[Value], theirs: &[Value]) -> Value {
     json!({
         "bench": name,
         "rounds": ours.len(),
-        "order": if theirs.is_empty() { "cellpaint only" } else { "alternating: cellpaint, PyTorch, cellpaint, PyTorch, …" },
+        "order": if theirs.is_empty() { "cellpaint only".to_string() } else { format!("alternating: cellpaint, {peer}, cellpaint, {peer}, …") },
         "cellpaint_advantage_means": "peer ÷ ours for seconds and MB, ours ÷ peer for rates (> 1: cellpaint is faster or smaller)",
         "cellpaint": about(ours),
-        "pytorch": about(theirs),
+        key_of_peer.as_str(): about(theirs),
         "measured": Value::Object(measured),
     })
 }
@@ -218,14 +232,14 @@ mod tests {
             json!({"train_step_s": 1.0, "infer_crops_per_s": 100.0}),
             json!({"train_step_s": 2.0, "infer_crops_per_s": 100.0}),
         ];
-        let s = summarise("x", &ours, &peer);
+        let s = summarise("x", "PyTorch", &ours, &peer);
         let m = &s["measured"];
         assert_eq!(m["train_step_s"]["cellpaint_median"], 3.0);
         assert_eq!(m["train_step_s"]["cellpaint_advantage"], 0.5);
         assert_eq!(m["infer_crops_per_s"]["cellpaint_advantage"], 0.4);
         assert!(m.get("threads").is_none());
         assert_eq!(s["cellpaint"]["threads"], 2);
-        let alone = summarise("x", &ours, &[]);
+        let alone = summarise("x", "PyTorch", &ours, &[]);
         assert!(alone["measured"]["train_step_s"].get("pytorch").is_none());
     }
 }
