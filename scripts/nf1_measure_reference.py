@@ -1,8 +1,8 @@
 """Reference measurements of the real NF1 fields, for crates/cell-measure/tests/reference.rs.
 
 Two peers on the same pixels and objects:
-* cp_measure 0.3.0 (CellProfiler's measurements as a Python package): AreaShape and Intensity
-  of every object of the objects listed in OBJECTS below. Objects are the 4-connected components
+* cp_measure 0.3.0 (CellProfiler's measurements as a Python package): AreaShape, Intensity and
+  Correlation (Pearson, slope, overlap, K, Manders, RWC; threshold 15 %) of every object of the objects listed in OBJECTS below. Objects are the 4-connected components
   of CellProfiler's binary masks (scipy.ndimage.label, numbered in raster order). Intensity uses
   CellProfiler's quantile convention (`legacy=True`).
 * CellProfiler itself: the one cell per well of the shrunken parquet file, where our component
@@ -22,15 +22,19 @@ import pyarrow.parquet as pq
 import scipy.ndimage as ndi
 import tifffile
 from cp_measure.core.measureobjectintensity import get_intensity
+from cp_measure.core.measurecolocalization import (get_correlation_manders_fold,
+                                                   get_correlation_overlap,
+                                                   get_correlation_pearson, get_correlation_rwc)
 from cp_measure.bulk import get_core_measurements
 
 DATA = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CELLPAINT_DATA", "../shared/data")
 NF1 = os.path.join(DATA, "images/nf1_schwann_3ch")
-# (mask file, image file measured) — kept small: the fixture is committed.
+# (mask file, image measured, second image for Correlation) — kept small: the fixture is
+# committed.
 OBJECTS = [
-    ("D7_01_1_1_DAPI_001_MaskNuclei.tiff", "D7_01_1_1_DAPI_001.tif"),
-    ("B7_01_1_3_DAPI_001_MaskNuclei.tiff", "B7_01_1_3_DAPI_001.tif"),
-    ("D7_01_3_1_RFP_001_MaskCells.tiff", "D7_01_3_1_RFP_001.tif"),
+    ("D7_01_1_1_DAPI_001_MaskNuclei.tiff", "D7_01_1_1_DAPI_001.tif", "D7_01_3_1_RFP_001.tif"),
+    ("B7_01_1_3_DAPI_001_MaskNuclei.tiff", "B7_01_1_3_DAPI_001.tif", "B7_01_2_3_GFP_001.tif"),
+    ("D7_01_3_1_RFP_001_MaskCells.tiff", "D7_01_3_1_RFP_001.tif", "D7_01_2_1_GFP_001.tif"),
 ]
 SHAPE = ["Area", "Perimeter", "FormFactor", "Compactness", "Eccentricity", "MajorAxisLength",
          "MinorAxisLength", "Orientation", "Solidity", "ConvexArea", "Extent", "EulerNumber",
@@ -54,14 +58,20 @@ def main():
     out = {"cp_measure_version": importlib.metadata.version("cp_measure"),
            "fields": [], "cellprofiler": []}
     sizeshape = get_core_measurements()["sizeshape"]
-    for mask_file, image_file in OBJECTS:
+    for mask_file, image_file, other_file in OBJECTS:
         labels = labels_of(mask_file)
-        pixels = tifffile.imread(os.path.join(NF1, "Plate_2_images", image_file)).astype(np.float64) / 65535.0
+        read = lambda f: tifffile.imread(os.path.join(NF1, "Plate_2_images", f)).astype(np.float64) / 65535.0
+        pixels, other = read(image_file), read(other_file)
+        corr = {}
+        for get in (get_correlation_pearson, get_correlation_overlap, get_correlation_manders_fold,
+                    get_correlation_rwc):
+            corr.update(get(pixels, other, labels))
         shape = sizeshape(labels, pixels)
         inten = get_intensity(labels, pixels, legacy=True)
         n = int(labels.max())
         out["fields"].append({
-            "mask": mask_file, "image": image_file, "objects": n,
+            "mask": mask_file, "image": image_file, "other_image": other_file, "objects": n,
+            "correlation": {k: [finite_or_null(v) for v in vals] for k, vals in sorted(corr.items())},
             "shape": {k: [finite_or_null(v) for v in shape[k]] for k in SHAPE},
             "intensity": {k: [finite_or_null(v) for v in inten[k]] for k in sorted(inten)
                           if not k.endswith("_Z")},

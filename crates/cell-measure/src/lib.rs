@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod correlation;
 mod error;
 mod intensity;
 mod objects;
 mod shape;
 
+pub use correlation::{measure_correlation, Correlation, THRESHOLD_PERCENT};
 pub use error::{MeasureError, Result};
 pub use intensity::{measure_intensity, Intensity};
 pub use objects::{Object, Objects};

@@ -2,13 +2,13 @@
 //! CellProfiler's own nucleus and cell masks (binary; objects = their 4-connected components).
 //!
 //! * cp_measure 0.3.0 (CellProfiler's measurements as a package) on the same objects and pixels:
-//!   every AreaShape and Intensity feature of every object, to 1e-9 relative.
+//!   every AreaShape, Intensity and Correlation feature of every object, to 1e-9 relative.
 //! * CellProfiler's own AreaShape of the nucleus it measured in well D7, the one of the shrunken
 //!   table whose component in the binary mask is exactly its object (same area and centre).
 //!
 //! `fixtures/nf1_measure_reference.json` is made by `scripts/nf1_measure_reference.py`.
 
-use cell_measure::{measure_intensity, measure_shapes, Objects};
+use cell_measure::{measure_correlation, measure_intensity, measure_shapes, Objects};
 use ndarray::Array2;
 use serde_json::Value;
 
@@ -39,7 +39,7 @@ fn assert_close(what: &str, ours: f64, theirs: &Value) {
 }
 
 #[test]
-fn area_shape_and_intensity_equal_cp_measure_on_the_nf1_fields() {
+fn area_shape_intensity_and_correlation_equal_cp_measure_on_the_nf1_fields() {
     let Some(dir) = profiles::data::data_dir_for_tests() else {
         return;
     };
@@ -53,6 +53,32 @@ fn area_shape_and_intensity_equal_cp_measure_on_the_nf1_fields() {
         assert_eq!(objects.count() as u64, field["objects"].as_u64().unwrap());
         let shapes = measure_shapes(&objects);
         let intensities = measure_intensity(&objects, pixels.view()).unwrap();
+        let other = read(
+            &dir,
+            "Plate_2_images",
+            field["other_image"].as_str().unwrap(),
+        )
+        .mapv(|v| v as f64 / 65535.0);
+        let correlations = measure_correlation(&objects, pixels.view(), other.view()).unwrap();
+        for (i, c) in correlations.iter().enumerate() {
+            // cp_measure's keys, in the order of Correlation::values.
+            let keys = [
+                "Correlation_Pearson",
+                "Correlation_Slope",
+                "Correlation_Overlap",
+                "Correlation_K_1",
+                "Correlation_K_2",
+                "Correlation_Manders_1",
+                "Correlation_Manders_2",
+                "Correlation_RWC_1",
+                "Correlation_RWC_2",
+            ];
+            for (k, v) in keys.iter().zip(c.values()) {
+                let name = format!("{} object {} {k}", field["mask"], i + 1);
+                assert_close(&name, v, &field["correlation"][*k][i]);
+                compared += 1;
+            }
+        }
         for (i, (s, m)) in shapes.iter().zip(&intensities).enumerate() {
             let name = format!("{} object {}", field["mask"], i + 1);
             for (k, v) in s.features() {
@@ -65,8 +91,8 @@ fn area_shape_and_intensity_equal_cp_measure_on_the_nf1_fields() {
             }
         }
     }
-    // 66 objects × (20 shape + 19 intensity features).
-    assert_eq!(compared, 66 * 39);
+    // 66 objects × (20 shape + 19 intensity + 9 correlation features).
+    assert_eq!(compared, 66 * 48);
 }
 
 #[test]

@@ -1,11 +1,12 @@
-//! `cellpaint measure`: CellProfiler's per-object measurements (AreaShape, Intensity) of the
+//! `cellpaint measure`: CellProfiler's per-object measurements (AreaShape, Intensity,
+//! Correlation) of the
 //! objects a LoadData index names, one single-cell table per object.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cell_images::{object_paths, read_plane, FieldRecord, ImageIndex};
-use cell_measure::{measure_intensity, measure_shapes, Objects};
+use cell_measure::{measure_correlation, measure_intensity, measure_shapes, Correlation, Objects};
 use clap::Args;
 use flate2::write::GzEncoder;
 use ndarray::{Array2, Axis};
@@ -67,12 +68,27 @@ fn field_rows(
     let scale = if field.bits == 8 { 255.0 } else { 65535.0 };
     let objects = objects_of(plane.pixels);
     let shapes = measure_shapes(&objects);
-    let intensities = field
+    let channels: Vec<Array2<f64>> = field
         .pixels
         .axis_iter(Axis(0))
-        .map(|ch| measure_intensity(&objects, ch.mapv(|v| f64::from(v) / scale).view()))
+        .map(|ch| ch.mapv(|v| f64::from(v) / scale))
+        .collect();
+    let context = || format!("{} (index line {})", mask.display(), record.line);
+    let intensities = channels
+        .iter()
+        .map(|ch| measure_intensity(&objects, ch.view()))
         .collect::<cell_measure::Result<Vec<_>>>()
-        .with_context(|| format!("{} (index line {})", mask.display(), record.line))?;
+        .with_context(context)?;
+    // Every pair of channels, in index order (CellProfiler's MeasureColocalization).
+    let mut correlations = Vec::new();
+    for i in 0..channels.len() {
+        for j in i + 1..channels.len() {
+            correlations.push(
+                measure_correlation(&objects, channels[i].view(), channels[j].view())
+                    .with_context(context)?,
+            );
+        }
+    }
     let mut rows = Vec::with_capacity(objects.count());
     for (i, (o, s)) in objects.objects().iter().zip(&shapes).enumerate() {
         let mut row = vec![
@@ -84,13 +100,16 @@ fn field_rows(
             profiles::format_f64(s.center_y),
         ];
         row.extend(s.values().iter().map(|&v| profiles::format_f64(v)));
+        let text = |v: &[f64]| {
+            v.iter()
+                .map(|&x| profiles::format_f64(x))
+                .collect::<Vec<_>>()
+        };
         for per_channel in &intensities {
-            row.extend(
-                per_channel[i]
-                    .values()
-                    .iter()
-                    .map(|&v| profiles::format_f64(v)),
-            );
+            row.extend(text(&per_channel[i].values()));
+        }
+        for per_pair in &correlations {
+            row.extend(text(&per_pair[i].values()));
         }
         rows.push(row);
     }
@@ -116,6 +135,15 @@ fn header(object: &str, channels: &[String]) -> Vec<String> {
                 .iter()
                 .map(|n| format!("{object}_{n}_{ch}")),
         );
+    }
+    for (i, a) in channels.iter().enumerate() {
+        for b in &channels[i + 1..] {
+            h.extend(
+                Correlation::names(a, b)
+                    .iter()
+                    .map(|n| format!("{object}_{n}")),
+            );
+        }
     }
     h
 }
