@@ -2,7 +2,8 @@
 
 Two peers on the same pixels and objects:
 * cp_measure 0.3.0 (CellProfiler's measurements as a Python package): AreaShape, Intensity and
-  Correlation (Pearson, slope, overlap, K, Manders, RWC; threshold 15 %) of every object of the objects listed in OBJECTS below. Objects are the 4-connected components
+  Correlation (Pearson, slope, overlap, K, Manders, RWC; threshold 15 %) and Texture
+  (Haralick, scale 3, 4 directions, 256 levels) of every object of the objects listed in OBJECTS below. Objects are the 4-connected components
   of CellProfiler's binary masks (scipy.ndimage.label, numbered in raster order). Intensity uses
   CellProfiler's quantile convention (`legacy=True`).
 * CellProfiler itself: the one cell per well of the shrunken parquet file, where our component
@@ -22,6 +23,7 @@ import pyarrow.parquet as pq
 import scipy.ndimage as ndi
 import tifffile
 from cp_measure.core.measureobjectintensity import get_intensity
+from cp_measure.core.measuretexture import get_texture
 from cp_measure.core.measurecolocalization import (get_correlation_manders_fold,
                                                    get_correlation_overlap,
                                                    get_correlation_pearson, get_correlation_rwc)
@@ -62,6 +64,8 @@ def main():
         labels = labels_of(mask_file)
         read = lambda f: tifffile.imread(os.path.join(NF1, "Plate_2_images", f)).astype(np.float64) / 65535.0
         pixels, other = read(image_file), read(other_file)
+        # Texture for the D7 fields only (52 values per object keep the fixture small).
+        texture = get_texture(labels, pixels, scale=3) if mask_file.startswith("D7") else {}
         corr = {}
         for get in (get_correlation_pearson, get_correlation_overlap, get_correlation_manders_fold,
                     get_correlation_rwc):
@@ -72,6 +76,7 @@ def main():
         out["fields"].append({
             "mask": mask_file, "image": image_file, "other_image": other_file, "objects": n,
             "correlation": {k: [finite_or_null(v) for v in vals] for k, vals in sorted(corr.items())},
+            "texture": {k: [finite_or_null(v) for v in vals] for k, vals in sorted(texture.items())},
             "shape": {k: [finite_or_null(v) for v in shape[k]] for k in SHAPE},
             "intensity": {k: [finite_or_null(v) for v in inten[k]] for k in sorted(inten)
                           if not k.endswith("_Z")},

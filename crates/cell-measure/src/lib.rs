@@ -6,9 +6,11 @@ mod error;
 mod intensity;
 mod objects;
 mod shape;
+mod texture;
 
 pub use correlation::{measure_correlation, Correlation, THRESHOLD_PERCENT};
 pub use error::{MeasureError, Result};
 pub use intensity::{measure_intensity, Intensity};
 pub use objects::{Object, Objects};
 pub use shape::{measure_shapes, AreaShape};
+pub use texture::{measure_texture, Texture, HARALICK};

@@ -2,13 +2,16 @@
 //! CellProfiler's own nucleus and cell masks (binary; objects = their 4-connected components).
 //!
 //! * cp_measure 0.3.0 (CellProfiler's measurements as a package) on the same objects and pixels:
-//!   every AreaShape, Intensity and Correlation feature of every object, to 1e-9 relative.
+//!   every AreaShape, Intensity and Correlation feature of every object and the Texture
+//!   (Haralick) features of the D7 objects, to 1e-9 relative.
 //! * CellProfiler's own AreaShape of the nucleus it measured in well D7, the one of the shrunken
 //!   table whose component in the binary mask is exactly its object (same area and centre).
 //!
 //! `fixtures/nf1_measure_reference.json` is made by `scripts/nf1_measure_reference.py`.
 
-use cell_measure::{measure_correlation, measure_intensity, measure_shapes, Objects};
+use cell_measure::{
+    measure_correlation, measure_intensity, measure_shapes, measure_texture, Objects, HARALICK,
+};
 use ndarray::Array2;
 use serde_json::Value;
 
@@ -45,6 +48,7 @@ fn area_shape_intensity_and_correlation_equal_cp_measure_on_the_nf1_fields() {
     };
     let fx = fixture();
     let mut compared = 0;
+    let mut textures = 0;
     for field in fx["fields"].as_array().unwrap() {
         let mask = read(&dir, "Plate_2_masks", field["mask"].as_str().unwrap()).mapv(|v| v > 0);
         let pixels = read(&dir, "Plate_2_images", field["image"].as_str().unwrap())
@@ -79,6 +83,23 @@ fn area_shape_intensity_and_correlation_equal_cp_measure_on_the_nf1_fields() {
                 compared += 1;
             }
         }
+        // Texture (scale 3) where the fixture has it: cp_measure's key per feature and direction.
+        if let Some(texture) = field["texture"].as_object().filter(|t| !t.is_empty()) {
+            for (i, t) in measure_texture(&objects, pixels.view(), 3)
+                .unwrap()
+                .iter()
+                .enumerate()
+            {
+                for (d, per_direction) in t.values.iter().enumerate() {
+                    for (f, v) in HARALICK.iter().zip(per_direction) {
+                        let key = format!("{f}_3_{d:02}_256");
+                        let name = format!("{} object {} Texture_{key}", field["mask"], i + 1);
+                        assert_close(&name, *v, &texture[&key][i]);
+                        textures += 1;
+                    }
+                }
+            }
+        }
         for (i, (s, m)) in shapes.iter().zip(&intensities).enumerate() {
             let name = format!("{} object {}", field["mask"], i + 1);
             for (k, v) in s.features() {
@@ -93,6 +114,8 @@ fn area_shape_intensity_and_correlation_equal_cp_measure_on_the_nf1_fields() {
     }
     // 66 objects × (20 shape + 19 intensity + 9 correlation features).
     assert_eq!(compared, 66 * 48);
+    // Texture: the 29 nuclei and 9 cell components of D7 × 52.
+    assert_eq!(textures, 38 * 52);
 }
 
 #[test]

@@ -1,12 +1,15 @@
 //! `cellpaint measure`: CellProfiler's per-object measurements (AreaShape, Intensity,
-//! Correlation) of the
+//! Correlation, Texture) of the
 //! objects a LoadData index names, one single-cell table per object.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cell_images::{object_paths, read_plane, FieldRecord, ImageIndex};
-use cell_measure::{measure_correlation, measure_intensity, measure_shapes, Correlation, Objects};
+use cell_measure::{
+    measure_correlation, measure_intensity, measure_shapes, measure_texture, Correlation, Objects,
+    Texture,
+};
 use clap::Args;
 use flate2::write::GzEncoder;
 use ndarray::{Array2, Axis};
@@ -26,6 +29,9 @@ pub struct MeasureArgs {
     /// Output directory: one table per object, `<Object>.csv.gz`, `Metadata_` columns first.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Texture (Haralick) distance in pixels (CellProfiler's default 3); 0 skips texture.
+    #[arg(long, default_value_t = 3)]
+    pub texture_scale: usize,
 }
 
 /// Fields measured at once (their pixels are in memory together; the rest streams).
@@ -48,6 +54,7 @@ fn field_rows(
     record: &FieldRecord,
     mask: &Path,
     object: &str,
+    texture_scale: usize,
 ) -> Result<Vec<Vec<String>>> {
     let field = index.load(record)?;
     let plane = read_plane(mask)?;
@@ -79,6 +86,15 @@ fn field_rows(
         .map(|ch| measure_intensity(&objects, ch.view()))
         .collect::<cell_measure::Result<Vec<_>>>()
         .with_context(context)?;
+    let textures = if texture_scale == 0 {
+        Vec::new()
+    } else {
+        channels
+            .iter()
+            .map(|ch| measure_texture(&objects, ch.view(), texture_scale))
+            .collect::<cell_measure::Result<Vec<_>>>()
+            .with_context(context)?
+    };
     // Every pair of channels, in index order (CellProfiler's MeasureColocalization).
     let mut correlations = Vec::new();
     for i in 0..channels.len() {
@@ -111,12 +127,15 @@ fn field_rows(
         for per_pair in &correlations {
             row.extend(text(&per_pair[i].values()));
         }
+        for per_channel in &textures {
+            row.extend(text(&per_channel[i].flat()));
+        }
         rows.push(row);
     }
     Ok(rows)
 }
 
-fn header(object: &str, channels: &[String]) -> Vec<String> {
+fn header(object: &str, channels: &[String], texture_scale: usize) -> Vec<String> {
     let mut h: Vec<String> = [
         "Metadata_Plate",
         "Metadata_Well",
@@ -140,6 +159,15 @@ fn header(object: &str, channels: &[String]) -> Vec<String> {
         for b in &channels[i + 1..] {
             h.extend(
                 Correlation::names(a, b)
+                    .iter()
+                    .map(|n| format!("{object}_{n}")),
+            );
+        }
+    }
+    if texture_scale > 0 {
+        for ch in channels {
+            h.extend(
+                Texture::names(ch, texture_scale)
                     .iter()
                     .map(|n| format!("{object}_{n}")),
             );
@@ -182,12 +210,12 @@ pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
         profiles::write_atomic(&out, |w| {
             let mut gz = GzEncoder::new(w, flate2::Compression::default());
             let mut csv = csv::Writer::from_writer(&mut gz);
-            csv.write_record(header(object, &index.channels))?;
+            csv.write_record(header(object, &index.channels, a.texture_scale))?;
             let jobs: Vec<(&FieldRecord, &PathBuf)> = index.fields.iter().zip(paths).collect();
             for chunk in jobs.chunks(CHUNK) {
                 let done: Vec<Result<Vec<Vec<String>>>> = chunk
                     .par_iter()
-                    .map(|(r, m)| field_rows(&index, r, m, object))
+                    .map(|(r, m)| field_rows(&index, r, m, object, a.texture_scale))
                     .collect();
                 for rows in done {
                     match rows {
