@@ -120,6 +120,34 @@ impl Objects {
         self.labels.view()
     }
 
+    /// CellProfiler's tertiary objects (`IdentifyTertiaryObjects`, shrinking the smaller
+    /// objects first): each of these objects minus the inside of `inner`'s objects, keeping its
+    /// label. "Inside" is a pixel whose 8 neighbours within the image all carry its label, so
+    /// an inner object's outline stays with the outer one (Cytoplasm = Cells − Nuclei).
+    pub fn minus_inside_of(&self, inner: &Objects) -> Objects {
+        let (h, w) = self.labels.dim();
+        assert_eq!(inner.labels.dim(), (h, w), "objects of one image");
+        let n = &inner.labels;
+        let inside = |r: usize, c: usize| {
+            let l = n[[r, c]];
+            l != 0
+                && (r.saturating_sub(1)..(r + 2).min(h))
+                    .all(|y| (c.saturating_sub(1)..(c + 2).min(w)).all(|x| n[[y, x]] == l))
+        };
+        let labels =
+            Array2::from_shape_fn(
+                (h, w),
+                |(r, c)| {
+                    if inside(r, c) {
+                        0
+                    } else {
+                        self.labels[[r, c]]
+                    }
+                },
+            );
+        Objects::from_labels(labels)
+    }
+
     /// Whether pixel `(r, c)` of `object` is on its edge: a 4-neighbour inside the image has
     /// another label (background or another object). The image's own border is not an edge,
     /// as in CellProfiler's `find_boundaries(mode="inner")`.

@@ -140,3 +140,25 @@ fn area_shape_equals_cellprofiler_on_its_own_nucleus() {
         }
     }
 }
+
+#[test]
+fn cytoplasm_is_cells_minus_the_inside_of_nuclei_as_cellprofiler_made_it() {
+    let Some(dir) = profiles::data::data_dir_for_tests() else {
+        return;
+    };
+    // CellProfiler's own cytoplasm masks of the five NF1 fields, pixel for pixel.
+    for (well, site) in [("B7", 3), ("D6", 2), ("D7", 1), ("F7", 2), ("H12", 1)] {
+        let mask = |name: String| read(&dir, "Plate_2_masks", &name).mapv(|v| v > 0);
+        let nuclei =
+            Objects::from_mask(mask(format!("{well}_01_1_{site}_DAPI_001_MaskNuclei.tiff")).view());
+        let cells =
+            Objects::from_mask(mask(format!("{well}_01_3_{site}_RFP_001_MaskCells.tiff")).view());
+        let theirs = mask(format!("{well}_01_3_{site}_RFP_001_MaskCytoplasm.tiff"));
+        let ours = cells.minus_inside_of(&nuclei).labels().mapv(|l| l != 0);
+        let differ = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differ, 0,
+            "{well}: {differ} pixels differ from CellProfiler's cytoplasm"
+        );
+    }
+}

@@ -24,7 +24,9 @@ pub struct MeasureArgs {
     /// Objects to measure, each from the index's `ObjectsFileName_<Object>` (and
     /// `ObjectsPathName_<Object>`) columns, as CellProfiler's LoadData takes them: a label
     /// image, or a binary mask (one nonzero value), labelled by 4-connected components.
-    #[arg(long, value_delimiter = ',', default_value = "Nuclei,Cells")]
+    /// `Cytoplasm` without its own column is Cells minus the inside of Nuclei (CellProfiler's
+    /// IdentifyTertiaryObjects), keeping each cell's number.
+    #[arg(long, value_delimiter = ',', default_value = "Nuclei,Cells,Cytoplasm")]
     pub objects: Vec<String>,
     /// Output directory: one table per object, `<Object>.csv.gz`, `Metadata_` columns first.
     #[arg(short, long)]
@@ -48,21 +50,33 @@ fn objects_of(labels: Array2<u16>) -> Objects {
     }
 }
 
-/// One field's rows for one object: metadata then features, as text.
-fn field_rows(
+/// Where each field's objects come from, per index row.
+enum Paths {
+    Image(Vec<PathBuf>),
+    CellsMinusNuclei(Vec<PathBuf>, Vec<PathBuf>),
+}
+
+/// Where one field's objects come from.
+enum Source<'a> {
+    /// A label image or binary mask.
+    Image(&'a Path),
+    /// CellProfiler's tertiary objects: cells minus the inside of nuclei.
+    CellsMinusNuclei { cells: &'a Path, nuclei: &'a Path },
+}
+
+/// The objects of one image, checked against the field's size.
+fn read_objects(
     index: &ImageIndex,
     record: &FieldRecord,
-    mask: &Path,
+    path: &Path,
     object: &str,
-    texture_scale: usize,
-) -> Result<Vec<Vec<String>>> {
-    let field = index.load(record)?;
-    let plane = read_plane(mask)?;
-    let (_, h, w) = field.pixels.dim();
+    (h, w): (usize, usize),
+) -> Result<Objects> {
+    let plane = read_plane(path)?;
     if plane.pixels.dim() != (h, w) {
         bail!(
             "{} (index {}, line {}): the {object} image is {}×{} but the channels are {}×{}",
-            mask.display(),
+            path.display(),
             index.source.display(),
             record.line,
             plane.pixels.dim().1,
@@ -71,9 +85,29 @@ fn field_rows(
             h
         );
     }
+    Ok(objects_of(plane.pixels))
+}
+
+/// One field's rows for one object: metadata then features, as text.
+fn field_rows(
+    index: &ImageIndex,
+    record: &FieldRecord,
+    source: Source<'_>,
+    object: &str,
+    texture_scale: usize,
+) -> Result<Vec<Vec<String>>> {
+    let field = index.load(record)?;
+    let (_, h, w) = field.pixels.dim();
+    let (objects, mask) = match source {
+        Source::Image(path) => (read_objects(index, record, path, object, (h, w))?, path),
+        Source::CellsMinusNuclei { cells, nuclei } => {
+            let c = read_objects(index, record, cells, "Cells", (h, w))?;
+            let n = read_objects(index, record, nuclei, "Nuclei", (h, w))?;
+            (c.minus_inside_of(&n), cells)
+        }
+    };
     // CellProfiler's scale: the integer range of the file maps to 0–1.
     let scale = if field.bits == 8 { 255.0 } else { 65535.0 };
-    let objects = objects_of(plane.pixels);
     let shapes = measure_shapes(&objects);
     let channels: Vec<Array2<f64>> = field
         .pixels
@@ -192,15 +226,21 @@ pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
     if a.objects.is_empty() {
         bail!("--objects: name at least one object (e.g. Nuclei)");
     }
-    // Every object's column is checked before anything is written.
+    // Every object's column is checked before anything is written. Cytoplasm without its own
+    // column is Cells minus the inside of Nuclei, as CellProfiler's IdentifyTertiaryObjects.
+    let paths_of = |o: &str| object_paths(&a.index.index, o, a.index.root.as_deref());
     let masks = a
         .objects
         .iter()
         .map(|o| {
-            Ok((
-                o.clone(),
-                object_paths(&a.index.index, o, a.index.root.as_deref())?,
-            ))
+            let own = paths_of(o);
+            let derived = o == "Cytoplasm" && own.is_err();
+            let paths = if derived {
+                Paths::CellsMinusNuclei(paths_of("Cells")?, paths_of("Nuclei")?)
+            } else {
+                Paths::Image(own?)
+            };
+            Ok((o.clone(), paths))
         })
         .collect::<Result<Vec<_>>>()?;
     let bar = crate::images::bar(index.fields.len() * masks.len(), quiet, "measuring");
@@ -211,11 +251,20 @@ pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
             let mut gz = GzEncoder::new(w, flate2::Compression::default());
             let mut csv = csv::Writer::from_writer(&mut gz);
             csv.write_record(header(object, &index.channels, a.texture_scale))?;
-            let jobs: Vec<(&FieldRecord, &PathBuf)> = index.fields.iter().zip(paths).collect();
+            let jobs: Vec<(usize, &FieldRecord)> = index.fields.iter().enumerate().collect();
             for chunk in jobs.chunks(CHUNK) {
                 let done: Vec<Result<Vec<Vec<String>>>> = chunk
                     .par_iter()
-                    .map(|(r, m)| field_rows(&index, r, m, object, a.texture_scale))
+                    .map(|&(i, r)| {
+                        let source = match paths {
+                            Paths::Image(own) => Source::Image(&own[i]),
+                            Paths::CellsMinusNuclei(cells, nuclei) => Source::CellsMinusNuclei {
+                                cells: &cells[i],
+                                nuclei: &nuclei[i],
+                            },
+                        };
+                        field_rows(&index, r, source, object, a.texture_scale)
+                    })
                     .collect();
                 for rows in done {
                     match rows {

@@ -53,10 +53,13 @@ fn measures_every_object_and_agrees_with_cellprofiler_and_cp_measure() {
         "--channels",
         "DNA,RFP",
         "--objects",
-        "Nuclei,Cells",
+        "Nuclei,Cells,Cytoplasm",
         "-o",
         out.to_str().unwrap(),
     ]);
+    // Cytoplasm has no column of its own: Cells minus the inside of Nuclei, one per cell.
+    let cytoplasm = read_table(out.join("Cytoplasm.csv.gz"), &ReadOptions::default()).unwrap();
+    assert_eq!(cytoplasm.n_rows(), 13);
     let nuclei = read_table(out.join("Nuclei.csv.gz"), &ReadOptions::default()).unwrap();
     let cells = read_table(out.join("Cells.csv.gz"), &ReadOptions::default()).unwrap();
     // 29 + 28 nuclei and 9 + 4 cell components in the binary masks.
