@@ -240,11 +240,13 @@ impl TrainTask for VaeTask {
     }
 }
 
+/// A step's error for the shared loop, keeping its kind: a data or configuration error of this
+/// crate stays one (reachable through `source()`), not "invalid configuration".
 fn core_err(e: VaeError) -> cellpaint_core::CoreError {
     match e {
         VaeError::Core(c) => c,
         VaeError::Candle(c) => c.into(),
-        other => cellpaint_core::CoreError::Config(other.to_string()),
+        other => cellpaint_core::CoreError::method("profile VAE", other),
     }
 }
 
