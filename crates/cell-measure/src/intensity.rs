@@ -132,15 +132,21 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// CellProfiler's quantile of sorted values: position n·q, linear between the neighbours,
-/// the upper one clamped to the last value.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let n = sorted.len();
+/// CellProfiler's quantile: position n·q in the sorted values, linear between the neighbours,
+/// the upper one clamped to the last value. `v` is reordered (a selection, not a sort: O(n)).
+fn quantile(v: &mut [f64], q: f64) -> f64 {
+    let n = v.len();
     let pos = n as f64 * q;
     let lo = (pos.floor() as usize).min(n - 1);
-    let hi = (lo + 1).min(n - 1);
     let f = pos - lo as f64;
-    sorted[lo] * (1.0 - f) + sorted[hi] * f
+    let (_, &mut below, above) = v.select_nth_unstable_by(lo, f64::total_cmp);
+    // The next value in sorted order is the smallest of those after position lo.
+    let next = above
+        .iter()
+        .copied()
+        .min_by(f64::total_cmp)
+        .unwrap_or(below);
+    below * (1.0 - f) + next * f
 }
 
 fn intensity_of(objects: &Objects, o: &Object, pixels: &ArrayView2<'_, f64>) -> Result<Intensity> {
@@ -181,11 +187,20 @@ fn intensity_of(objects: &Objects, o: &Object, pixels: &ArrayView2<'_, f64>) -> 
     } else {
         (f64::NAN, f64::NAN)
     };
-    let mut sorted = values.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = quantile(&sorted, 0.5);
-    let mut deviations: Vec<f64> = values.iter().map(|v| (v - median).abs()).collect();
-    deviations.sort_by(f64::total_cmp);
+    let mut scratch = values.clone();
+    let median = quantile(&mut scratch, 0.5);
+    let lower_quartile = quantile(&mut scratch, 0.25);
+    let upper_quartile = quantile(&mut scratch, 0.75);
+    let (min, max) = scratch
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    scratch
+        .iter_mut()
+        .zip(&values)
+        .for_each(|(d, v)| *d = (v - median).abs());
+    let mad = quantile(&mut scratch, 0.5);
     let (edge_mean, edge_std) = if edge.is_empty() {
         (f64::NAN, f64::NAN)
     } else {
@@ -202,18 +217,18 @@ fn intensity_of(objects: &Objects, o: &Object, pixels: &ArrayView2<'_, f64>) -> 
         integrated,
         mean,
         std,
-        min: sorted[0],
-        max: sorted[sorted.len() - 1],
+        min,
+        max,
         integrated_edge: edge.iter().sum(),
         mean_edge: edge_mean,
         std_edge: edge_std,
         min_edge: fold(f64::INFINITY, f64::min),
         max_edge: fold(f64::NEG_INFINITY, f64::max),
         mass_displacement: ((cy - gy).powi(2) + (cx - gx).powi(2)).sqrt(),
-        lower_quartile: quantile(&sorted, 0.25),
+        lower_quartile,
         median,
-        mad: quantile(&deviations, 0.5),
-        upper_quartile: quantile(&sorted, 0.75),
+        mad,
+        upper_quartile,
         center_mass_x: cx,
         center_mass_y: cy,
         max_x: o.pixels[argmax].1 as f64,
@@ -229,11 +244,13 @@ mod tests {
     #[test]
     fn quartiles_follow_cellprofiler_not_numpy() {
         // n·q: for 4 values the lower quartile sits at position 1 (numpy's (n−1)·q: 0.75).
-        let s = [1.0, 2.0, 3.0, 4.0];
-        assert_eq!(quantile(&s, 0.25), 2.0);
-        assert_eq!(quantile(&s, 0.5), 3.0);
-        assert_eq!(quantile(&s, 0.75), 4.0);
-        assert_eq!(quantile(&[7.0], 0.5), 7.0);
+        let mut s = [4.0, 2.0, 1.0, 3.0];
+        assert_eq!(quantile(&mut s, 0.25), 2.0);
+        assert_eq!(quantile(&mut s, 0.5), 3.0);
+        assert_eq!(quantile(&mut s, 0.75), 4.0);
+        assert_eq!(quantile(&mut [7.0], 0.5), 7.0);
+        // Between neighbours: 5 values, q = 0.5 sits at 2.5.
+        assert_eq!(quantile(&mut [5.0, 1.0, 4.0, 2.0, 3.0], 0.5), 3.5);
     }
 
     #[test]
