@@ -48,6 +48,27 @@ pub struct ImageIndex {
     pub fields: Vec<FieldRecord>,
 }
 
+/// Where an index's relative paths resolve: `root`, default the CSV's directory.
+fn root_of(index: &Path, root: Option<&Path>) -> PathBuf {
+    root.map(Path::to_path_buf)
+        .or_else(|| index.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
+}
+
+/// A LoadData file: `name` in directory `dir` (its `PathName_` cell, when not empty), resolved
+/// against `root` when relative.
+fn joined(root: &Path, dir: Option<&str>, name: &str) -> PathBuf {
+    let p = match dir.filter(|d| !d.trim().is_empty()) {
+        Some(d) => PathBuf::from(d.trim()).join(name),
+        None => PathBuf::from(name),
+    };
+    if p.is_relative() {
+        root.join(p)
+    } else {
+        p
+    }
+}
+
 fn find(headers: &[String], names: &[String]) -> Option<usize> {
     names
         .iter()
@@ -60,10 +81,7 @@ impl ImageIndex {
     /// when present) or, DeepProfiler style, from a column named `Ch`.
     pub fn read(path: impl AsRef<Path>, channels: &[&str], root: Option<&Path>) -> Result<Self> {
         let path = path.as_ref();
-        let root = root
-            .map(Path::to_path_buf)
-            .or_else(|| path.parent().map(Path::to_path_buf))
-            .unwrap_or_default();
+        let root = root_of(path, root);
         let (mut rdr, headers) = open_csv(path)?;
         let meta_col = |key: &str| {
             let names = [
@@ -128,14 +146,7 @@ impl ImageIndex {
                         format!("empty file name for channel '{}'", channels[k]),
                     ));
                 }
-                let mut p = match d.and_then(|d| row.get(d)).filter(|s| !s.trim().is_empty()) {
-                    Some(dir) => PathBuf::from(dir.trim()).join(name),
-                    None => PathBuf::from(name),
-                };
-                if p.is_relative() {
-                    p = root.join(p);
-                }
-                paths.push(p);
+                paths.push(joined(&root, d.and_then(|d| row.get(d)), name));
             }
             let metadata = headers
                 .iter()
@@ -199,10 +210,7 @@ pub fn object_paths(
     root: Option<&Path>,
 ) -> Result<Vec<PathBuf>> {
     let path = path.as_ref();
-    let root = root
-        .map(Path::to_path_buf)
-        .or_else(|| path.parent().map(Path::to_path_buf))
-        .unwrap_or_default();
+    let root = root_of(path, root);
     let (mut rdr, headers) = open_csv(path)?;
     let file = find(&headers, &[format!("ObjectsFileName_{object}")]).ok_or_else(|| {
         ImageError::invalid(
@@ -224,17 +232,7 @@ pub fn object_paths(
                 format!("empty ObjectsFileName_{object}"),
             ));
         }
-        let mut p = match dir
-            .and_then(|d| row.get(d))
-            .filter(|s| !s.trim().is_empty())
-        {
-            Some(d) => PathBuf::from(d.trim()).join(name),
-            None => PathBuf::from(name),
-        };
-        if p.is_relative() {
-            p = root.join(p);
-        }
-        out.push(p);
+        out.push(joined(&root, dir.and_then(|d| row.get(d)), name));
     }
     Ok(out)
 }

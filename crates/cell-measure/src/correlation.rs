@@ -3,7 +3,7 @@
 
 use ndarray::ArrayView2;
 
-use crate::error::{MeasureError, Result};
+use crate::error::{finite, Result};
 use crate::objects::Objects;
 
 /// Colocalization of channels A and B within one object. CellProfiler names them
@@ -74,14 +74,8 @@ pub fn measure_correlation(
     a: ArrayView2<'_, f64>,
     b: ArrayView2<'_, f64>,
 ) -> Result<Vec<Correlation>> {
-    for dim in [a.dim(), b.dim()] {
-        if objects.labels().dim() != dim {
-            return Err(MeasureError::ShapeMismatch {
-                labels: objects.labels().dim(),
-                pixels: dim,
-            });
-        }
-    }
+    objects.check_size(a.dim())?;
+    objects.check_size(b.dim())?;
     objects
         .objects()
         .iter()
@@ -89,16 +83,8 @@ pub fn measure_correlation(
             let mut x = Vec::with_capacity(o.pixels.len());
             let mut y = Vec::with_capacity(o.pixels.len());
             for &(r, c) in &o.pixels {
-                for (v, out) in [(a[[r, c]], &mut x), (b[[r, c]], &mut y)] {
-                    if !v.is_finite() {
-                        return Err(MeasureError::NonFinite {
-                            row: r + 1,
-                            column: c + 1,
-                            value: v,
-                        });
-                    }
-                    out.push(v);
-                }
+                x.push(finite(a[[r, c]], r, c)?);
+                y.push(finite(b[[r, c]], r, c)?);
             }
             Ok(pair(&x, &y, THRESHOLD_PERCENT))
         })

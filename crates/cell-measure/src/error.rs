@@ -29,3 +29,16 @@ pub enum MeasureError {
 
 /// Results of this crate.
 pub type Result<T> = std::result::Result<T, MeasureError>;
+
+/// `v` at 0-based `(r, c)`, or the error naming the pixel when it is not finite.
+pub(crate) fn finite(v: f64, r: usize, c: usize) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(MeasureError::NonFinite {
+            row: r + 1,
+            column: c + 1,
+            value: v,
+        })
+    }
+}

@@ -2,7 +2,7 @@
 
 use ndarray::ArrayView2;
 
-use crate::error::{MeasureError, Result};
+use crate::error::{finite, Result};
 use crate::objects::{Object, Objects};
 
 /// Intensity of one object in one channel, named as CellProfiler names them
@@ -111,12 +111,7 @@ impl Intensity {
 /// scale: 16-bit values / 65535), in the objects' order. A non-finite pixel inside an object is
 /// an error naming its position.
 pub fn measure_intensity(objects: &Objects, pixels: ArrayView2<'_, f64>) -> Result<Vec<Intensity>> {
-    if objects.labels().dim() != pixels.dim() {
-        return Err(MeasureError::ShapeMismatch {
-            labels: objects.labels().dim(),
-            pixels: pixels.dim(),
-        });
-    }
+    objects.check_size(pixels.dim())?;
     objects
         .objects()
         .iter()
@@ -153,14 +148,7 @@ fn intensity_of(objects: &Objects, o: &Object, pixels: &ArrayView2<'_, f64>) -> 
     let mut values = Vec::with_capacity(o.pixels.len());
     let mut edge = Vec::new();
     for &(r, c) in &o.pixels {
-        let v = pixels[[r, c]];
-        if !v.is_finite() {
-            return Err(MeasureError::NonFinite {
-                row: r + 1,
-                column: c + 1,
-                value: v,
-            });
-        }
+        let v = finite(pixels[[r, c]], r, c)?;
         values.push(v);
         if objects.is_edge(o, r, c) {
             edge.push(v);

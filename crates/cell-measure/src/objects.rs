@@ -105,6 +105,18 @@ impl Objects {
         }
     }
 
+    /// An error unless an image of size `dim` fits this label image.
+    pub(crate) fn check_size(&self, dim: (usize, usize)) -> crate::Result<()> {
+        if self.labels.dim() == dim {
+            Ok(())
+        } else {
+            Err(crate::MeasureError::ShapeMismatch {
+                labels: self.labels.dim(),
+                pixels: dim,
+            })
+        }
+    }
+
     /// Number of objects.
     pub fn count(&self) -> usize {
         self.objects.len()

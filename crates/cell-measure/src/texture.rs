@@ -3,7 +3,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
-use crate::error::{MeasureError, Result};
+use crate::error::{finite, Result};
 use crate::objects::{Object, Objects};
 
 /// Haralick's features, CellProfiler's names, in the order of [`Texture::values`].
@@ -63,12 +63,7 @@ pub fn measure_texture(
     pixels: ArrayView2<'_, f64>,
     scale: usize,
 ) -> Result<Vec<Texture>> {
-    if objects.labels().dim() != pixels.dim() {
-        return Err(MeasureError::ShapeMismatch {
-            labels: objects.labels().dim(),
-            pixels: pixels.dim(),
-        });
-    }
+    objects.check_size(pixels.dim())?;
     objects
         .objects()
         .iter()
@@ -83,14 +78,7 @@ pub fn measure_texture(
 fn quantized_crop(o: &Object, pixels: &ArrayView2<'_, f64>) -> Result<Array2<u8>> {
     let mut crop = Array2::<u8>::zeros(o.box_shape());
     for &(r, c) in &o.pixels {
-        let v = pixels[[r, c]];
-        if !v.is_finite() {
-            return Err(MeasureError::NonFinite {
-                row: r + 1,
-                column: c + 1,
-                value: v,
-            });
-        }
+        let v = finite(pixels[[r, c]], r, c)?;
         crop[[r - o.min.0, c - o.min.1]] = (v * 255.0).round_ties_even().clamp(0.0, 255.0) as u8;
     }
     Ok(crop)
