@@ -172,3 +172,54 @@ fn walk_csv_rows(dir: &std::path::Path) -> usize {
     }
     n
 }
+
+#[test]
+fn simulated_images_come_with_their_true_objects_which_measure_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    common::run(&[
+        "-q",
+        "simulate",
+        "images",
+        "--seed",
+        "5",
+        "--max-wells-per-plate",
+        "2",
+        "-o",
+        sim.to_str().unwrap(),
+    ]);
+    let out = tmp.path().join("measured");
+    common::run(&[
+        "-q",
+        "measure",
+        "--index",
+        sim.join("index.csv").to_str().unwrap(),
+        "--objects",
+        "Nuclei,Cells,Cytoplasm",
+        "--texture-scale",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let nuclei = read_table(out.join("Nuclei.csv.gz"), &ReadOptions::default()).unwrap();
+    let cytoplasm = read_table(out.join("Cytoplasm.csv.gz"), &ReadOptions::default()).unwrap();
+    // Every drawn nucleus (the locations files) is an object, but for the few a neighbour
+    // covers entirely.
+    let drawn: usize = std::fs::read_dir(sim.join("locations"))
+        .unwrap()
+        .flat_map(|plate| std::fs::read_dir(plate.unwrap().path()).unwrap())
+        .map(|f| {
+            cell_images::read_locations(f.unwrap().path())
+                .unwrap()
+                .len()
+        })
+        .sum();
+    let n = nuclei.n_rows();
+    assert!(
+        n <= drawn && n as f64 >= 0.9 * drawn as f64,
+        "{n} objects, {drawn} drawn"
+    );
+    assert!(cytoplasm.n_rows() > 0);
+    // 20 AreaShape + 5 channels × 19 Intensity + 10 pairs × 9 Correlation.
+    assert_eq!(nuclei.feature_names().len(), 20 + 5 * 19 + 10 * 9);
+}

@@ -25,6 +25,12 @@ pub struct RenderedSite {
     /// `LATENT_NAMES` order): what a perfect per-cell measurement could know, e.g. to bound how
     /// well any per-cell classifier can do.
     pub latents: Array2<f64>,
+    /// The true nucleus segmentation, `(size, size)`: label k + 1 is `nuclei[k]`, 0 background.
+    /// A pixel inside two drawn nuclei goes to the one it is deeper in (smaller elliptical
+    /// distance), as a segmentation would split them.
+    pub nucleus_labels: Array2<u32>,
+    /// The true cell segmentation, same numbering and rule (each cell's nucleus shares its label).
+    pub cell_labels: Array2<u32>,
 }
 
 struct Cell {
@@ -87,6 +93,11 @@ pub fn render_site(screen: &Screen, well_index: usize, site: usize) -> RenderedS
         });
     }
     let mut img = Array3::<f64>::zeros((5, size, size));
+    // The true segmentation, and how deep each pixel is in the object it is assigned to.
+    let mut nucleus_labels = Array2::<u32>::zeros((size, size));
+    let mut cell_labels = Array2::<u32>::zeros((size, size));
+    let mut nucleus_depth = Array2::<f64>::from_elem((size, size), f64::INFINITY);
+    let mut cell_depth = Array2::<f64>::from_elem((size, size), f64::INFINITY);
     let salt = rng.random::<u64>();
     for (k, c) in cells.iter().enumerate() {
         let (cos, sin) = (c.angle.cos(), c.angle.sin());
@@ -128,6 +139,14 @@ pub fn render_site(screen: &Screen, well_index: usize, site: usize) -> RenderedS
                 let dc = ((u / c.cell.0).powi(2) + (v / c.cell.1).powi(2)).sqrt();
                 if dc > 1.15 {
                     continue;
+                }
+                if dc <= 1.0 && dc < cell_depth[[y, x]] {
+                    cell_depth[[y, x]] = dc;
+                    cell_labels[[y, x]] = k as u32 + 1;
+                }
+                if dn <= 1.0 && dn < nucleus_depth[[y, x]] {
+                    nucleus_depth[[y, x]] = dn;
+                    nucleus_labels[[y, x]] = k as u32 + 1;
                 }
                 let soft = |d: f64| 1.0 / (1.0 + ((d - 1.0) * 12.0).exp());
                 let in_n = soft(dn);
@@ -190,6 +209,8 @@ pub fn render_site(screen: &Screen, well_index: usize, site: usize) -> RenderedS
         pixels: out,
         nuclei,
         latents,
+        nucleus_labels,
+        cell_labels,
     }
 }
 
@@ -222,8 +243,10 @@ pub fn select_wells(screen: &Screen, max_wells_per_plate: Option<usize>) -> Vec<
 }
 
 /// Writes the chosen wells' sites as 16-bit TIFFs (`<dir>/images/<plate>/<well>_s<site>_<ch>.tiff`),
+/// the true nucleus and cell label images (`<dir>/masks/<plate>/<well>_s<site>_{Nuclei,Cells}.tiff`),
 /// one nucleus-locations CSV per site (`<dir>/locations/<plate>/<well>_s<site>.csv`) and an
-/// index CSV (`<dir>/index.csv`) in the layout cell-images reads. Returns the index records.
+/// index CSV (`<dir>/index.csv`) in the layout cell-images reads, with LoadData's
+/// `ObjectsFileName_<Object>` / `ObjectsPathName_<Object>` columns for the masks. Returns the index records.
 pub fn write_images(
     screen: &Screen,
     dir: &Path,
@@ -263,6 +286,38 @@ pub fn write_images(
                 .join(format!("{wname}_s{}.csv", s + 1));
             cell_images::write_locations(&loc, &site.nuclei)?;
             let mut metadata = std::collections::BTreeMap::new();
+            // The true segmentation as 16-bit label images, named the way CellProfiler's
+            // LoadData names object images (`cellpaint measure` reads them).
+            for (object, labels) in [
+                ("Nuclei", &site.nucleus_labels),
+                ("Cells", &site.cell_labels),
+            ] {
+                let name = format!("{wname}_s{}_{object}.tiff", s + 1);
+                let p = dir.join("masks").join(&plate.name).join(&name);
+                let max = labels.iter().copied().max().unwrap_or(0);
+                let labels = ndarray::Array2::from_shape_fn(labels.dim(), |i| {
+                    u16::try_from(labels[i]).unwrap_or(u16::MAX)
+                });
+                if max > u32::from(u16::MAX) {
+                    return Err(SimError::Config(format!(
+                        "{}: {max} objects do not fit a 16-bit label image",
+                        p.display()
+                    )));
+                }
+                cell_images::write_tiff_u16(
+                    &p,
+                    &[labels.view()],
+                    cell_images::TiffCompression::Deflate,
+                )?;
+                metadata.insert(format!("ObjectsFileName_{object}"), name);
+                metadata.insert(
+                    format!("ObjectsPathName_{object}"),
+                    PathBuf::from("masks")
+                        .join(&plate.name)
+                        .display()
+                        .to_string(),
+                );
+            }
             let (sample, moa) = match well.compound {
                 None => (cfg.control_name.clone(), String::new()),
                 Some(c) => (

@@ -205,3 +205,51 @@ fn images_carry_the_cells_of_the_truth() {
     let a = render_site(&screen, wells[0], 0).pixels;
     assert_eq!(a, render_site(&screen, wells[0], 0).pixels);
 }
+
+#[test]
+fn the_true_segmentation_lies_on_the_drawn_cells() {
+    let cfg = SimConfig {
+        image_size: 256,
+        ..SimConfig::tiny(2)
+    };
+    let screen = Screen::design(&cfg).unwrap();
+    let wells = select_wells(&screen, Some(2));
+    let (mut checked, mut far) = (0usize, 0usize);
+    for &w in &wells {
+        let site = render_site(&screen, w, 0);
+        let nuclei = cell_measure::Objects::from_labels(site.nucleus_labels.clone());
+        let cells = cell_measure::Objects::from_labels(site.cell_labels.clone());
+        let shapes = cell_measure::measure_shapes(&nuclei);
+        let dna = site
+            .pixels
+            .index_axis(ndarray::Axis(0), 0)
+            .mapv(|v| v as f64 / 65535.0);
+        let inside = cell_measure::measure_intensity(&nuclei, dna.view()).unwrap();
+        let cytoplasm = cells.minus_inside_of(&nuclei);
+        let outside = cell_measure::measure_intensity(&cytoplasm, dna.view()).unwrap();
+        for (o, s) in nuclei.objects().iter().zip(&shapes) {
+            let truth = &site.nuclei[o.label as usize - 1];
+            // An unshared nucleus sits on its drawn centre with its drawn area.
+            let whole = (s.area - truth.area as f64).abs() <= 0.1 * truth.area as f64;
+            if whole {
+                checked += 1;
+                let d = (s.center_x + 0.5 - truth.x).hypot(s.center_y + 0.5 - truth.y);
+                far += usize::from(d > 1.0);
+            }
+        }
+        // DNA is bright inside the nuclei and dim in the cytoplasm around them (2.9× here; the
+        // soft nucleus edge and the camera offset keep it from more).
+        let mean = |v: &[cell_measure::Intensity]| {
+            v.iter().map(|m| m.mean).sum::<f64>() / v.len().max(1) as f64
+        };
+        assert!(
+            mean(&inside) > 2.0 * mean(&outside),
+            "{} vs {}",
+            mean(&inside),
+            mean(&outside)
+        );
+        assert!(nuclei.count() > 0 && cells.count() >= nuclei.count() / 2);
+    }
+    assert!(checked >= 20, "only {checked} unshared nuclei");
+    assert_eq!(far, 0, "{far} of {checked} nuclei off their drawn centre");
+}
