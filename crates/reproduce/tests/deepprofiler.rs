@@ -44,6 +44,13 @@ fn quick_deepprofiler_reproduction_writes_report_figures_and_claims() {
         assert!((0.0..=1.0).contains(&map), "{scheme}: {map}");
     }
     assert_eq!(metrics["supp2b"].as_array().unwrap().len(), 7);
+    // Classical features measured from the pixels lead Figure 5A, the simulator's profiles beside.
+    let fig5 = metrics["figure5a"].as_array().unwrap();
+    assert_eq!(fig5.len(), 4);
+    assert_eq!(fig5[0][0], "classical features (measured)");
+    let measured_map = fig5[0][1].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&measured_map), "{measured_map}");
+    assert!(metrics["measured_features"].as_u64().unwrap() >= 100);
     // The real 5-channel field goes through detection, cropping and the network.
     if profiles::data::data_dir_for_tests()
         .is_some_and(|d| d.join("images/cellpainting_5ch").is_dir())

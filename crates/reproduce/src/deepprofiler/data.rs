@@ -132,6 +132,107 @@ pub fn simulated_cells_with(
     })
 }
 
+/// CellProfiler-style classical features measured from the pixels (issue #18's cell-measure),
+/// per well: each rendered site's true nuclei, cells and cytoplasm (the simulator's
+/// segmentation, as a segmentation pipeline would give), AreaShape (without positions) and
+/// Intensity of the 5 channels per compartment, median over the well's cells. Features that are
+/// not finite in every well are dropped. Metadata as [`Screen::profiles`].
+pub fn measured_wells(screen: &Screen) -> Result<profiles::ProfileTable> {
+    use cell_measure::{measure_intensity, measure_shapes, AreaShape, Intensity, Objects};
+    let positional = |n: &str| {
+        n.starts_with("Center_") || n.starts_with("BoundingBox") || n.starts_with("Location_")
+    };
+    let shape_names: Vec<usize> = (0..AreaShape::NAMES.len())
+        .filter(|&i| !positional(AreaShape::NAMES[i]))
+        .collect();
+    let intensity_names: Vec<usize> = (0..Intensity::NAMES.len())
+        .filter(|&i| !positional(Intensity::NAMES[i]))
+        .collect();
+    let compartments = ["Nuclei", "Cells", "Cytoplasm"];
+    let mut names = Vec::new();
+    for comp in compartments {
+        names.extend(
+            shape_names
+                .iter()
+                .map(|&i| format!("{comp}_AreaShape_{}", AreaShape::NAMES[i])),
+        );
+        for ch in cell_images::CELL_PAINTING_CHANNELS {
+            names.extend(
+                intensity_names
+                    .iter()
+                    .map(|&i| format!("{comp}_{}_{ch}", Intensity::NAMES[i])),
+            );
+        }
+    }
+    let sites = screen.config().sites_per_well;
+    let rows: Vec<Vec<f64>> = (0..screen.wells.len())
+        .into_par_iter()
+        .map(|w| -> Result<Vec<f64>> {
+            // One column per feature, one value per cell of the well (every site).
+            let mut per_cell: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+            for s in 0..sites {
+                let site = render_site(screen, w, s);
+                let nuclei = Objects::from_labels(site.nucleus_labels);
+                let cells = Objects::from_labels(site.cell_labels);
+                let cytoplasm = cells.minus_inside_of(&nuclei);
+                let channels: Vec<Array2<f64>> = site
+                    .pixels
+                    .axis_iter(Axis(0))
+                    .map(|c| c.mapv(|v| f64::from(v) / 65535.0))
+                    .collect();
+                // Cells with all three compartments (a cell's nucleus and cytoplasm share its
+                // label): their values, compartment by compartment.
+                let per_compartment = [&nuclei, &cells, &cytoplasm]
+                    .iter()
+                    .map(|objects| -> Result<_> {
+                        let intensities = channels
+                            .iter()
+                            .map(|c| measure_intensity(objects, c.view()))
+                            .collect::<cell_measure::Result<Vec<_>>>()?;
+                        Ok((
+                            objects.objects().to_vec(),
+                            measure_shapes(objects),
+                            intensities,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let has = |ci: usize, l: u32| per_compartment[ci].0.iter().any(|o| o.label == l);
+                let width = shape_names.len() + channels.len() * intensity_names.len();
+                for (ci, (objects, shapes, intensities)) in per_compartment.iter().enumerate() {
+                    for (k, o) in objects.iter().enumerate() {
+                        if !(0..3).all(|c| has(c, o.label)) {
+                            continue;
+                        }
+                        let mut col = ci * width;
+                        let sv = shapes[k].values();
+                        for &i in &shape_names {
+                            per_cell[col].push(sv[i]);
+                            col += 1;
+                        }
+                        for ch in intensities {
+                            let iv = ch[k].values();
+                            for &i in &intensity_names {
+                                per_cell[col].push(iv[i]);
+                                col += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(per_cell
+                .into_iter()
+                .map(|v| profiles::stats::median(v.into_iter().filter(|x| x.is_finite())))
+                .collect())
+        })
+        .collect::<Result<_>>()?;
+    let keep: Vec<usize> = (0..names.len())
+        .filter(|&j| rows.iter().all(|r| r[j].is_finite()))
+        .collect();
+    let x = Array2::from_shape_fn((rows.len(), keep.len()), |(i, j)| rows[i][keep[j]]);
+    let kept = keep.iter().map(|&j| names[j].clone()).collect();
+    Ok(screen.profiles()?.with_features(kept, x)?)
+}
+
 /// The true strength of each compound: ‖maximal effect‖ × the mean dose response over its doses.
 pub fn true_strength(screen: &Screen) -> std::collections::BTreeMap<String, f64> {
     let cfg = screen.config();
