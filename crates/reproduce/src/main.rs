@@ -18,8 +18,8 @@ struct Cli {
     /// A few minutes on 2 cores (what CI runs); the same as `--tier quick`.
     #[arg(long)]
     quick: bool,
-    /// quick (CI, minutes), cpu (≤ 1 h on 2 cores, networks that learn; moa-profiler) or
-    /// paper (the paper's settings; the default).
+    /// quick (CI, minutes), cpu (≤ 1 h on 2 cores, sized so the networks learn; cytovae,
+    /// deepprofiler, moa-profiler) or paper (the paper's settings; the default).
     #[arg(long, value_enum)]
     tier: Option<reproduce::Tier>,
     /// Output directory (default: target/reproduce/<paper>).
