@@ -230,7 +230,9 @@ pub fn bar_chart(
     }
     let mut svg = String::new();
     {
-        let width = 120 + 440 * panels.len() as u32;
+        // Wide enough for each category's label under its bar (≈ 140 px a bar).
+        let per_panel = (140 * categories.len() as u32).max(440);
+        let width = 120 + per_panel * panels.len() as u32;
         let root = SVGBackend::with_string(&mut svg, (width, 460)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let root = root.titled(title, ("sans-serif", 18)).map_err(plot_err)?;
