@@ -135,10 +135,11 @@ impl Objects {
     /// CellProfiler's tertiary objects (`IdentifyTertiaryObjects`, shrinking the smaller
     /// objects first): each of these objects minus the inside of `inner`'s objects, keeping its
     /// label. "Inside" is a pixel whose 8 neighbours within the image all carry its label, so
-    /// an inner object's outline stays with the outer one (Cytoplasm = Cells − Nuclei).
-    pub fn minus_inside_of(&self, inner: &Objects) -> Objects {
+    /// an inner object's outline stays with the outer one (Cytoplasm = Cells − Nuclei). Label
+    /// images of different sizes are an error.
+    pub fn minus_inside_of(&self, inner: &Objects) -> crate::Result<Objects> {
+        self.check_size(inner.labels.dim())?;
         let (h, w) = self.labels.dim();
-        assert_eq!(inner.labels.dim(), (h, w), "objects of one image");
         let n = &inner.labels;
         let inside = |r: usize, c: usize| {
             let l = n[[r, c]];
@@ -157,7 +158,7 @@ impl Objects {
                     }
                 },
             );
-        Objects::from_labels(labels)
+        Ok(Objects::from_labels(labels))
     }
 
     /// Whether pixel `(r, c)` of `object` is on its edge: a 4-neighbour inside the image has
@@ -216,6 +217,14 @@ mod tests {
         assert!(!o.is_edge(five, 0, 0));
         assert!(o.is_edge(five, 0, 1));
         assert!(o.is_edge(five, 1, 0));
+    }
+
+    #[test]
+    fn subtracting_objects_of_another_image_size_is_an_error() {
+        let cells = Objects::from_labels(array![[1, 1], [1, 1]]);
+        let nuclei = Objects::from_labels(array![[1, 1, 0]]);
+        let e = cells.minus_inside_of(&nuclei).unwrap_err().to_string();
+        assert!(e.contains("(2, 2)") && e.contains("(1, 3)"), "{e}");
     }
 
     impl Object {

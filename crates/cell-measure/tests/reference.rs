@@ -154,7 +154,11 @@ fn cytoplasm_is_cells_minus_the_inside_of_nuclei_as_cellprofiler_made_it() {
         let cells =
             Objects::from_mask(mask(format!("{well}_01_3_{site}_RFP_001_MaskCells.tiff")).view());
         let theirs = mask(format!("{well}_01_3_{site}_RFP_001_MaskCytoplasm.tiff"));
-        let ours = cells.minus_inside_of(&nuclei).labels().mapv(|l| l != 0);
+        let ours = cells
+            .minus_inside_of(&nuclei)
+            .unwrap()
+            .labels()
+            .mapv(|l| l != 0);
         let differ = ours.iter().zip(&theirs).filter(|(a, b)| a != b).count();
         assert_eq!(
             differ, 0,

@@ -103,7 +103,7 @@ fn field_rows(
         Source::CellsMinusNuclei { cells, nuclei } => {
             let c = read_objects(index, record, cells, "Cells", (h, w))?;
             let n = read_objects(index, record, nuclei, "Nuclei", (h, w))?;
-            (c.minus_inside_of(&n), cells)
+            (c.minus_inside_of(&n)?, cells)
         }
     };
     // CellProfiler's scale: the integer range of the file maps to 0–1.

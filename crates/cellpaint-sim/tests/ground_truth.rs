@@ -225,7 +225,7 @@ fn the_true_segmentation_lies_on_the_drawn_cells() {
             .index_axis(ndarray::Axis(0), 0)
             .mapv(|v| v as f64 / 65535.0);
         let inside = cell_measure::measure_intensity(&nuclei, dna.view()).unwrap();
-        let cytoplasm = cells.minus_inside_of(&nuclei);
+        let cytoplasm = cells.minus_inside_of(&nuclei).unwrap();
         let outside = cell_measure::measure_intensity(&cytoplasm, dna.view()).unwrap();
         for (o, s) in nuclei.objects().iter().zip(&shapes) {
             let truth = &site.nuclei[o.label as usize - 1];

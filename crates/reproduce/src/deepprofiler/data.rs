@@ -174,7 +174,7 @@ pub fn measured_wells(screen: &Screen) -> Result<profiles::ProfileTable> {
                 let site = render_site(screen, w, s);
                 let nuclei = Objects::from_labels(site.nucleus_labels);
                 let cells = Objects::from_labels(site.cell_labels);
-                let cytoplasm = cells.minus_inside_of(&nuclei);
+                let cytoplasm = cells.minus_inside_of(&nuclei)?;
                 let channels: Vec<Array2<f64>> = site
                     .pixels
                     .axis_iter(Axis(0))
