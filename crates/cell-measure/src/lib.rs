@@ -6,6 +6,7 @@ mod error;
 mod intensity;
 mod objects;
 mod shape;
+mod table;
 mod texture;
 
 pub use correlation::{measure_correlation, Correlation, THRESHOLD_PERCENT};
@@ -13,4 +14,5 @@ pub use error::{MeasureError, Result};
 pub use intensity::{measure_intensity, Intensity};
 pub use objects::{Object, Objects};
 pub use shape::{measure_shapes, AreaShape};
+pub use table::{is_positional, measure_cells, measure_objects, FeatureSet, ObjectFeatures};
 pub use texture::{measure_texture, Texture, HARALICK};

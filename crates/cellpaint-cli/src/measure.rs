@@ -6,13 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use cell_images::{object_paths, read_plane, FieldRecord, ImageIndex};
-use cell_measure::{
-    measure_correlation, measure_intensity, measure_shapes, measure_texture, Correlation, Objects,
-    Texture,
-};
+use cell_measure::{measure_objects, FeatureSet, Objects};
 use clap::Args;
 use flate2::write::GzEncoder;
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::images::IndexArgs;
@@ -108,65 +105,43 @@ fn field_rows(
     };
     // CellProfiler's scale: the integer range of the file maps to 0–1.
     let scale = if field.bits == 8 { 255.0 } else { 65535.0 };
-    let shapes = measure_shapes(&objects);
     let channels: Vec<Array2<f64>> = field
         .pixels
         .axis_iter(Axis(0))
         .map(|ch| ch.mapv(|v| f64::from(v) / scale))
         .collect();
-    let context = || format!("{} (index line {})", mask.display(), record.line);
-    let intensities = channels
+    let named: Vec<(&str, ArrayView2<'_, f64>)> = index
+        .channels
         .iter()
-        .map(|ch| measure_intensity(&objects, ch.view()))
-        .collect::<cell_measure::Result<Vec<_>>>()
-        .with_context(context)?;
-    let textures = if texture_scale == 0 {
-        Vec::new()
-    } else {
-        channels
-            .iter()
-            .map(|ch| measure_texture(&objects, ch.view(), texture_scale))
-            .collect::<cell_measure::Result<Vec<_>>>()
-            .with_context(context)?
-    };
-    // Every pair of channels, in index order (CellProfiler's MeasureColocalization).
-    let mut correlations = Vec::new();
-    for i in 0..channels.len() {
-        for j in i + 1..channels.len() {
-            correlations.push(
-                measure_correlation(&objects, channels[i].view(), channels[j].view())
-                    .with_context(context)?,
-            );
-        }
-    }
+        .map(String::as_str)
+        .zip(channels.iter().map(|c| c.view()))
+        .collect();
+    let features = measure_objects(object, &objects, &named, &feature_set(texture_scale))
+        .with_context(|| format!("{} (index line {})", mask.display(), record.line))?;
     let mut rows = Vec::with_capacity(objects.count());
-    for (i, (o, s)) in objects.objects().iter().zip(&shapes).enumerate() {
+    for (o, values) in objects.objects().iter().zip(features.values.rows()) {
+        let centre = |axis: usize| o.pixels.iter().map(|p| [p.0, p.1][axis] as f64).sum::<f64>()
+            / o.pixels.len() as f64;
         let mut row = vec![
             record.plate.clone(),
             record.well.clone(),
             record.site.clone(),
             o.label.to_string(),
-            profiles::format_f64(s.center_x),
-            profiles::format_f64(s.center_y),
+            profiles::format_f64(centre(1)),
+            profiles::format_f64(centre(0)),
         ];
-        row.extend(s.values().iter().map(|&v| profiles::format_f64(v)));
-        let text = |v: &[f64]| {
-            v.iter()
-                .map(|&x| profiles::format_f64(x))
-                .collect::<Vec<_>>()
-        };
-        for per_channel in &intensities {
-            row.extend(text(&per_channel[i].values()));
-        }
-        for per_pair in &correlations {
-            row.extend(text(&per_pair[i].values()));
-        }
-        for per_channel in &textures {
-            row.extend(text(&per_channel[i].flat()));
-        }
+        row.extend(values.iter().map(|&v| profiles::format_f64(v)));
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// Every family, texture at `texture_scale` (0 skips it).
+fn feature_set(texture_scale: usize) -> FeatureSet {
+    FeatureSet {
+        texture_scale: (texture_scale > 0).then_some(texture_scale),
+        ..FeatureSet::default()
+    }
 }
 
 fn header(object: &str, channels: &[String], texture_scale: usize) -> Vec<String> {
@@ -180,33 +155,8 @@ fn header(object: &str, channels: &[String], texture_scale: usize) -> Vec<String
     ]
     .map(String::from)
     .to_vec();
-    let shape = cell_measure::AreaShape::NAMES;
-    h.extend(shape.iter().map(|n| format!("{object}_AreaShape_{n}")));
-    for ch in channels {
-        h.extend(
-            cell_measure::Intensity::NAMES
-                .iter()
-                .map(|n| format!("{object}_{n}_{ch}")),
-        );
-    }
-    for (i, a) in channels.iter().enumerate() {
-        for b in &channels[i + 1..] {
-            h.extend(
-                Correlation::names(a, b)
-                    .iter()
-                    .map(|n| format!("{object}_{n}")),
-            );
-        }
-    }
-    if texture_scale > 0 {
-        for ch in channels {
-            h.extend(
-                Texture::names(ch, texture_scale)
-                    .iter()
-                    .map(|n| format!("{object}_{n}")),
-            );
-        }
-    }
+    let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+    h.extend(feature_set(texture_scale).names(object, &names));
     h
 }
 

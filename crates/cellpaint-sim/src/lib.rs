@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod images;
+pub mod measured;
 pub mod model;
 pub mod rng;
 pub mod screen;
@@ -10,6 +11,7 @@ pub mod screen;
 use std::path::Path;
 
 pub use config::SimConfig;
+pub use measured::measure_site;
 pub use images::{render_site, select_wells, write_images, RenderedSite};
 pub use model::{dose_response, LATENT_NAMES};
 pub use screen::{GroundTruth, Screen};
@@ -26,6 +28,9 @@ pub enum SimError {
     /// Writing images failed.
     #[error(transparent)]
     Image(#[from] cell_images::ImageError),
+    /// Measuring rendered cells failed.
+    #[error(transparent)]
+    Measure(#[from] cell_measure::MeasureError),
 }
 
 /// Designs the screen and writes its profiles (`.csv`, `.csv.gz`) and the ground truth beside

@@ -37,6 +37,13 @@ pub struct SimulatedCrops {
     pub crops: CropSet,
     /// `(crops, N_LATENT)`: row i is the phenotype crop i's cell was drawn from.
     pub latents: Array2<f64>,
+    /// `(crops, features)`: CellProfiler-style features of each crop's cell measured from the
+    /// same rendered field (cell-measure on the true segmentation, the three crop channels,
+    /// every family; positions left out), NaN where the cell lacks a compartment (no row in
+    /// `cell_measure::measure_cells`) or a feature is undefined for it.
+    pub measured: Array2<f64>,
+    /// The column names of `measured`.
+    pub measured_names: Vec<String>,
     /// The simulated screen (its truth: compounds, MOAs, effects).
     pub screen: Screen,
 }
@@ -58,7 +65,8 @@ pub fn simulated_crops(config: &SimConfig, per_well: usize) -> Result<SimulatedC
         border: BorderPolicy::Skip,
         min_max_scale: false,
     };
-    type WellCrops = (Vec<(ndarray::Array3<f32>, Vec<f64>)>, CropMeta);
+    type WellCrops = (Vec<(ndarray::Array3<f32>, Vec<f64>, Vec<f64>)>, CropMeta, Vec<String>);
+    let set = cell_measure::FeatureSet::default();
     let per: Vec<WellCrops> = wells
         .par_iter()
         .map(|&i| -> Result<_> {
@@ -68,6 +76,19 @@ pub fn simulated_crops(config: &SimConfig, per_well: usize) -> Result<SimulatedC
                 Field::from_pixels(vec!["DNA".into(), "Mito".into(), "AGP".into()], 16, px)?;
             let centres: Vec<(f64, f64)> = site.nuclei.iter().map(|n| (n.x, n.y)).collect();
             let crops = extract_crops(&field, &centres, &params)?;
+            let cells = cellpaint_sim::measure_site(&site, &SIM_CHANNELS, &set)?;
+            let keep: Vec<usize> = (0..cells.names.len())
+                .filter(|&j| !cell_measure::is_positional(&cells.names[j]))
+                .collect();
+            let row_of: std::collections::HashMap<u32, usize> =
+                cells.labels.iter().enumerate().map(|(i, &l)| (l, i)).collect();
+            let features_of = |index: usize| -> Vec<f64> {
+                match row_of.get(&(index as u32 + 1)) {
+                    Some(&r) => keep.iter().map(|&j| cells.values[[r, j]]).collect(),
+                    None => vec![f64::NAN; keep.len()],
+                }
+            };
+            let names: Vec<String> = keep.iter().map(|&j| cells.names[j].clone()).collect();
             let w = &screen.wells[i];
             let plate = &screen.truth.plates[w.plate];
             let (compound, moa) = match w.compound {
@@ -94,21 +115,28 @@ pub fn simulated_crops(config: &SimConfig, per_well: usize) -> Result<SimulatedC
                 crops
                     .into_iter()
                     .take(per_well)
-                    .map(|c| (c.pixels, site.latents.row(c.index).to_vec()))
+                    .map(|c| {
+                        let f = features_of(c.index);
+                        (c.pixels, site.latents.row(c.index).to_vec(), f)
+                    })
                     .collect(),
                 meta,
+                names,
             ))
         })
         .collect::<Result<_>>()?;
     let n: usize = per.iter().map(|p| p.0.len()).sum();
+    let measured_names = per.first().map(|p| p.2.clone()).unwrap_or_default();
+    let mut measured = Array2::<f64>::zeros((n, measured_names.len()));
     let mut pixels = Array4::<f32>::zeros((n, 3, 68, 68));
     let mut latents = Array2::<f64>::zeros((n, cellpaint_sim::model::N_LATENT));
     let mut meta = Vec::with_capacity(n);
     let mut k = 0;
-    for (crops, m) in per {
-        for (c, z) in crops {
+    for (crops, m, _) in per {
+        for (c, z, f) in crops {
             pixels.index_axis_mut(Axis(0), k).assign(&c);
             latents.row_mut(k).assign(&ndarray::ArrayView1::from(&z));
+            measured.row_mut(k).assign(&ndarray::ArrayView1::from(&f));
             meta.push(m.clone());
             k += 1;
         }
@@ -118,8 +146,44 @@ pub fn simulated_crops(config: &SimConfig, per_well: usize) -> Result<SimulatedC
     Ok(SimulatedCrops {
         crops,
         latents,
+        measured,
+        measured_names,
         screen,
     })
+}
+
+/// Cell features made comparable, as a profiling pipeline normalises them before profiles are
+/// compared: each feature z-scored on the control cells (mean and s.d.; pycytominer's
+/// `standardize` on negative controls), a missing value (NaN) set to the control mean (0
+/// after scaling). Features with no finite control value or no spread on the controls are left
+/// out. Returns the kept columns' indices beside the matrix.
+pub fn standardise_on_controls(x: &Array2<f64>, control: &[bool]) -> (Array2<f64>, Vec<usize>) {
+    let mut kept = Vec::new();
+    let mut stats = Vec::new();
+    for j in 0..x.ncols() {
+        let v: Vec<f64> = (0..x.nrows())
+            .filter(|&i| control[i] && x[[i, j]].is_finite())
+            .map(|i| x[[i, j]])
+            .collect();
+        if v.len() < 2 {
+            continue;
+        }
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        let sd = (v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+        if sd > 1e-12 * mean.abs().max(1.0) {
+            kept.push(j);
+            stats.push((mean, sd));
+        }
+    }
+    let z = Array2::from_shape_fn((x.nrows(), kept.len()), |(i, k)| {
+        let v = x[[i, kept[k]]];
+        if v.is_finite() {
+            (v - stats[k].0) / stats[k].1
+        } else {
+            0.0
+        }
+    });
+    (z, kept)
 }
 
 #[cfg(test)]
@@ -136,6 +200,21 @@ mod tests {
     /// true phenotypes is near perfect (measured 96.9 %; chance 25 %), so a network far below
     /// that has not learned what the crops carry. Fails if the latents stop matching the crops'
     /// cells (shuffled across the screen they fall to about chance) or the profiles break.
+    #[test]
+    fn standardising_on_controls_scales_by_the_controls_and_drops_flat_features() {
+        let x = ndarray::array![
+            [1.0, 5.0, 2.0],
+            [3.0, 5.0, f64::NAN],
+            [10.0, 7.0, 4.0],
+            [f64::NAN, 1.0, 8.0]
+        ];
+        let (z, kept) = standardise_on_controls(&x, &[true, true, false, false]);
+        // Column 1 is flat on the controls, column 2 has one finite control value.
+        assert_eq!(kept, vec![0]);
+        let sd = 2f64.sqrt();
+        assert_eq!(z.column(0).to_vec(), vec![-1.0 / sd, 1.0 / sd, 8.0 / sd, 0.0]);
+    }
+
     #[test]
     fn moas_are_decodable_from_the_quick_screens_cells() {
         let sim = simulated_crops(&simulation_config(true, 0), 12).unwrap();

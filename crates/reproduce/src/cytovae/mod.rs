@@ -302,6 +302,8 @@ pub fn run(opts: &Options) -> Result<()> {
     let data::SimulatedCrops {
         crops: sim,
         latents: sim_latents,
+        measured,
+        measured_names,
         screen,
     } = data::simulated_crops(&s.simulation, s.crops_per_well)?;
     let n_moas = screen.truth.moas.len();
@@ -316,6 +318,7 @@ pub fn run(opts: &Options) -> Result<()> {
         opts.run_options(),
         &device,
     )?;
+    let control = ProfileParams::default().control;
     let mut table = [[f64::NAN; 4]; 3];
     let mut table_b = [[f64::NAN; 4]; 3];
     let mut rows = Vec::new();
@@ -335,7 +338,6 @@ pub fn run(opts: &Options) -> Result<()> {
         rows.push(nsc_row);
         rows.push(nscb_row);
     }
-    let control = ProfileParams::default().control;
     let n_treatments = sim
         .meta
         .iter()
@@ -344,12 +346,25 @@ pub fn run(opts: &Options) -> Result<()> {
         .collect::<std::collections::BTreeSet<_>>()
         .len();
     // What the crops allow with no network: the cells' true phenotypes (the simulator's
-    // truth, a ceiling no image model is promised) and plain crop statistics (a pixel
-    // baseline; not CellProfiler's features, so not the paper's comparison).
+    // truth, a ceiling no image model is promised), CellProfiler-style features measured from
+    // the same cells (the paper's classical comparison) and plain crop statistics.
     let crop_stats = crate::deepprofiler::data::crop_statistics(&sim.pixels);
+    let is_control: Vec<bool> = sim.meta.iter().map(|m| m.compound == control).collect();
+    let (classical, classical_kept) = data::standardise_on_controls(&measured, &is_control);
+    metrics.insert(
+        "classical_features".into(),
+        json!({"measured": measured_names.len(), "kept": classical_kept.len(),
+               "cells_without_cytoplasm": (0..measured.nrows())
+                   .filter(|&i| measured.row(i).iter().all(|v| v.is_nan())).count()}),
+    );
     let mut baselines = serde_json::Map::new();
     for (name, key, x) in [
         ("true phenotype", "true_phenotype", &sim_latents),
+        (
+            "CellProfiler features (measured)",
+            "measured_classical",
+            &classical,
+        ),
         ("crop statistics", "crop_statistics", &crop_stats),
     ] {
         let acc = table1_accuracies(x.view(), &sim.meta)?;
@@ -376,9 +391,12 @@ pub fn run(opts: &Options) -> Result<()> {
          (λ = 0.01) fit per plate on control cells; 1-NN by cosine. The paper's numbers are on \
          BBBC021 (103 treatments, 12 MOAs) after 40,000 iterations. Rows marked (no network) \
          profile each cell by its true latent phenotype (the simulator's truth: what the crops \
-         could give at best) or by 15 plain crop statistics (per channel mean, s.d., fraction \
-         above 0.25 and 0.5, centre mean); neither is CellProfiler's features, so neither is \
-         the paper's classical comparison.",
+         could give at best), by CellProfiler-style features of the same cell measured from \
+         the rendered field (cell-measure on the true segmentation: AreaShape, Intensity, \
+         Correlation and Texture of nuclei, cells and cytoplasm in the three crop channels, \
+         positions left out, each feature z-scored on the control cells; the paper's \
+         classical comparison) or by 15 plain crop statistics (per channel mean, s.d., \
+         fraction above 0.25 and 0.5, centre mean).",
         sim.len(),
         sim.meta
             .iter()

@@ -322,7 +322,7 @@ pub fn run(opts: &Options) -> Result<()> {
     let main = figure2(&cx, &mut out)?;
     figure3(&cx, &mut out, &effects, &main)?;
     log("measuring classical features from the pixels (cell-measure)");
-    let measured_wells = data::measured_wells(&screen)?;
+    let measured_wells = screen.measured_profiles(&cell_measure::FeatureSet::default())?;
     out.metrics.insert(
         "measured_features".into(),
         json!(measured_wells.feature_names().len()),
@@ -779,9 +779,9 @@ fn figure5a_6b(
          (CDRP 0.0518 / 25.98 vs 0.0650 / 33.22; TA-ORF 0.1716 / 25.89 vs 0.1838 / 27.33). The \
          paper's second baseline is an ImageNet network; with no pretrained weights staged we use \
          the same architecture with random weights. The classical features are measured from the \
-         same rendered fields the network sees, as CellProfiler would (cell-measure: AreaShape and \
-         Intensity of the 5 channels in nuclei, cells and cytoplasm of the simulator's true \
-         segmentation, well median); the simulator's own profiles (its latent phenotype mapped to \
+         same rendered fields the network sees, as CellProfiler would (cell-measure: AreaShape, \
+         Intensity, Correlation and Texture of the 5 channels in nuclei, cells and cytoplasm of \
+         the simulator's true segmentation, positions left out, well median); the simulator's own profiles (its latent phenotype mapped to \
          feature space with little noise) are shown for reference and are not the comparison.",
     );
     report.table(
