@@ -163,6 +163,29 @@ impl ConvBn {
         };
         self.bn.forward(&y, train, self.act)
     }
+
+    /// `forward_t` of `x` scaled per image and channel by `scale` (N, C, 1, 1), the
+    /// squeeze-excitation output. A 1×1 convolution folds the scale into its weight
+    /// (W·(s⊙x) = (W·diag s)·x): one (Cout × C) weight per image instead of a full-size scaled
+    /// copy of the widest activation, forward and backward.
+    fn forward_scaled(&self, x: &Tensor, scale: &Tensor, train: bool) -> Result<Tensor> {
+        let y = match self.kind {
+            ConvKind::Pointwise => pointwise_scaled(x, &self.weight, scale)?,
+            _ => return self.forward_t(&x.broadcast_mul(scale)?, train),
+        };
+        self.bn.forward(&y, train, self.act)
+    }
+}
+
+/// [`pointwise`] of `x ⊙ scale` (scale (N, C, 1, 1)), as per-image weights W·diag(scale_n).
+pub(crate) fn pointwise_scaled(x: &Tensor, weight: &Tensor, scale: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let cout = weight.dim(0)?;
+    let wm = weight
+        .reshape((1, cout, c))?
+        .broadcast_mul(&scale.reshape((n, 1, c))?)?;
+    let xm = x.contiguous()?.reshape((n, c, h * w))?;
+    wm.matmul(&xm)?.reshape((n, cout, h, w))
 }
 
 /// 1×1 convolution as (Cout × Cin) · (Cin × HW) per image.
@@ -188,11 +211,16 @@ impl SqueezeExcite {
             fc2: candle_nn::conv2d(squeeze, c, 1, Default::default(), vb.pp("fc2"))?,
         })
     }
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let s = x.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
+    /// The per-image, per-channel scale (N, C, 1, 1) the block multiplies `x` by.
+    fn scale(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let s = x
+            .contiguous()?
+            .reshape((n, c, h * w))?
+            .mean_keepdim(D::Minus1)?
+            .reshape((n, c, 1, 1))?;
         let s = candle_nn::ops::silu(&self.fc1.forward(&s)?)?;
-        let s = candle_nn::ops::sigmoid(&self.fc2.forward(&s)?)?;
-        x.broadcast_mul(&s)
+        candle_nn::ops::sigmoid(&self.fc2.forward(&s)?)
     }
 }
 
@@ -223,8 +251,8 @@ impl MBConv {
         }
         h = self.depthwise.forward_t(&h, train)?;
         taps.offer(&format!("{}_activation", self.name), &h);
-        h = self.se.forward(&h)?;
-        h = self.project.forward_t(&h, train)?;
+        let scale = self.se.scale(&h)?;
+        h = self.project.forward_scaled(&h, &scale, train)?;
         if self.residual {
             if train && self.drop_prob > 0.0 {
                 if let Some(rng) = rng.as_deref_mut() {

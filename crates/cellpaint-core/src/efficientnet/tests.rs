@@ -1,4 +1,5 @@
 use super::*;
+use candle_core::Var;
 use crate::gradcheck::check_gradients;
 use crate::init::SeededVarMap;
 use rand::Rng;
@@ -239,4 +240,46 @@ fn timm_names_map_to_torchvision() {
         weights::timm_to_torchvision("blocks.1.0.bn1.num_batches_tracked"),
         None
     );
+}
+
+#[test]
+fn squeeze_excitation_folded_into_the_projection_equals_scaling_first() {
+    // W·(s⊙x) as per-image weights W·diag(s): same values and the same gradients for x, W
+    // and s as the plain composition (broadcast multiply, then the 1×1 convolution).
+    let dev = Device::Cpu;
+    let x = Var::from_tensor(&input(3, 6, 5, 1).to_dtype(DType::F64).unwrap()).unwrap();
+    let w = Var::from_tensor(
+        &input(1, 4 * 6, 1, 2)
+            .to_dtype(DType::F64)
+            .unwrap()
+            .reshape((4, 6, 1, 1))
+            .unwrap(),
+    )
+    .unwrap();
+    let s = Var::from_tensor(
+        &input(3, 6, 1, 3)
+            .to_dtype(DType::F64)
+            .unwrap()
+            .affine(0.5, 0.5)
+            .unwrap(),
+    )
+    .unwrap();
+    let target = input(3, 4, 5, 4).to_dtype(DType::F64).unwrap();
+    let run = |fused: bool| {
+        let y = if fused {
+            pointwise_scaled(x.as_tensor(), w.as_tensor(), s.as_tensor()).unwrap()
+        } else {
+            pointwise(&x.as_tensor().broadcast_mul(s.as_tensor()).unwrap(), w.as_tensor()).unwrap()
+        };
+        let loss = (&y * &target).unwrap().sum_all().unwrap();
+        let g = loss.backward().unwrap();
+        let grad = |v: &Var| g.get(v.as_tensor()).unwrap().to_device(&dev).unwrap();
+        (y, grad(&x), grad(&w), grad(&s))
+    };
+    let (a, b) = (run(true), run(false));
+    for (p, q) in [(&a.0, &b.0), (&a.1, &b.1), (&a.2, &b.2), (&a.3, &b.3)] {
+        assert_eq!(p.dims(), q.dims());
+        let d = crate::gradcheck::max_abs_diff(p, q).unwrap();
+        assert!(d < 1e-12, "{d}");
+    }
 }
