@@ -35,6 +35,8 @@ pub fn print_line(text: &str) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
+    cellpaint_core::threads::fix_thread_counts();
     let cli = commands::Cli::parse();
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,6 +21,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
+    cellpaint_core::threads::fix_thread_counts();
     let out = std::env::args().nth(1);
     let steps: usize = std::env::var("BENCH_STEPS")
         .ok()

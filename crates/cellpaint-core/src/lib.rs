@@ -39,6 +39,7 @@ pub mod resnet;
 pub mod rng;
 pub mod schedule;
 pub mod testing;
+pub mod threads;
 pub mod train;
 
 pub use candle_core as candle;

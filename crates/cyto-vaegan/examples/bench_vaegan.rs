@@ -45,6 +45,8 @@ fn iteration_s(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
+    cellpaint_core::threads::fix_thread_counts();
     let steps: usize = std::env::var("BENCH_STEPS")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -7,6 +7,8 @@ use deepprofiler_wsl::crops::toy_crops;
 use deepprofiler_wsl::split::partition;
 use deepprofiler_wsl::train_classifier;
 fn main() {
+    // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
+    cellpaint_core::threads::fix_thread_counts();
     let all = toy_crops(1);
     let mut c = DeepProfilerConfig::default();
     let epochs: usize = std::env::args()

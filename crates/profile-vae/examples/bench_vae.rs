@@ -13,6 +13,8 @@ use rand::Rng;
 static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
+    cellpaint_core::threads::fix_thread_counts();
     let (n, d, batch) = (96 * 20, 588, 96);
     let mut rng = seeded_rng(0);
     let x = Array2::from_shape_fn((n, d), |_| rng.random::<f64>());

@@ -29,6 +29,8 @@ fn table1_line(x: &Array2<f64>, meta: &[CropMeta]) -> Result<String> {
 }
 
 fn main() -> Result<()> {
+    // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
+    cellpaint_core::threads::fix_thread_counts();
     let args = reproduce::KeyValues::from_args();
     let get = |k: &str, d: usize| -> Result<usize> { Ok(args.get(k, d as f64)? as usize) };
     let variant = match args.0.get("variant").map_or("ae", String::as_str) {

@@ -276,6 +276,8 @@ fn vae_plus(dev: &Device, sizes: &Sizes) -> Result<Value> {
 }
 
 fn main() -> Result<()> {
+    // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
+    cellpaint_core::threads::fix_thread_counts();
     let args = reproduce::KeyValues::from_args();
     let choice = args.device()?;
     let dev = choice.device()?;

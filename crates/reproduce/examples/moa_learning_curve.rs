@@ -13,6 +13,8 @@ use moa_profiler::{train_moa_profiler, MoaProfilerConfig};
 static GLOBAL: cellpaint_core::Allocator = cellpaint_core::Allocator;
 
 fn main() -> Result<()> {
+    // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
+    cellpaint_core::threads::fix_thread_counts();
     let args = reproduce::KeyValues::from_args();
     let get = |k: &str, d: f64| args.get(k, d);
     let device = args.device()?.device()?;

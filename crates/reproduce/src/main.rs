@@ -46,6 +46,8 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
+    cellpaint_core::threads::fix_thread_counts();
     let cli = Cli::parse();
     let tier = match (cli.quick, cli.tier) {
         (true, Some(t)) if t != reproduce::Tier::Quick => {

@@ -177,10 +177,15 @@ impl ConvBn {
     }
 }
 
-/// [`pointwise`] of `x ⊙ scale` (scale (N, C, 1, 1)), as per-image weights W·diag(scale_n).
+/// [`pointwise`] of `x ⊙ scale` (scale (N, C, 1, 1)), as per-image weights W·diag(scale_n)
+/// where an image has at least as many pixels as output channels (the per-image weights are
+/// then smaller than the scaled activation); otherwise scaling first is the cheaper one.
 pub(crate) fn pointwise_scaled(x: &Tensor, weight: &Tensor, scale: &Tensor) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let cout = weight.dim(0)?;
+    if h * w < cout {
+        return pointwise(&x.broadcast_mul(scale)?, weight);
+    }
     let wm = weight
         .reshape((1, cout, c))?
         .broadcast_mul(&scale.reshape((n, 1, c))?)?;
@@ -188,13 +193,29 @@ pub(crate) fn pointwise_scaled(x: &Tensor, weight: &Tensor, scale: &Tensor) -> R
     wm.matmul(&xm)?.reshape((n, cout, h, w))
 }
 
-/// 1×1 convolution as (Cout × Cin) · (Cin × HW) per image.
+/// 1×1 convolution. Where an image has at least as many pixels as output channels, one
+/// (Cout × Cin) · (Cin × HW) product per image; deeper in the network (few pixels, many
+/// channels) one product over the whole batch, (Cout × Cin) · (Cin × N·HW), since per-image
+/// products would make the backward pass write a (Cout × Cin) weight gradient per image (at
+/// 4×4 pixels, 70× the activation's size) only to sum them.
 pub(crate) fn pointwise(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let cout = weight.dim(0)?;
     let wm = weight.reshape((cout, c))?;
-    let xm = x.contiguous()?.reshape((n, c, h * w))?;
-    wm.broadcast_left(n)?.matmul(&xm)?.reshape((n, cout, h, w))
+    if h * w >= cout {
+        let xm = x.contiguous()?.reshape((n, c, h * w))?;
+        return wm.broadcast_left(n)?.matmul(&xm)?.reshape((n, cout, h, w));
+    }
+    let xt = x
+        .reshape((n, c, h * w))?
+        .transpose(0, 1)?
+        .contiguous()?
+        .reshape((c, n * h * w))?;
+    wm.matmul(&xt)?
+        .reshape((cout, n, h * w))?
+        .transpose(0, 1)?
+        .contiguous()?
+        .reshape((n, cout, h, w))
 }
 
 /// Squeeze-and-excitation (torchvision `SqueezeExcitation`).

@@ -248,6 +248,7 @@ fn squeeze_excitation_folded_into_the_projection_equals_scaling_first() {
     // and s as the plain composition (broadcast multiply, then the 1×1 convolution).
     let dev = Device::Cpu;
     let x = Var::from_tensor(&input(3, 6, 5, 1).to_dtype(DType::F64).unwrap()).unwrap();
+    // 25 pixels ≥ 4 outputs: the folded path.
     let w = Var::from_tensor(
         &input(1, 4 * 6, 1, 2)
             .to_dtype(DType::F64)
@@ -281,5 +282,40 @@ fn squeeze_excitation_folded_into_the_projection_equals_scaling_first() {
         assert_eq!(p.dims(), q.dims());
         let d = crate::gradcheck::max_abs_diff(p, q).unwrap();
         assert!(d < 1e-12, "{d}");
+    }
+}
+
+#[test]
+fn pointwise_equals_candles_conv2d_per_image_and_over_the_batch() {
+    // Both regimes: more pixels than output channels (per-image products) and fewer (one
+    // product over the batch); values and the gradients of x and the weight.
+    for (hw, cout) in [(5, 4), (2, 9)] {
+        let x = Var::from_tensor(&input(3, 6, hw, 5).to_dtype(DType::F64).unwrap()).unwrap();
+        let w = Var::from_tensor(
+            &input(1, cout * 6, 1, 6)
+                .to_dtype(DType::F64)
+                .unwrap()
+                .reshape((cout, 6, 1, 1))
+                .unwrap(),
+        )
+        .unwrap();
+        let target = input(3, cout, hw, 7).to_dtype(DType::F64).unwrap();
+        let run = |ours: bool| {
+            let y = if ours {
+                pointwise(x.as_tensor(), w.as_tensor()).unwrap()
+            } else {
+                x.as_tensor().conv2d(w.as_tensor(), 0, 1, 1, 1).unwrap()
+            };
+            let g = (&y * &target).unwrap().sum_all().unwrap().backward().unwrap();
+            let x_grad = g.get(x.as_tensor()).unwrap().clone();
+            let w_grad = g.get(w.as_tensor()).unwrap().clone();
+            (y, x_grad, w_grad)
+        };
+        let (a, b) = (run(true), run(false));
+        for (p, q) in [(&a.0, &b.0), (&a.1, &b.1), (&a.2, &b.2)] {
+            assert_eq!(p.dims(), q.dims());
+            let d = crate::gradcheck::max_abs_diff(p, q).unwrap();
+            assert!(d < 1e-12, "{hw}² pixels, {cout} outputs: {d}");
+        }
     }
 }
