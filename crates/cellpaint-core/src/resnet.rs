@@ -133,7 +133,7 @@ impl ConvBn {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let k = self.weight.dim(2)?;
         let y = match (k, self.stride) {
-            (1, 1) => pointwise(x, &self.weight)?,
+            (1, 1) => pointwise(x, &self.weight, train)?,
             (_, 1) => crate::conv::conv2d(x, &self.weight, self.padding)?,
             _ => x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?,
         };

@@ -155,7 +155,7 @@ impl ConvBn {
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let y = match self.kind {
-            ConvKind::Pointwise => pointwise(x, &self.weight)?,
+            ConvKind::Pointwise => pointwise(x, &self.weight, train)?,
             ConvKind::Depthwise { stride, padding } => {
                 depthwise_conv2d(x, &self.weight, stride, padding)?
             }
@@ -165,26 +165,34 @@ impl ConvBn {
     }
 
     /// `forward_t` of `x` scaled per image and channel by `scale` (N, C, 1, 1), the
-    /// squeeze-excitation output. A 1×1 convolution folds the scale into its weight
-    /// (W·(s⊙x) = (W·diag s)·x): one (Cout × C) weight per image instead of a full-size scaled
-    /// copy of the widest activation, forward and backward.
+    /// squeeze-excitation output. A 1×1 convolution in training folds the scale into its
+    /// weight where that is cheaper ([`pointwise_scaled`]; W·(s⊙x) = (W·diag s)·x): one
+    /// (Cout × C) weight per image instead of a full-size scaled copy of the widest
+    /// activation, forward and backward.
     fn forward_scaled(&self, x: &Tensor, scale: &Tensor, train: bool) -> Result<Tensor> {
         let y = match self.kind {
-            ConvKind::Pointwise => pointwise_scaled(x, &self.weight, scale)?,
+            ConvKind::Pointwise => pointwise_scaled(x, &self.weight, scale, train)?,
             _ => return self.forward_t(&x.broadcast_mul(scale)?, train),
         };
         self.bn.forward(&y, train, self.act)
     }
 }
 
-/// [`pointwise`] of `x ⊙ scale` (scale (N, C, 1, 1)), as per-image weights W·diag(scale_n)
-/// where an image has at least as many pixels as output channels (the per-image weights are
-/// then smaller than the scaled activation); otherwise scaling first is the cheaper one.
-pub(crate) fn pointwise_scaled(x: &Tensor, weight: &Tensor, scale: &Tensor) -> Result<Tensor> {
+/// [`pointwise`] of `x ⊙ scale` (scale (N, C, 1, 1)). In training, where an image has at
+/// least as many pixels as output channels, as per-image weights W·diag(scale_n): the
+/// per-image weights are then smaller than the scaled activation, and the backward pass skips
+/// a full-size product. Otherwise (and in inference, where both measure the same) scaling
+/// first.
+pub(crate) fn pointwise_scaled(
+    x: &Tensor,
+    weight: &Tensor,
+    scale: &Tensor,
+    train: bool,
+) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let cout = weight.dim(0)?;
-    if h * w < cout {
-        return pointwise(&x.broadcast_mul(scale)?, weight);
+    if !train || h * w < cout {
+        return pointwise(&x.broadcast_mul(scale)?, weight, train);
     }
     let wm = weight
         .reshape((1, cout, c))?
@@ -193,16 +201,17 @@ pub(crate) fn pointwise_scaled(x: &Tensor, weight: &Tensor, scale: &Tensor) -> R
     wm.matmul(&xm)?.reshape((n, cout, h, w))
 }
 
-/// 1×1 convolution. Where an image has at least as many pixels as output channels, one
-/// (Cout × Cin) · (Cin × HW) product per image; deeper in the network (few pixels, many
-/// channels) one product over the whole batch, (Cout × Cin) · (Cin × N·HW), since per-image
-/// products would make the backward pass write a (Cout × Cin) weight gradient per image (at
-/// 4×4 pixels, 70× the activation's size) only to sum them.
-pub(crate) fn pointwise(x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+/// 1×1 convolution: one (Cout × Cin) · (Cin × HW) product per image, except in training
+/// where an image has fewer pixels than output channels (deep in the network): there one
+/// product over the whole batch, (Cout × Cin) · (Cin × N·HW), since per-image products would
+/// make the backward pass write a (Cout × Cin) weight gradient per image (at 4×4 pixels, 70×
+/// the activation's size) only to sum them. Without a backward pass the per-image products
+/// are faster (no transposed copies of the activations).
+pub(crate) fn pointwise(x: &Tensor, weight: &Tensor, train: bool) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
     let cout = weight.dim(0)?;
     let wm = weight.reshape((cout, c))?;
-    if h * w >= cout {
+    if !train || h * w >= cout {
         let xm = x.contiguous()?.reshape((n, c, h * w))?;
         return wm.broadcast_left(n)?.matmul(&xm)?.reshape((n, cout, h, w));
     }
@@ -234,12 +243,7 @@ impl SqueezeExcite {
     }
     /// The per-image, per-channel scale (N, C, 1, 1) the block multiplies `x` by.
     fn scale(&self, x: &Tensor) -> Result<Tensor> {
-        let (n, c, h, w) = x.dims4()?;
-        let s = x
-            .contiguous()?
-            .reshape((n, c, h * w))?
-            .mean_keepdim(D::Minus1)?
-            .reshape((n, c, 1, 1))?;
+        let s = x.mean_keepdim(D::Minus1)?.mean_keepdim(D::Minus2)?;
         let s = candle_nn::ops::silu(&self.fc1.forward(&s)?)?;
         candle_nn::ops::sigmoid(&self.fc2.forward(&s)?)
     }

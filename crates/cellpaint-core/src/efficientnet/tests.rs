@@ -268,9 +268,14 @@ fn squeeze_excitation_folded_into_the_projection_equals_scaling_first() {
     let target = input(3, 4, 5, 4).to_dtype(DType::F64).unwrap();
     let run = |fused: bool| {
         let y = if fused {
-            pointwise_scaled(x.as_tensor(), w.as_tensor(), s.as_tensor()).unwrap()
+            pointwise_scaled(x.as_tensor(), w.as_tensor(), s.as_tensor(), true).unwrap()
         } else {
-            pointwise(&x.as_tensor().broadcast_mul(s.as_tensor()).unwrap(), w.as_tensor()).unwrap()
+            pointwise(
+                &x.as_tensor().broadcast_mul(s.as_tensor()).unwrap(),
+                w.as_tensor(),
+                true,
+            )
+            .unwrap()
         };
         let loss = (&y * &target).unwrap().sum_all().unwrap();
         let g = loss.backward().unwrap();
@@ -287,9 +292,10 @@ fn squeeze_excitation_folded_into_the_projection_equals_scaling_first() {
 
 #[test]
 fn pointwise_equals_candles_conv2d_per_image_and_over_the_batch() {
-    // Both regimes: more pixels than output channels (per-image products) and fewer (one
-    // product over the batch); values and the gradients of x and the weight.
-    for (hw, cout) in [(5, 4), (2, 9)] {
+    // Every regime: more pixels than output channels (per-image products), fewer in training
+    // (one product over the batch) and fewer without training (per-image); values and the
+    // gradients of x and the weight.
+    for (hw, cout, train) in [(5, 4, true), (2, 9, true), (2, 9, false)] {
         let x = Var::from_tensor(&input(3, 6, hw, 5).to_dtype(DType::F64).unwrap()).unwrap();
         let w = Var::from_tensor(
             &input(1, cout * 6, 1, 6)
@@ -302,7 +308,7 @@ fn pointwise_equals_candles_conv2d_per_image_and_over_the_batch() {
         let target = input(3, cout, hw, 7).to_dtype(DType::F64).unwrap();
         let run = |ours: bool| {
             let y = if ours {
-                pointwise(x.as_tensor(), w.as_tensor()).unwrap()
+                pointwise(x.as_tensor(), w.as_tensor(), train).unwrap()
             } else {
                 x.as_tensor().conv2d(w.as_tensor(), 0, 1, 1, 1).unwrap()
             };
