@@ -41,17 +41,29 @@ impl FeatureSet {
     pub fn names(&self, object: &str, channels: &[&str]) -> Vec<String> {
         let mut names = Vec::new();
         if self.area_shape {
-            names.extend(AreaShape::NAMES.iter().map(|n| format!("{object}_AreaShape_{n}")));
+            names.extend(
+                AreaShape::NAMES
+                    .iter()
+                    .map(|n| format!("{object}_AreaShape_{n}")),
+            );
         }
         if self.intensity {
             for ch in channels {
-                names.extend(Intensity::NAMES.iter().map(|n| format!("{object}_{n}_{ch}")));
+                names.extend(
+                    Intensity::NAMES
+                        .iter()
+                        .map(|n| format!("{object}_{n}_{ch}")),
+                );
             }
         }
         if self.correlation {
             for (i, a) in channels.iter().enumerate() {
                 for b in &channels[i + 1..] {
-                    names.extend(Correlation::names(a, b).iter().map(|n| format!("{object}_{n}")));
+                    names.extend(
+                        Correlation::names(a, b)
+                            .iter()
+                            .map(|n| format!("{object}_{n}")),
+                    );
                 }
             }
         }
@@ -72,9 +84,14 @@ impl FeatureSet {
 /// corners, intensity-weighted locations; the bounding box's area stays, it is a size): the columns pycytominer's default blocklist keeps out of
 /// profiles, since a cell's position in the field carries no biology.
 pub fn is_positional(name: &str) -> bool {
-    ["_Center_", "_BoundingBoxMinimum_", "_BoundingBoxMaximum_", "_Location_"]
-        .iter()
-        .any(|p| name.contains(p))
+    [
+        "_Center_",
+        "_BoundingBoxMinimum_",
+        "_BoundingBoxMaximum_",
+        "_Location_",
+    ]
+    .iter()
+    .any(|p| name.contains(p))
 }
 
 /// The features of every object of one set in one field.
@@ -162,7 +179,11 @@ pub fn measure_cells(
         measure_objects("Cytoplasm", &cytoplasm, channels, set)?,
     ];
     let row_of = |part: &ObjectFeatures| -> std::collections::HashMap<u32, usize> {
-        part.labels.iter().enumerate().map(|(i, &l)| (l, i)).collect()
+        part.labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (l, i))
+            .collect()
     };
     let rows: Vec<_> = parts.iter().map(row_of).collect();
     let mut labels: Vec<u32> = parts[1]

@@ -120,8 +120,13 @@ fn field_rows(
         .with_context(|| format!("{} (index line {})", mask.display(), record.line))?;
     let mut rows = Vec::with_capacity(objects.count());
     for (o, values) in objects.objects().iter().zip(features.values.rows()) {
-        let centre = |axis: usize| o.pixels.iter().map(|p| [p.0, p.1][axis] as f64).sum::<f64>()
-            / o.pixels.len() as f64;
+        let centre = |axis: usize| {
+            o.pixels
+                .iter()
+                .map(|p| [p.0, p.1][axis] as f64)
+                .sum::<f64>()
+                / o.pixels.len() as f64
+        };
         let mut row = vec![
             record.plate.clone(),
             record.well.clone(),

@@ -12,9 +12,13 @@ fn thread_counts_are_fixed_without_changing_rayons_pool() {
     assert_eq!(rayon::current_num_threads(), logical);
     // candle's products run (and agree) with the count fixed.
     let dev = cellpaint_core::candle::Device::Cpu;
-    let a = cellpaint_core::candle::Tensor::ones((64, 32), cellpaint_core::candle::DType::F32, &dev)
-        .unwrap();
+    let a =
+        cellpaint_core::candle::Tensor::ones((64, 32), cellpaint_core::candle::DType::F32, &dev)
+            .unwrap();
     let b = a.t().unwrap().contiguous().unwrap();
     let c = a.matmul(&b).unwrap();
-    assert_eq!(c.sum_all().unwrap().to_scalar::<f32>().unwrap(), 64.0 * 64.0 * 32.0);
+    assert_eq!(
+        c.sum_all().unwrap().to_scalar::<f32>().unwrap(),
+        64.0 * 64.0 * 32.0
+    );
 }

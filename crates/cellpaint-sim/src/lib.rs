@@ -11,8 +11,8 @@ pub mod screen;
 use std::path::Path;
 
 pub use config::SimConfig;
-pub use measured::measure_site;
 pub use images::{render_site, select_wells, write_images, RenderedSite};
+pub use measured::measure_site;
 pub use model::{dose_response, LATENT_NAMES};
 pub use screen::{GroundTruth, Screen};
 

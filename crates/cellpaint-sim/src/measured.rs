@@ -128,7 +128,11 @@ mod tests {
             .position(|n| n == "Nuclei_AreaShape_Area")
             .unwrap();
         let cells = measure_site(&render_site(&screen, 0, 0), &ALL_CHANNELS, &set).unwrap();
-        let j = cells.names.iter().position(|n| n == "Nuclei_AreaShape_Area").unwrap();
+        let j = cells
+            .names
+            .iter()
+            .position(|n| n == "Nuclei_AreaShape_Area")
+            .unwrap();
         let median = profiles::stats::median(cells.values.column(j).iter().copied());
         assert_eq!(t.features()[[0, col]], median);
         assert!(cells.values.nrows() >= 4, "{} cells", cells.values.nrows());

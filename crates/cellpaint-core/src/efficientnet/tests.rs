@@ -1,7 +1,7 @@
 use super::*;
-use candle_core::Var;
 use crate::gradcheck::check_gradients;
 use crate::init::SeededVarMap;
+use candle_core::Var;
 use rand::Rng;
 
 fn tiny(in_channels: usize, classes: usize) -> EfficientNetConfig {
@@ -312,7 +312,12 @@ fn pointwise_equals_candles_conv2d_per_image_and_over_the_batch() {
             } else {
                 x.as_tensor().conv2d(w.as_tensor(), 0, 1, 1, 1).unwrap()
             };
-            let g = (&y * &target).unwrap().sum_all().unwrap().backward().unwrap();
+            let g = (&y * &target)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
             let x_grad = g.get(x.as_tensor()).unwrap().clone();
             let w_grad = g.get(w.as_tensor()).unwrap().clone();
             (y, x_grad, w_grad)

@@ -65,7 +65,11 @@ pub fn simulated_crops(config: &SimConfig, per_well: usize) -> Result<SimulatedC
         border: BorderPolicy::Skip,
         min_max_scale: false,
     };
-    type WellCrops = (Vec<(ndarray::Array3<f32>, Vec<f64>, Vec<f64>)>, CropMeta, Vec<String>);
+    type WellCrops = (
+        Vec<(ndarray::Array3<f32>, Vec<f64>, Vec<f64>)>,
+        CropMeta,
+        Vec<String>,
+    );
     let set = cell_measure::FeatureSet::default();
     let per: Vec<WellCrops> = wells
         .par_iter()
@@ -80,8 +84,12 @@ pub fn simulated_crops(config: &SimConfig, per_well: usize) -> Result<SimulatedC
             let keep: Vec<usize> = (0..cells.names.len())
                 .filter(|&j| !cell_measure::is_positional(&cells.names[j]))
                 .collect();
-            let row_of: std::collections::HashMap<u32, usize> =
-                cells.labels.iter().enumerate().map(|(i, &l)| (l, i)).collect();
+            let row_of: std::collections::HashMap<u32, usize> = cells
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(i, &l)| (l, i))
+                .collect();
             let features_of = |index: usize| -> Vec<f64> {
                 match row_of.get(&(index as u32 + 1)) {
                     Some(&r) => keep.iter().map(|&j| cells.values[[r, j]]).collect(),
@@ -212,7 +220,10 @@ mod tests {
         // Column 1 is flat on the controls, column 2 has one finite control value.
         assert_eq!(kept, vec![0]);
         let sd = 2f64.sqrt();
-        assert_eq!(z.column(0).to_vec(), vec![-1.0 / sd, 1.0 / sd, 8.0 / sd, 0.0]);
+        assert_eq!(
+            z.column(0).to_vec(),
+            vec![-1.0 / sd, 1.0 / sd, 8.0 / sd, 0.0]
+        );
     }
 
     #[test]
