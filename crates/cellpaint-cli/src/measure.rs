@@ -118,22 +118,20 @@ fn field_rows(
         .collect();
     let features = measure_objects(object, &objects, &named, &feature_set(texture_scale))
         .with_context(|| format!("{} (index line {})", mask.display(), record.line))?;
+    // The centre columns come from AreaShape, which `feature_set` always measures.
+    let column = |name: &str| features.names.iter().position(|n| n.ends_with(name));
+    let (cx, cy) = column("_AreaShape_Center_X")
+        .zip(column("_AreaShape_Center_Y"))
+        .context("AreaShape's centre columns")?;
     let mut rows = Vec::with_capacity(objects.count());
     for (o, values) in objects.objects().iter().zip(features.values.rows()) {
-        let centre = |axis: usize| {
-            o.pixels
-                .iter()
-                .map(|p| [p.0, p.1][axis] as f64)
-                .sum::<f64>()
-                / o.pixels.len() as f64
-        };
         let mut row = vec![
             record.plate.clone(),
             record.well.clone(),
             record.site.clone(),
             o.label.to_string(),
-            profiles::format_f64(centre(1)),
-            profiles::format_f64(centre(0)),
+            profiles::format_f64(values[cx]),
+            profiles::format_f64(values[cy]),
         ];
         row.extend(values.iter().map(|&v| profiles::format_f64(v)));
         rows.push(row);

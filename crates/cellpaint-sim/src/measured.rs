@@ -47,36 +47,39 @@ const ALL_CHANNELS: [usize; 5] = [0, 1, 2, 3, 4];
 
 impl Screen {
     /// Well profiles measured from the pixels: every site of every well rendered, every cell
-    /// measured in all five channels ([`measure_site`]), each feature's median over the well's cells (non-finite
-    /// values, e.g. a correlation in a flat object, left out of the median). Positional
+    /// measured in all five channels ([`measure_site`]), each feature's median over the
+    /// well's cells (non-finite values, e.g. a correlation in a flat object, left out of the
+    /// median). Positional
     /// columns ([`is_positional`]) are left out, and so is any feature that is not finite in
     /// every well (one without a single defined cell). Metadata as [`Screen::profiles`].
     pub fn measured_profiles(&self, set: &FeatureSet) -> Result<profiles::ProfileTable, SimError> {
         let sites = self.config().sites_per_well;
-        let per_well: Vec<(Vec<String>, Vec<f64>)> = (0..self.wells.len())
+        // `measure_cells`' columns: the three compartments' in turn.
+        let names: Vec<String> = ["Nuclei", "Cells", "Cytoplasm"]
+            .iter()
+            .flat_map(|o| set.names(o, &cell_images::CELL_PAINTING_CHANNELS))
+            .collect();
+        let per_well: Vec<Vec<f64>> = (0..self.wells.len())
             .into_par_iter()
             .map(|w| -> Result<_, SimError> {
                 let measured = (0..sites)
                     .map(|s| measure_site(&render_site(self, w, s), &ALL_CHANNELS, set))
                     .collect::<Result<Vec<_>, _>>()?;
-                let names = measured[0].names.clone();
-                let medians = (0..names.len())
+                Ok((0..names.len())
                     .map(|j| {
                         profiles::stats::median(
-                            measured.iter().flat_map(|m| m.values.column(j).to_vec()),
+                            measured
+                                .iter()
+                                .flat_map(|m| m.values.column(j).into_iter().copied()),
                         )
                     })
-                    .collect();
-                Ok((names, medians))
+                    .collect())
             })
             .collect::<Result<_, _>>()?;
-        let names = &per_well[0].0;
         let keep: Vec<usize> = (0..names.len())
-            .filter(|&j| !is_positional(&names[j]) && per_well.iter().all(|r| r.1[j].is_finite()))
+            .filter(|&j| !is_positional(&names[j]) && per_well.iter().all(|r| r[j].is_finite()))
             .collect();
-        let x = Array2::from_shape_fn((per_well.len(), keep.len()), |(i, j)| {
-            per_well[i].1[keep[j]]
-        });
+        let x = Array2::from_shape_fn((per_well.len(), keep.len()), |(i, j)| per_well[i][keep[j]]);
         let kept = keep.iter().map(|&j| names[j].clone()).collect();
         Ok(self.profiles()?.with_features(kept, x)?)
     }
