@@ -354,7 +354,7 @@ pub fn run(opts: &Options) -> Result<()> {
     metrics.insert(
         "classical_features".into(),
         json!({"measured": measured_names.len(), "kept": classical_kept.len(),
-               "cells_without_cytoplasm": (0..measured.nrows())
+               "cells_not_measured": (0..measured.nrows())
                    .filter(|&i| measured.row(i).iter().all(|v| v.is_nan())).count()}),
     );
     let mut baselines = serde_json::Map::new();
