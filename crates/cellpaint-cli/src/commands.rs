@@ -45,6 +45,8 @@ pub enum Command {
     FeatureSelect(FeatureSelectArgs),
     /// Collapse rows to one per group (e.g. cells → wells) by median or mean.
     Aggregate(AggregateArgs),
+    /// Add plate map (and compound) metadata to profiles, as pycytominer's annotate.
+    Annotate(AnnotateArgs),
     /// Collapse replicate wells into one signature per treatment (median, mean or MODZ).
     Consensus(ConsensusArgs),
     /// Whiten (sphere) profiles against control wells, so controls have identity covariance.
@@ -224,6 +226,71 @@ pub struct AggregateArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct AnnotateArgs {
+    #[command(flatten)]
+    pub io: Io,
+    /// Plate map(s): CSV/TSV files, or a folder of them, with a well column (e.g.
+    /// `well_position`); several files need the same header and a plate map name column.
+    #[arg(long, required = true)]
+    pub platemap: Vec<PathBuf>,
+    /// Barcode table mapping each plate to its plate map (`Assay_Plate_Barcode,
+    /// Plate_Map_Name,…`, the Broad's barcode_platemap.csv); its other columns are added too.
+    #[arg(long)]
+    pub barcode_platemap: Option<PathBuf>,
+    /// Plate map column = profile column (repeatable). Default Metadata_well_position =
+    /// Metadata_Well; with --barcode-platemap also Metadata_plate_map_name =
+    /// Metadata_Plate_Map_Name. Plate map columns are named with the Metadata_ prefix added.
+    #[arg(long = "join-on")]
+    pub join_on: Vec<profiles::KeyPair>,
+    /// Barcode table column = profile column (repeatable).
+    #[arg(long = "barcode-on", default_value = "Metadata_Assay_Plate_Barcode=Metadata_Plate")]
+    pub barcode_on: Vec<profiles::KeyPair>,
+    /// External metadata (e.g. compound → MOA), joined as a left join: rows it does not cover
+    /// keep empty values.
+    #[arg(long, requires = "external_on")]
+    pub external: Option<PathBuf>,
+    /// External column = profile column (repeatable), e.g.
+    /// broad_sample=Metadata_broad_sample.
+    #[arg(long = "external-on", requires = "external")]
+    pub external_on: Vec<profiles::KeyPair>,
+    /// Leave out profile rows the plate map does not cover (pycytominer's inner join) instead
+    /// of refusing the table.
+    #[arg(long)]
+    pub drop_unmatched: bool,
+}
+
+/// The annotation files of `annotate`: each path, or every .csv/.tsv/.txt (optionally .gz)
+/// file of a folder, sorted by name.
+fn annotation_tables(paths: &[PathBuf]) -> Result<profiles::MetadataTable> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut inside: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("{}: reading the folder", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    let n = f.to_string_lossy().to_lowercase();
+                    let n = n.strip_suffix(".gz").unwrap_or(&n);
+                    f.is_file() && [".csv", ".tsv", ".txt"].iter().any(|e| n.ends_with(e))
+                })
+                .collect();
+            if inside.is_empty() {
+                bail!("{}: no .csv, .tsv or .txt file in this folder", p.display());
+            }
+            inside.sort();
+            files.extend(inside);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let tables = files
+        .iter()
+        .map(profiles::MetadataTable::read)
+        .collect::<profiles::Result<Vec<_>>>()?;
+    Ok(profiles::MetadataTable::concat(tables)?)
+}
+
+#[derive(Args, Debug)]
 pub struct ConsensusArgs {
     #[command(flatten)]
     pub io: Io,
@@ -303,6 +370,62 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::MoaProfiler(c) => crate::moa_profiler::run(c, q),
         Command::ProfileVae(c) => crate::profile_vae::run(c, q),
         Command::VaePlus(c) => crate::vae_plus::run(c, q),
+        Command::Annotate(a) => {
+            let t = a.io.read(q)?;
+            let platemap = annotation_tables(&a.platemap)?;
+            let barcodes = match &a.barcode_platemap {
+                Some(p) => Some(profiles::MetadataTable::read(p)?),
+                None => None,
+            };
+            let external = match &a.external {
+                Some(p) => Some(profiles::MetadataTable::read(p)?),
+                None => None,
+            };
+            let mut params = profiles::AnnotateParams {
+                barcode_on: a.barcode_on.clone(),
+                external_on: a.external_on.clone(),
+                unmatched: if a.drop_unmatched {
+                    profiles::Unmatched::Drop
+                } else {
+                    profiles::Unmatched::Error
+                },
+                ..Default::default()
+            };
+            if !a.join_on.is_empty() {
+                params.join_on = a.join_on.clone();
+            } else if barcodes.is_some() {
+                params.join_on = profiles::AnnotateParams::plate_map_and_well();
+            }
+            let (out, report) = profiles::annotate(
+                &t,
+                &platemap,
+                barcodes.as_ref(),
+                external.as_ref(),
+                &params,
+            )?;
+            say(
+                q,
+                &format!(
+                    "annotated {} of {} rows from {}{}",
+                    report.platemap.matched,
+                    t.n_rows(),
+                    platemap.source(),
+                    match &report.external {
+                        Some(e) => format!("; {} rows found in {}", e.matched, e.table),
+                        None => String::new(),
+                    }
+                ),
+            );
+            a.io.write(
+                &out,
+                json!({"command": "annotate", "input": a.io.input, "platemap": a.platemap,
+                       "barcode_platemap": a.barcode_platemap, "external": a.external,
+                       "join_on": params.join_on, "barcode_on": params.barcode_on,
+                       "external_on": params.external_on, "unmatched": params.unmatched,
+                       "report": report}),
+                q,
+            )
+        }
         Command::Normalize(a) => {
             let t = a.io.read(q)?;
             let params = NormalizeParams {

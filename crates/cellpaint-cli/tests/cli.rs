@@ -312,3 +312,76 @@ fn eval_activity_reproduces_copairs_mean_map() {
         "{v}"
     );
 }
+
+#[test]
+fn annotate_command_puts_the_plate_map_and_moa_back_on_the_lincs_plate() {
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let meta = dir.join("profiles/lincs_cp/lincs-cell-painting/metadata");
+    let maps = meta.join("platemaps/2016_04_01_a549_48hr_batch1");
+    let published = read_table(dir.join(known::LINCS_PLATE), &ReadOptions::default()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let stripped = out.path().join("stripped.csv");
+    profiles::write_table(
+        &published
+            .keep_metadata(&["Metadata_Plate", "Metadata_Well"])
+            .unwrap(),
+        &stripped,
+    )
+    .unwrap();
+    let o = out.path().join("annotated.csv");
+    let run = cellpaint()
+        .args(["--quiet", "annotate"])
+        .arg(&stripped)
+        .arg(&o)
+        .arg("--platemap")
+        .arg(maps.join("platemap"))
+        .arg("--barcode-platemap")
+        .arg(maps.join("barcode_platemap.csv"))
+        .arg("--external")
+        .arg(meta.join("moa/repurposing_info_external_moa_map_resolved.tsv"))
+        .args(["--external-on", "broad_sample=Metadata_broad_sample"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let ours = read_table(&o, &ReadOptions::default()).unwrap();
+    assert_eq!(ours.n_rows(), 384);
+    let treated: Vec<usize> = (0..384)
+        .filter(|&r| published.metadata("Metadata_pert_type").unwrap()[r] == "trt")
+        .collect();
+    for name in ["Metadata_moa", "Metadata_broad_sample", "Metadata_Batch_Date"] {
+        for &r in &treated {
+            assert_eq!(
+                ours.metadata(name).unwrap()[r],
+                published.metadata(name).unwrap()[r],
+                "{name}"
+            );
+        }
+    }
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("annotated.csv.run.json")).unwrap())
+            .unwrap();
+    assert_eq!(record["report"]["platemap"]["unused"], 27 * 384);
+    assert_eq!(record["report"]["external"]["matched"], 360);
+
+    // A plate map without the well column named in --join-on: one line naming file and column.
+    let bad = out.path().join("map.csv");
+    std::fs::write(&bad, "plate_map_name,well,broad_sample\nX,A01,DMSO\n").unwrap();
+    let run = cellpaint()
+        .args(["--quiet", "annotate"])
+        .arg(&stripped)
+        .arg(out.path().join("never.csv"))
+        .arg("--platemap")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("{}: no column 'Metadata_well_position'", bad.display())),
+        "{err}"
+    );
+    assert!(!out.path().join("never.csv").exists());
+}

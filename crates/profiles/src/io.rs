@@ -44,7 +44,7 @@ pub struct ReadOptions {
     pub delimiter: Option<u8>,
 }
 
-fn delimiter_for(path: &Path) -> u8 {
+pub(crate) fn delimiter_for(path: &Path) -> u8 {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
@@ -223,7 +223,7 @@ pub fn read_delimited(
 
 /// `line` is the 1-based line being read, for errors csv cannot place (a truncated or corrupt
 /// gzip stream is an I/O error with no position).
-fn csv_error(label: &str, e: csv::Error, line: usize) -> ProfileError {
+pub(crate) fn csv_error(label: &str, e: csv::Error, line: usize) -> ProfileError {
     let line = e
         .position()
         .map(|p| p.line() as usize)

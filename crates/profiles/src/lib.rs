@@ -19,6 +19,7 @@
 //! ```
 
 pub mod aggregate;
+pub mod annotate;
 pub mod consensus;
 pub mod data;
 pub mod error;
@@ -31,6 +32,10 @@ pub mod synthetic;
 pub mod table;
 
 pub use aggregate::{aggregate, AggregateOp};
+pub use annotate::{
+    annotate, join_metadata, AnnotateParams, AnnotateReport, Join, JoinCounts, KeyPair, MetadataTable,
+    Unmatched,
+};
 pub use consensus::{consensus, ConsensusOp};
 pub use data::{data_file, resolve_data_dir, DATA_ENV};
 pub use error::{ProfileError, Result};

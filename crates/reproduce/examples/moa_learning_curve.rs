@@ -2,7 +2,7 @@
 //! `cargo run --release -p reproduce --example moa_learning_curve -- KEY=VALUE…` with keys
 //! `sim` (rendered field side), `field` (network input side), `width`, `epochs`, `lr`,
 //! `batch`, `moas`, `compounds` (per MOA), `sites` (per well), `cells` (per site), `replicates`,
-//! `decay` (0: constant rate), `seed`, `device` (cpu, cuda), `out` (run directory; default a
+//! `decay` (0: constant rate), `backbone` (efficientnet-b0, resnet18, …), `seed`, `device` (cpu, cuda), `out` (run directory; default a
 //! temporary one). Prints each epoch's metrics (metrics.jsonl) and the final line `summary …`.
 
 use anyhow::Result;
@@ -37,6 +37,11 @@ fn main() -> Result<()> {
         } else {
             vec![]
         },
+        backbone: args
+            .0
+            .get("backbone")
+            .cloned()
+            .unwrap_or_else(|| "efficientnet-b0".into()),
         ..MoaProfilerConfig::default()
     };
     let screen = cellpaint_sim::Screen::design(&sim)?;
