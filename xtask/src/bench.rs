@@ -53,6 +53,14 @@ const BENCHES: &[Bench] = &[
         peer_modules: "cp_measure, tifffile",
         peer: "cp_measure",
     },
+    Bench {
+        name: "profiles",
+        package: "cellpaint-profiles",
+        example: "bench_profiles",
+        peer_script: "scripts/bench_profiles_pycytominer.py",
+        peer_modules: "pycytominer",
+        peer: "pycytominer",
+    },
 ];
 
 /// Known benchmark names, for usage lines.

@@ -26,7 +26,7 @@ fn main() {
         Some("ci") => ci(),
         Some("bench") => bench::run(args.get(1).map(String::as_str), cargo),
         _ => {
-            eprintln!("usage: cargo xtask reproduce <paper> [--quick] [--data DIR] [--out DIR] [--seed N] | cargo xtask bench <efficientnet|vaegan|vae|map> | cargo xtask ci");
+            eprintln!("usage: cargo xtask reproduce <paper> [--quick] [--data DIR] [--out DIR] [--seed N] | cargo xtask bench <efficientnet|vaegan|vae|measure|profiles|map> | cargo xtask ci");
             std::process::exit(2)
         }
     };

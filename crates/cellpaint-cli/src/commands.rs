@@ -243,7 +243,10 @@ pub struct AnnotateArgs {
     #[arg(long = "join-on")]
     pub join_on: Vec<profiles::KeyPair>,
     /// Barcode table column = profile column (repeatable).
-    #[arg(long = "barcode-on", default_value = "Metadata_Assay_Plate_Barcode=Metadata_Plate")]
+    #[arg(
+        long = "barcode-on",
+        default_value = "Metadata_Assay_Plate_Barcode=Metadata_Plate"
+    )]
     pub barcode_on: Vec<profiles::KeyPair>,
     /// External metadata (e.g. compound → MOA), joined as a left join: rows it does not cover
     /// keep empty values.
@@ -396,13 +399,8 @@ pub fn run(cli: Cli) -> Result<()> {
             } else if barcodes.is_some() {
                 params.join_on = profiles::AnnotateParams::plate_map_and_well();
             }
-            let (out, report) = profiles::annotate(
-                &t,
-                &platemap,
-                barcodes.as_ref(),
-                external.as_ref(),
-                &params,
-            )?;
+            let (out, report) =
+                profiles::annotate(&t, &platemap, barcodes.as_ref(), external.as_ref(), &params)?;
             say(
                 q,
                 &format!(

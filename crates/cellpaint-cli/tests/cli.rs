@@ -344,13 +344,21 @@ fn annotate_command_puts_the_plate_map_and_moa_back_on_the_lincs_plate() {
         .args(["--external-on", "broad_sample=Metadata_broad_sample"])
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let ours = read_table(&o, &ReadOptions::default()).unwrap();
     assert_eq!(ours.n_rows(), 384);
     let treated: Vec<usize> = (0..384)
         .filter(|&r| published.metadata("Metadata_pert_type").unwrap()[r] == "trt")
         .collect();
-    for name in ["Metadata_moa", "Metadata_broad_sample", "Metadata_Batch_Date"] {
+    for name in [
+        "Metadata_moa",
+        "Metadata_broad_sample",
+        "Metadata_Batch_Date",
+    ] {
         for &r in &treated {
             assert_eq!(
                 ours.metadata(name).unwrap()[r],
@@ -359,9 +367,10 @@ fn annotate_command_puts_the_plate_map_and_moa_back_on_the_lincs_plate() {
             );
         }
     }
-    let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.path().join("annotated.csv.run.json")).unwrap())
-            .unwrap();
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("annotated.csv.run.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(record["report"]["platemap"]["unused"], 27 * 384);
     assert_eq!(record["report"]["external"]["matched"], 360);
 
@@ -380,7 +389,10 @@ fn annotate_command_puts_the_plate_map_and_moa_back_on_the_lincs_plate() {
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains(&format!("{}: no column 'Metadata_well_position'", bad.display())),
+        err.contains(&format!(
+            "{}: no column 'Metadata_well_position'",
+            bad.display()
+        )),
         "{err}"
     );
     assert!(!out.path().join("never.csv").exists());

@@ -56,7 +56,12 @@ impl MetadataTable {
             .from_reader(text.as_bytes());
         let mut records = rdr.records();
         let names: Vec<String> = match records.next() {
-            None => return Err(ProfileError::invalid(&label, "file is empty (no header line)")),
+            None => {
+                return Err(ProfileError::invalid(
+                    &label,
+                    "file is empty (no header line)",
+                ))
+            }
             Some(h) => h
                 .map_err(|e| crate::io::csv_error(&label, e, 1))?
                 .iter()
@@ -125,7 +130,11 @@ impl MetadataTable {
                 });
             }
         }
-        if let Some((r, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != names.len()) {
+        if let Some((r, row)) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() != names.len())
+        {
             return Err(ProfileError::Ragged {
                 path: source,
                 line: lines[r],
@@ -198,7 +207,11 @@ impl MetadataTable {
                 column: shown(name),
                 available: format!(
                     "its columns are: {}",
-                    self.names.iter().map(|n| shown(n)).collect::<Vec<_>>().join(", ")
+                    self.names
+                        .iter()
+                        .map(|n| shown(n))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             })
     }
@@ -324,7 +337,11 @@ pub fn join_metadata(profiles: &ProfileTable, join: &Join) -> Result<(ProfileTab
     let table_keys: Vec<usize> = join
         .on
         .iter()
-        .map(|k| table.column(&prefixed(&k.table)).or_else(|_| table.column(&k.table)))
+        .map(|k| {
+            table
+                .column(&prefixed(&k.table))
+                .or_else(|_| table.column(&k.table))
+        })
         .collect::<Result<_>>()?;
     let profile_keys: Vec<&[String]> = join
         .on
@@ -507,7 +524,10 @@ impl Default for AnnotateParams {
     fn default() -> Self {
         Self {
             join_on: vec![KeyPair::new("Metadata_well_position", "Metadata_Well")],
-            barcode_on: vec![KeyPair::new("Metadata_Assay_Plate_Barcode", "Metadata_Plate")],
+            barcode_on: vec![KeyPair::new(
+                "Metadata_Assay_Plate_Barcode",
+                "Metadata_Plate",
+            )],
             external_on: Vec::new(),
             unmatched: Unmatched::Error,
         }
@@ -638,8 +658,16 @@ mod tests {
     fn platemap() -> MetadataTable {
         MetadataTable::new(
             "map.txt",
-            vec!["well_position".into(), "broad_sample".into(), "Plate".into()],
-            strings(&[&["A01", "DMSO", "x"], &["B02", "BRD-1", "y"], &["C03", "BRD-2", "z"]]),
+            vec![
+                "well_position".into(),
+                "broad_sample".into(),
+                "Plate".into(),
+            ],
+            strings(&[
+                &["A01", "DMSO", "x"],
+                &["B02", "BRD-1", "y"],
+                &["C03", "BRD-2", "z"],
+            ]),
         )
         .unwrap()
     }
@@ -705,7 +733,12 @@ mod tests {
         let map = MetadataTable::new(
             "map.txt",
             vec!["well_position".into(), "broad_sample".into()],
-            strings(&[&["A01", "DMSO"], &["B02", "BRD-1"], &["A01", "DMSO"], &["B02", "BRD-9"]]),
+            strings(&[
+                &["A01", "DMSO"],
+                &["B02", "BRD-1"],
+                &["A01", "DMSO"],
+                &["B02", "BRD-9"],
+            ]),
         )
         .unwrap();
         let err = annotate(&profiles(), &map, None, None, &AnnotateParams::default())
@@ -738,7 +771,10 @@ mod tests {
             ..Default::default()
         };
         let (t, report) = annotate(&profiles(), &map, None, Some(&external), &params).unwrap();
-        assert_eq!(t.metadata("Metadata_moa").unwrap(), ["", "", "tubulin inhibitor"]);
+        assert_eq!(
+            t.metadata("Metadata_moa").unwrap(),
+            ["", "", "tubulin inhibitor"]
+        );
         let ext = report.external.unwrap();
         assert_eq!((ext.matched, ext.unmatched, ext.unused), (1, 2, 0));
     }
@@ -747,7 +783,11 @@ mod tests {
     fn reads_tab_or_comma_from_the_header_and_names_ragged_lines() {
         let dir = tempfile::tempdir().unwrap();
         let tsv = dir.path().join("map.csv");
-        std::fs::write(&tsv, "well_position\tbroad_sample\nA01\tDMSO\n\nB02\tBRD-1\n").unwrap();
+        std::fs::write(
+            &tsv,
+            "well_position\tbroad_sample\nA01\tDMSO\n\nB02\tBRD-1\n",
+        )
+        .unwrap();
         let t = MetadataTable::read(&tsv).unwrap();
         assert_eq!(t.names(), ["well_position", "broad_sample"]);
         assert_eq!(t.n_rows(), 2);

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::error::{ProfileError, Result};
@@ -283,17 +283,34 @@ pub fn feature_correlations(x: ArrayView2<'_, f64>, method: CorrelationMethod) -
             col.assign(&ndarray::Array1::from(r));
         }
     }
-    for mut col in z.columns_mut() {
-        let m = col.mean().unwrap_or(0.0);
-        col -= m;
-        let norm = col.dot(&col).sqrt();
-        if norm > 0.0 {
-            col /= norm;
-        } else {
-            col.fill(f64::NAN);
+    // Centre and scale each column, in row-major passes (the columns of a row-major matrix are
+    // strided).
+    let n = z.nrows().max(1) as f64;
+    let mean = z.sum_axis(Axis(0)) / n;
+    z -= &mean;
+    let norm = z.map(|v| v * v).sum_axis(Axis(0)).mapv(f64::sqrt);
+    let scale = norm.mapv(|s| if s > 0.0 { 1.0 / s } else { f64::NAN });
+    z *= &scale;
+    // zᵀz, one block of rows per task and only on and above the diagonal (the matrix is
+    // symmetric): half the products, on every core.
+    const BLOCK: usize = 64;
+    let starts: Vec<usize> = (0..p).step_by(BLOCK).collect();
+    let blocks: Vec<Array2<f64>> = starts
+        .par_iter()
+        .map(|&b| {
+            let e = (b + BLOCK).min(p);
+            z.slice(s![.., b..e]).t().dot(&z.slice(s![.., b..]))
+        })
+        .collect();
+    let mut c = Array2::<f64>::zeros((p, p));
+    for (&b, block) in starts.iter().zip(&blocks) {
+        for (i, row) in block.outer_iter().enumerate() {
+            for (k, &v) in row.iter().enumerate() {
+                c[[b + i, b + k]] = v;
+                c[[b + k, b + i]] = v;
+            }
         }
     }
-    let mut c = z.t().dot(&z);
     c.mapv_inplace(|v| v.clamp(-1.0, 1.0));
     c
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use ndarray::Array2;
+use rayon::prelude::*;
 
 use crate::error::{ProfileError, Result};
 use crate::table::{ProfileTable, NA_STRINGS};
@@ -279,56 +280,143 @@ pub fn format_f64(v: f64) -> String {
     }
 }
 
+/// The gzip level of `.gz` tables: zlib's default, 6 (pandas and pycytominer write 9, which
+/// takes ≈ 3× as long for files ≈ 3 % smaller on profile tables).
+pub const GZIP_LEVEL: u32 = 6;
+
+/// About this many bytes of text per chunk of rows: each chunk is formatted (and, for `.gz`,
+/// compressed as its own gzip member) on its own thread.
+const CHUNK_BYTES: usize = 4 << 20;
+
 /// Writes a table: metadata columns first, then features. The delimiter and gzip follow the
 /// extension (`.tsv[.gz]` tab, else comma). The write is atomic: a temporary file in the same
 /// folder is renamed over `path` only once complete, so a crash never leaves half a table.
+///
+/// Rows are formatted in chunks of ≈ 4 MB in parallel; a `.gz` file is one gzip member per
+/// chunk (RFC 1952 allows several; gzip, zcat, Python's gzip and pandas read them as one
+/// stream), compressed in parallel at [`GZIP_LEVEL`]. The bytes depend only on the table, not
+/// on the number of threads.
 pub fn write_table(table: &ProfileTable, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let delimiter = delimiter_for(path);
     let gz = path.to_string_lossy().to_lowercase().ends_with(".gz");
     write_atomic(path, |w| {
-        if gz {
-            let mut enc = GzEncoder::new(w, flate2::Compression::default());
-            write_delimited(table, &mut enc, delimiter)?;
-            enc.finish()?;
-        } else {
-            write_delimited(table, w, delimiter)?;
+        let mut header = Vec::new();
+        write_header(table, &mut header, delimiter)?;
+        let header = if gz { gzip(&header)? } else { header };
+        w.write_all(&header)?;
+        let chunks = row_chunks(table);
+        // A few chunks per thread at a time bounds the memory held.
+        let window = 2 * rayon::current_num_threads().max(1);
+        for group in chunks.chunks(window) {
+            let parts: Vec<std::io::Result<Vec<u8>>> = group
+                .par_iter()
+                .map(|rows| {
+                    let mut text = Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
+                    write_rows(table, rows.clone(), &mut text, delimiter)?;
+                    if gz {
+                        gzip(&text)
+                    } else {
+                        Ok(text)
+                    }
+                })
+                .collect();
+            for part in parts {
+                w.write_all(&part?)?;
+            }
         }
         Ok(())
     })
 }
 
-/// Writes a table as delimited text to any writer.
-pub fn write_delimited(
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 3),
+        flate2::Compression::new(GZIP_LEVEL),
+    );
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+/// Row ranges of about [`CHUNK_BYTES`] of text each (estimated from the first row).
+fn row_chunks(table: &ProfileTable) -> Vec<std::ops::Range<usize>> {
+    let n = table.n_rows();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut first = Vec::new();
+    let _ = write_rows(table, 0..1, &mut first, b',');
+    let per_chunk = (CHUNK_BYTES / first.len().max(1)).max(1);
+    (0..n)
+        .step_by(per_chunk)
+        .map(|start| start..(start + per_chunk).min(n))
+        .collect()
+}
+
+fn write_header(table: &ProfileTable, w: &mut dyn Write, delimiter: u8) -> std::io::Result<()> {
+    let mut wtr = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .from_writer(w);
+    let header = table.metadata_names().iter().chain(table.feature_names());
+    wtr.write_record(header)?;
+    wtr.flush()?;
+    Ok(())
+}
+
+/// Appends `rows` as delimited records: metadata quoted as CSV needs, numbers as
+/// [`format_f64`] writes them (without a string per value).
+fn write_rows(
     table: &ProfileTable,
+    rows: std::ops::Range<usize>,
     w: &mut dyn Write,
     delimiter: u8,
 ) -> std::io::Result<()> {
     let mut wtr = csv::WriterBuilder::new()
         .delimiter(delimiter)
         .from_writer(w);
-    let header: Vec<&str> = table
-        .metadata_names()
-        .iter()
-        .chain(table.feature_names())
-        .map(|s| s.as_str())
-        .collect();
-    wtr.write_record(&header)?;
     let meta: Vec<&[String]> = table
         .metadata_names()
         .iter()
         .map(|n| table.metadata(n).expect("own column"))
         .collect();
     let feats = table.features();
-    let mut row: Vec<String> = Vec::with_capacity(header.len());
-    for r in 0..table.n_rows() {
-        row.clear();
-        row.extend(meta.iter().map(|c| c[r].clone()));
-        row.extend(feats.row(r).iter().map(|&v| format_f64(v)));
-        wtr.write_record(&row)?;
+    let mut number = Vec::with_capacity(32);
+    for r in rows {
+        for c in &meta {
+            wtr.write_field(&c[r])?;
+        }
+        for &v in feats.row(r) {
+            number.clear();
+            push_f64(&mut number, v);
+            wtr.write_field(&number)?;
+        }
+        wtr.write_record(None::<&[u8]>)?;
     }
     wtr.flush()?;
     Ok(())
+}
+
+/// [`format_f64`] into a buffer.
+fn push_f64(buf: &mut Vec<u8>, v: f64) {
+    if v.is_nan() {
+        buf.extend_from_slice(b"NaN");
+    } else if v.is_infinite() {
+        buf.extend_from_slice(if v > 0.0 { b"inf" } else { b"-inf" });
+    } else if v != 0.0 && (v.abs() < 1e-5 || v.abs() >= 1e16) {
+        let _ = write!(buf, "{v:e}");
+    } else {
+        let _ = write!(buf, "{v}");
+    }
+}
+
+/// Writes a table as delimited text to any writer (one thread, no compression).
+pub fn write_delimited(
+    table: &ProfileTable,
+    w: &mut dyn Write,
+    delimiter: u8,
+) -> std::io::Result<()> {
+    write_header(table, w, delimiter)?;
+    write_rows(table, 0..table.n_rows(), w, delimiter)
 }
 
 /// Writes a file atomically: `write` fills a temporary file beside `path`, which is synced and

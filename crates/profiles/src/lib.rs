@@ -33,8 +33,8 @@ pub mod table;
 
 pub use aggregate::{aggregate, AggregateOp};
 pub use annotate::{
-    annotate, join_metadata, AnnotateParams, AnnotateReport, Join, JoinCounts, KeyPair, MetadataTable,
-    Unmatched,
+    annotate, join_metadata, AnnotateParams, AnnotateReport, Join, JoinCounts, KeyPair,
+    MetadataTable, Unmatched,
 };
 pub use consensus::{consensus, ConsensusOp};
 pub use data::{data_file, resolve_data_dir, DATA_ENV};

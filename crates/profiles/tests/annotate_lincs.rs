@@ -8,7 +8,8 @@ use cellpaint_profiles::{
     annotate, read_table, AnnotateParams, KeyPair, MetadataTable, ReadOptions,
 };
 
-const MAPS: &str = "profiles/lincs_cp/lincs-cell-painting/metadata/platemaps/2016_04_01_a549_48hr_batch1";
+const MAPS: &str =
+    "profiles/lincs_cp/lincs-cell-painting/metadata/platemaps/2016_04_01_a549_48hr_batch1";
 const MOA: &str = "profiles/lincs_cp/lincs-cell-painting/metadata/moa/repurposing_info_external_moa_map_resolved.tsv";
 
 /// The published file writes numbers with 5 significant digits (pycytominer's float_format);
@@ -55,8 +56,7 @@ fn reannotating_the_lincs_plate_gives_the_published_metadata() {
         external_on: vec![KeyPair::new("broad_sample", "Metadata_broad_sample")],
         ..Default::default()
     };
-    let (ours, report) =
-        annotate(&stripped, &maps, Some(&barcodes), Some(&moa), &params).unwrap();
+    let (ours, report) = annotate(&stripped, &maps, Some(&barcodes), Some(&moa), &params).unwrap();
     assert_eq!(ours.n_rows(), 384);
     assert_eq!(report.platemap.matched, 384);
     assert_eq!(report.platemap.unused, 27 * 384, "the other 27 plate maps");
@@ -66,7 +66,10 @@ fn reannotating_the_lincs_plate_gives_the_published_metadata() {
 
     // Row by row (the plate map's order is the published file's: A01, A02, …).
     let col = |t: &cellpaint_profiles::ProfileTable, n: &str| t.metadata(n).unwrap().to_vec();
-    assert_eq!(col(&ours, "Metadata_Well"), col(&published, "Metadata_Well"));
+    assert_eq!(
+        col(&ours, "Metadata_Well"),
+        col(&published, "Metadata_Well")
+    );
     assert_eq!(ours.features(), published.features());
     let treated: Vec<bool> = col(&published, "Metadata_pert_type")
         .iter()
@@ -102,7 +105,12 @@ fn reannotating_the_lincs_plate_gives_the_published_metadata() {
         let (a, b) = (col(&ours, name), col(&published, name));
         for r in 0..384 {
             if treated[r] || !treated_only {
-                assert_eq!(a[r], b[r], "{name}, well {}", col(&ours, "Metadata_Well")[r]);
+                assert_eq!(
+                    a[r],
+                    b[r],
+                    "{name}, well {}",
+                    col(&ours, "Metadata_Well")[r]
+                );
             }
         }
     }
