@@ -21,7 +21,8 @@ use sphering::{FittedSphering, Regularization, SpheringMethod, SpheringParams};
     version,
     about = "Image-based profiling of Cell Painting experiments",
     long_about = "Image-based profiling of Cell Painting experiments.\n\n\
-        Tables are CSV or TSV (optionally .gz) with one row per well (or cell, or treatment).\n\
+        Tables are CSV or TSV (optionally .gz), Parquet (a file, or a folder of parts) or GCT,\n\
+        chosen by the name, with one row per well (or cell, or treatment).\n\
         Columns starting with Metadata_ describe the sample; all others are numeric features.\n\
         Every command writes its output table and OUT.run.json with the settings it used."
 )]
@@ -83,11 +84,13 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct Io {
-    /// Input table (.csv, .tsv, optionally .gz; .gct for CMap files).
+    /// Input table (.csv, .tsv, optionally .gz; .parquet, or a folder of .parquet parts; .gct
+    /// for CMap files).
     pub input: PathBuf,
-    /// Output table; .gz compresses; .tsv uses tabs.
+    /// Output table; .gz compresses; .tsv uses tabs; .parquet writes Parquet (snappy).
     pub output: PathBuf,
-    /// Columns starting with this are metadata.
+    /// Columns starting with this are metadata; several comma-separated prefixes for
+    /// CellProfiler single-cell tables (`Metadata_,Image_`).
     #[arg(long, default_value = "Metadata_")]
     pub metadata_prefix: String,
 }
@@ -115,7 +118,16 @@ impl Io {
             );
         }
         let opts = ReadOptions {
-            metadata: MetadataColumns::Prefix(self.metadata_prefix.clone()),
+            metadata: if self.metadata_prefix.contains(',') {
+                MetadataColumns::Prefixes(
+                    self.metadata_prefix
+                        .split(',')
+                        .map(str::to_string)
+                        .collect(),
+                )
+            } else {
+                MetadataColumns::Prefix(self.metadata_prefix.clone())
+            },
             delimiter: None,
         };
         let t = profiles::read_table(&self.input, &opts)?;

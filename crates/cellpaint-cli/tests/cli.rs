@@ -397,3 +397,103 @@ fn annotate_command_puts_the_plate_map_and_moa_back_on_the_lincs_plate() {
     );
     assert!(!out.path().join("never.csv").exists());
 }
+
+/// The Parquet pipeline a JUMP user runs: the real LINCS plate as Parquet, normalized and
+/// feature-selected with Parquet out, gives the same table as the CSV pipeline; and a real
+/// CellProfiler single-cell Parquet (CytoTable, NF1) aggregates to its well with
+/// `--metadata-prefix Metadata_,Image_`.
+#[test]
+fn a_parquet_pipeline_equals_the_csv_pipeline() {
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let plate = read_table(dir.join(known::LINCS_PLATE), &ReadOptions::default()).unwrap();
+    let as_parquet = tmp.path().join("plate.parquet");
+    profiles::write_table(&plate, &as_parquet).unwrap();
+    let run = |input: &Path, ext: &str| {
+        let norm = tmp.path().join(format!("norm{ext}"));
+        let sel = tmp.path().join(format!("selected{ext}"));
+        let s = cellpaint()
+            .args(["-q", "normalize"])
+            .arg(input)
+            .arg(&norm)
+            .args(["--fit-on", "Metadata_broad_sample=DMSO"])
+            .status()
+            .unwrap();
+        assert!(s.success());
+        let s = cellpaint()
+            .args(["-q", "feature-select"])
+            .arg(&norm)
+            .arg(&sel)
+            .args(["--corr-threshold", "0.5"])
+            .status()
+            .unwrap();
+        assert!(s.success());
+        read_table(&sel, &ReadOptions::default()).unwrap()
+    };
+    let from_csv = run(&dir.join(known::LINCS_PLATE), ".csv");
+    let from_parquet = run(&as_parquet, ".parquet");
+    assert!(
+        from_csv.n_features() > 20 && from_csv.n_features() < plate.n_features(),
+        "{} of {} features kept",
+        from_csv.n_features(),
+        plate.n_features()
+    );
+    assert_eq!(from_csv.feature_names(), from_parquet.feature_names());
+    assert_eq!(from_csv.metadata_names(), from_parquet.metadata_names());
+    for n in from_csv.metadata_names() {
+        assert_eq!(
+            from_csv.metadata(n).unwrap(),
+            from_parquet.metadata(n).unwrap()
+        );
+    }
+    // The CSV holds the shortest decimal of each value, so it reads back to the same f64.
+    assert_eq!(from_csv.features(), from_parquet.features());
+
+    let cells = dir.join("images/nf1_schwann_3ch/Plate_2_with_image_data_shrunken.parquet");
+    let wells = tmp.path().join("wells.parquet");
+    let s = cellpaint()
+        .args(["-q", "aggregate"])
+        .arg(&cells)
+        .arg(&wells)
+        .args(["--metadata-prefix", "Metadata_,Image_"])
+        .args(["--strata", "Image_Metadata_Plate_x,Image_Metadata_Well_x"])
+        .status()
+        .unwrap();
+    assert!(s.success());
+    let opts = ReadOptions {
+        metadata: profiles::io::MetadataColumns::Prefixes(vec![
+            "Metadata_".into(),
+            "Image_".into(),
+        ]),
+        ..Default::default()
+    };
+    let single = read_table(&cells, &opts).unwrap();
+    let wells = read_table(&wells, &opts).unwrap();
+    let n_wells = {
+        let mut w: Vec<&String> = single
+            .metadata("Image_Metadata_Well_x")
+            .unwrap()
+            .iter()
+            .collect();
+        w.sort();
+        w.dedup();
+        w.len()
+    };
+    assert_eq!(wells.n_rows(), n_wells);
+    assert_eq!(wells.n_features(), single.n_features());
+    // Without the Image_ prefix its text columns are refused, naming the column.
+    let out = cellpaint()
+        .args(["-q", "aggregate"])
+        .arg(&cells)
+        .arg(tmp.path().join("x.csv"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Plate_2_with_image_data_shrunken.parquet") && err.contains("Image_"),
+        "{err}"
+    );
+}

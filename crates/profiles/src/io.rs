@@ -19,6 +19,9 @@ pub enum MetadataColumns {
     Prefix(String),
     /// Exactly these columns.
     Named(Vec<String>),
+    /// Columns whose name starts with any of these prefixes (CellProfiler single-cell tables:
+    /// `Metadata_` and `Image_`).
+    Prefixes(Vec<String>),
 }
 
 impl Default for MetadataColumns {
@@ -28,10 +31,11 @@ impl Default for MetadataColumns {
 }
 
 impl MetadataColumns {
-    fn is_metadata(&self, name: &str) -> bool {
+    pub(crate) fn is_metadata(&self, name: &str) -> bool {
         match self {
             MetadataColumns::Prefix(p) => name.starts_with(p.as_str()),
             MetadataColumns::Named(names) => names.iter().any(|n| n == name),
+            MetadataColumns::Prefixes(ps) => ps.iter().any(|p| name.starts_with(p.as_str())),
         }
     }
 }
@@ -96,16 +100,20 @@ pub(crate) fn parse_feature(s: &str) -> Option<f64> {
     }
 }
 
-/// Reads a GCT file (by extension) or a delimited table (CSV/TSV, gzipped or not).
+/// Reads a table by its name: Parquet (`.parquet`, or a folder of `.parquet` parts read as one
+/// table, see [`crate::parquet_io`]), GCT (`.gct[.gz]`), or a delimited table (CSV/TSV, gzipped
+/// or not).
 pub fn read_table(path: impl AsRef<Path>, options: &ReadOptions) -> Result<ProfileTable> {
     let path = path.as_ref();
     let lower = path.to_string_lossy().to_lowercase();
     if lower.ends_with(".gct") || lower.ends_with(".gct.gz") {
         return crate::gct::read_gct(path);
     }
+    if crate::parquet_io::is_parquet(path) {
+        return crate::parquet_io::read_parquet(path, &options.metadata);
+    }
     for (ext, what) in [
         (".gctx", "an HDF5 GCTX file"),
-        (".parquet", "a Parquet file"),
         (".h5", "an HDF5 file"),
         (".hdf5", "an HDF5 file"),
         (".sqlite", "an SQLite database"),
@@ -114,8 +122,8 @@ pub fn read_table(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Profi
             return Err(ProfileError::invalid(
                 &path.display().to_string(),
                 format!(
-                    "{what}: cellpaint does not read this format yet; convert it to CSV/TSV \
-                     or text GCT (e.g. cmapPy's write_gct for GCTX, pandas for Parquet)"
+                    "{what}: cellpaint does not read this format yet; convert it to CSV/TSV, \
+                     Parquet or text GCT (e.g. cmapPy's write_gct for GCTX)"
                 ),
             ));
         }
@@ -296,8 +304,16 @@ const CHUNK_BYTES: usize = 4 << 20;
 /// chunk (RFC 1952 allows several; gzip, zcat, Python's gzip and pandas read them as one
 /// stream), compressed in parallel at [`GZIP_LEVEL`]. The bytes depend only on the table, not
 /// on the number of threads.
+///
+/// A `.parquet` name writes Parquet instead (snappy; see [`crate::parquet_io`]).
 pub fn write_table(table: &ProfileTable, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
+    if path.to_string_lossy().to_lowercase().ends_with(".parquet") {
+        let bytes = crate::parquet_io::parquet_bytes(table).map_err(|e| {
+            ProfileError::invalid(&path.display().to_string(), format!("writing Parquet: {e}"))
+        })?;
+        return write_atomic(path, |w| w.write_all(&bytes));
+    }
     let delimiter = delimiter_for(path);
     let gz = path.to_string_lossy().to_lowercase().ends_with(".gz");
     write_atomic(path, |w| {
@@ -591,7 +607,7 @@ mod tests {
 
     #[test]
     fn binary_formats_get_a_clear_message() {
-        for name in ["x.gctx", "x.parquet", "X.GCTX"] {
+        for name in ["x.gctx", "X.GCTX", "x.h5"] {
             let e = read_table(name, &ReadOptions::default())
                 .unwrap_err()
                 .to_string();

@@ -4,7 +4,7 @@
 //! ## Overview
 //!
 //! Tabular profiles for image-based profiling: a [`ProfileTable`] of text metadata beside
-//! `f64` features, read from CSV/TSV (optionally gzipped) or CMap GCT, and the pycytominer
+//! `f64` features, read from CSV/TSV (optionally gzipped), Parquet or CMap GCT, and the pycytominer
 //! operations on it — [`aggregate()`], [`normalize()`], [`feature_select()`], [`consensus()`].
 //!
 //! No candle here: a user who only needs tables pulls only ndarray.
@@ -27,6 +27,7 @@ pub mod feature_select;
 pub mod gct;
 pub mod io;
 pub mod normalize;
+pub mod parquet_io;
 pub mod stats;
 pub mod synthetic;
 pub mod table;
@@ -47,6 +48,7 @@ pub use io::{
     write_table, MetadataColumns, ReadOptions,
 };
 pub use normalize::{normalize, NormalizeMethod, NormalizeParams, Scaler};
+pub use parquet_io::python_repr;
 pub use stats::CorrelationMethod;
 pub use synthetic::SyntheticPlate;
 pub use table::{ProfileTable, Selection};
