@@ -1,6 +1,6 @@
 """pycytominer / pandas counterpart of `cargo xtask bench profiles`: the same seeded
 10,000 × 1,000 plate (target/bench/profiles_input.csv, written by our side of the benchmark),
-read, written as CSV and as .csv.gz (pycytominer's `output`), mad_robustize on all wells, and
+read, written as CSV, as .csv.gz and as Parquet (pycytominer's `output`), Parquet read back, mad_robustize on all wells, and
 variance + correlation threshold feature selection; seconds for each.
 pip install pycytominer; python3 scripts/bench_profiles_pycytominer.py [input.csv]"""
 import json, os, sys, tempfile, time
@@ -27,6 +27,15 @@ with tempfile.TemporaryDirectory() as tmp:
     output(df, gz, output_type="csv")  # pycytominer's default: gzip (level 9) inferred from .gz
     result["write_csv_gz_s"] = time.perf_counter() - t
     result["csv_gz_mb"] = os.path.getsize(gz) / 1e6
+    pq = os.path.join(tmp, "out.parquet")
+    t = time.perf_counter()
+    output(df, pq, output_type="parquet")  # pandas' to_parquet: pyarrow, snappy
+    result["write_parquet_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    back = pd.read_parquet(pq)
+    result["read_parquet_s"] = time.perf_counter() - t
+    assert len(back) == len(df)
+    result["parquet_mb"] = os.path.getsize(pq) / 1e6
 
 t = time.perf_counter()
 normalize(profiles=df, features=features, samples="all", method="mad_robustize")

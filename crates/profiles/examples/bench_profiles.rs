@@ -3,7 +3,8 @@
 //! the same file), or `cargo run --release -p cellpaint-profiles --example bench_profiles [OUT]`.
 //!
 //! Writes the plate to target/bench/profiles_input.csv (untimed; the peer reads the same file),
-//! then times: reading it, writing it as CSV and as .csv.gz, mad_robustize normalisation on all
+//! then times: reading it, writing it as CSV and as .csv.gz, writing and reading it as Parquet
+//! (snappy), mad_robustize normalisation on all
 //! wells, and feature selection (variance and correlation thresholds), each once.
 
 use std::time::Instant;
@@ -43,6 +44,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let write_csv_s = time(&mut || Ok(write_table(&table, dir.path().join("out.csv"))?))?;
     let write_csv_gz_s = time(&mut || Ok(write_table(&table, dir.path().join("out.csv.gz"))?))?;
     let gz_mb = std::fs::metadata(dir.path().join("out.csv.gz"))?.len() as f64 / 1e6;
+    let parquet = dir.path().join("out.parquet");
+    let write_parquet_s = time(&mut || Ok(write_table(&table, &parquet)?))?;
+    let parquet_mb = std::fs::metadata(&parquet)?.len() as f64 / 1e6;
+    let read_parquet_s = time(&mut || {
+        let back = read_table(&parquet, &ReadOptions::default())?;
+        assert_eq!(back.n_rows(), table.n_rows());
+        Ok(())
+    })?;
     let normalize_s = time(&mut || {
         normalize(&table, &NormalizeParams::new(NormalizeMethod::MadRobustize))?;
         Ok(())
@@ -66,6 +75,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "write_csv_s": write_csv_s,
         "write_csv_gz_s": write_csv_gz_s,
         "csv_gz_mb": gz_mb,
+        "write_parquet_s": write_parquet_s,
+        "read_parquet_s": read_parquet_s,
+        "parquet_mb": parquet_mb,
         "normalize_s": normalize_s,
         "feature_select_s": feature_select_s,
         "features_kept": kept,
