@@ -22,6 +22,23 @@ pub enum DeepProfilerCommand {
     Profile(ProfileArgs),
     /// mAP and folds of enrichment of treatment profiles against MOA annotations.
     Evaluate(EvaluateArgs),
+    /// DeepProfiler's own per-site feature files (features/<plate>/<well>/<site>.npz) as one
+    /// single-cell table (CSV, Parquet…), ready for `cellpaint aggregate`.
+    Collect(CollectArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    /// DeepProfiler's features folder (outputs/results/features/).
+    pub features: PathBuf,
+    /// Single-cell table to write (.csv[.gz], .parquet).
+    pub output: PathBuf,
+    /// Features are named <prefix>_0, <prefix>_1, … (pycytominer's fallback: DP).
+    #[arg(long, default_value = "DP")]
+    pub feature_prefix: String,
+    /// Between well and site in <plate>/<well>_<site>.npz names.
+    #[arg(long, default_value_t = '_')]
+    pub site_delimiter: char,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -198,6 +215,25 @@ pub fn run(cmd: DeepProfilerCommand, q: bool) -> Result<()> {
                        "folds_of_enrichment": foe.mean, "percentile": a.percentile})
                 .to_string(),
             )
+        }
+        DeepProfilerCommand::Collect(a) => {
+            let params = deepprofiler_wsl::NpzParams {
+                feature_prefix: a.feature_prefix.clone(),
+                site_delimiter: a.site_delimiter,
+            };
+            let cells = deepprofiler_wsl::read_deepprofiler_npz(&a.features, &params)?;
+            write(&a.output, &cells)?;
+            say(
+                q,
+                &format!(
+                    "{} cells × {} features from {} → {}",
+                    cells.n_rows(),
+                    cells.n_features(),
+                    a.features.display(),
+                    a.output.display()
+                ),
+            );
+            Ok(())
         }
     }
 }
