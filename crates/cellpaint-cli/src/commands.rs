@@ -235,6 +235,11 @@ pub struct AggregateArgs {
     /// median | mean
     #[arg(long, default_value = "median")]
     pub operation: AggregateOp,
+    /// For a CellProfiler SQLite input (.sqlite, .db): the compartment tables joined on
+    /// ImageNumber/ObjectNumber (Per_<name> or <name>); strata are image-table columns
+    /// (Metadata_Plate also finds Image_Metadata_Plate).
+    #[arg(long, value_delimiter = ',', default_value = "Cells,Cytoplasm,Nuclei")]
+    pub compartments: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -484,6 +489,20 @@ pub fn run(cli: Cli) -> Result<()> {
             a.io.write(&out, json!({"command": "feature-select", "input": a.io.input, "params": params, "report": report}), q)
         }
         Command::Aggregate(a) => {
+            let lower = a.io.input.to_string_lossy().to_lowercase();
+            if [".sqlite", ".db", ".sqlite3"]
+                .iter()
+                .any(|e| lower.ends_with(e))
+            {
+                // A CellProfiler database: joined, sorted and aggregated in one streamed pass.
+                let params = profiles::sqlite::SqliteAggregate {
+                    compartments: a.compartments.clone(),
+                    strata: a.strata.clone(),
+                    operation: a.operation,
+                };
+                let out = profiles::sqlite::aggregate_sqlite(&a.io.input, &params)?;
+                return a.io.write(&out, json!({"command": "aggregate", "input": a.io.input, "compartments": a.compartments, "strata": a.strata, "operation": a.operation}), q);
+            }
             let t = a.io.read(q)?;
             let out = profiles::aggregate(&t, &a.strata, a.operation)?;
             a.io.write(&out, json!({"command": "aggregate", "input": a.io.input, "strata": a.strata, "operation": a.operation}), q)

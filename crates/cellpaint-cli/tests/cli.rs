@@ -497,3 +497,37 @@ fn a_parquet_pipeline_equals_the_csv_pipeline() {
         "{err}"
     );
 }
+
+/// `cellpaint aggregate cells.sqlite wells.parquet`: a CellProfiler database (seeded, with
+/// cytominer-database's table names) streamed to well medians.
+#[test]
+fn aggregate_reads_a_cellprofiler_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("cells.sqlite");
+    profiles::sqlite::write_synthetic_database(&db, 600, 12, 6, 3).unwrap();
+    let out = tmp.path().join("wells.parquet");
+    let s = cellpaint()
+        .args(["-q", "aggregate"])
+        .arg(&db)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(s.success());
+    let wells = read_table(&out, &ReadOptions::default()).unwrap();
+    let direct =
+        profiles::sqlite::aggregate_sqlite(&db, &profiles::sqlite::SqliteAggregate::default())
+            .unwrap();
+    assert_eq!(wells.n_rows(), 6);
+    assert_eq!(
+        wells.n_features(),
+        14,
+        "12 features and the 2 cytoplasm parent columns"
+    );
+    assert_eq!(wells.features(), direct.features());
+    assert_eq!(wells.metadata_names(), ["Metadata_Plate", "Metadata_Well"]);
+    let run: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("wells.parquet.run.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(run["compartments"][1], "Cytoplasm");
+}

@@ -116,7 +116,6 @@ pub fn read_table(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Profi
         (".gctx", "an HDF5 GCTX file"),
         (".h5", "an HDF5 file"),
         (".hdf5", "an HDF5 file"),
-        (".sqlite", "an SQLite database"),
     ] {
         if lower.ends_with(ext) {
             return Err(ProfileError::invalid(

@@ -28,6 +28,8 @@ pub mod gct;
 pub mod io;
 pub mod normalize;
 pub mod parquet_io;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod stats;
 pub mod synthetic;
 pub mod table;
