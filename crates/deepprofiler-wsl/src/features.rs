@@ -125,6 +125,16 @@ pub fn extract_to_disk(
 
 /// Every `*.csv` under `dir` (as [`extract_to_disk`] wrote them), stacked in path order.
 pub fn read_features(dir: &Path) -> Result<ProfileTable> {
+    let files = files_under(dir, "csv")?;
+    let tables = files
+        .iter()
+        .map(|f| read_table(f, &ReadOptions::default()))
+        .collect::<profiles::Result<Vec<_>>>()?;
+    stack_tables(&tables, &dir.display().to_string())
+}
+
+/// Every file under `dir` (recursively) whose extension is `ext` (any case), in path order.
+pub(crate) fn files_under(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -136,17 +146,13 @@ pub fn read_features(dir: &Path) -> Result<ProfileTable> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "csv") {
+            } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case(ext)) {
                 files.push(p);
             }
         }
     }
     files.sort();
-    let tables = files
-        .iter()
-        .map(|f| read_table(f, &ReadOptions::default()))
-        .collect::<profiles::Result<Vec<_>>>()?;
-    stack_tables(&tables, &dir.display().to_string())
+    Ok(files)
 }
 
 /// Rows of several tables with the same columns, one after another.

@@ -47,7 +47,7 @@ pub fn read_deepprofiler_npz(dir: &Path, params: &NpzParams) -> Result<ProfileTa
             message: "must not be empty".into(),
         });
     }
-    let files = npz_files(dir)?;
+    let files = crate::features::files_under(dir, "npz")?;
     if files.is_empty() {
         return Err(DpError::data(
             dir.display().to_string(),
@@ -121,27 +121,6 @@ pub fn read_deepprofiler_npz(dir: &Path, params: &NpzParams) -> Result<ProfileTa
             .collect(),
         features,
     )?)
-}
-
-fn npz_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| DpError::File {
-            path: d.clone(),
-            message: e.to_string(),
-        })?;
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x.eq_ignore_ascii_case("npz")) {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 /// (plate, well, site) from `plate/well/site.npz` or `plate/well<delim>site.npz` under `dir`.
