@@ -22,6 +22,8 @@ pub fn symmetric_eigen(
     Ok((values, vectors))
 }
 
+/// Eigenvalues in ascending order and the matching unit eigenvectors as columns (LAPACK's
+/// `dsyevd` through ndarray-linalg).
 #[cfg(feature = "lapack")]
 pub fn symmetric_eigen(
     c: ArrayView2<'_, f64>,
