@@ -23,7 +23,7 @@ pub fn symmetric_eigen(
 }
 
 /// Eigenvalues in ascending order and the matching unit eigenvectors as columns (LAPACK's
-/// `dsyevd` through ndarray-linalg).
+/// `dsyev` through ndarray-linalg).
 #[cfg(feature = "lapack")]
 pub fn symmetric_eigen(
     c: ArrayView2<'_, f64>,
