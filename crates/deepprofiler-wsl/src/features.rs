@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ndarray::{concatenate, Array2, Axis};
+use ndarray::Array2;
 use profiles::io::{read_table, write_table, ReadOptions};
 use profiles::ProfileTable;
 
@@ -157,36 +157,8 @@ pub(crate) fn files_under(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
 
 /// Rows of several tables with the same columns, one after another.
 pub fn stack_tables(tables: &[ProfileTable], source: &str) -> Result<ProfileTable> {
-    let first = tables
-        .first()
-        .ok_or_else(|| DpError::data(source, "no feature files"))?;
-    for t in tables {
-        if t.metadata_names() != first.metadata_names()
-            || t.feature_names() != first.feature_names()
-        {
-            return Err(DpError::data(
-                t.source(),
-                format!("columns differ from {}", first.source()),
-            ));
-        }
+    if tables.is_empty() {
+        return Err(DpError::data(source, "no feature files"));
     }
-    let meta: Vec<Vec<String>> = first
-        .metadata_names()
-        .iter()
-        .map(|n| {
-            tables
-                .iter()
-                .flat_map(|t| t.metadata(n).expect("same columns").iter().cloned())
-                .collect()
-        })
-        .collect();
-    let views: Vec<_> = tables.iter().map(|t| t.features()).collect();
-    let x = concatenate(Axis(0), &views).expect("same widths");
-    Ok(ProfileTable::new(
-        source,
-        first.metadata_names().to_vec(),
-        meta,
-        first.feature_names().to_vec(),
-        x,
-    )?)
+    Ok(ProfileTable::stack(tables, source)?)
 }

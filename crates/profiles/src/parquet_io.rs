@@ -87,62 +87,7 @@ pub(crate) fn read_parquet(path: &Path, metadata: &MetadataColumns) -> Result<Pr
         .iter()
         .map(|p| read_parquet_file(p, metadata))
         .collect::<Result<Vec<_>>>()?;
-    concat_parts(&label, &parts, tables)
-}
-
-fn concat_parts(
-    label: &str,
-    parts: &[std::path::PathBuf],
-    tables: Vec<ProfileTable>,
-) -> Result<ProfileTable> {
-    let first = &tables[0];
-    for (t, p) in tables.iter().zip(parts).skip(1) {
-        let a = first.metadata_names().iter().chain(first.feature_names());
-        let b = t.metadata_names().iter().chain(t.feature_names());
-        let a: Vec<&String> = a.collect();
-        let b: Vec<&String> = b.collect();
-        if a != b {
-            let at = (0..a.len().max(b.len()))
-                .find(|&i| a.get(i) != b.get(i))
-                .unwrap_or(0);
-            return Err(ProfileError::invalid(
-                &p.display().to_string(),
-                format!(
-                    "its columns differ from the first part's ({}) at column {}: {} here, {} there; \
-                     every part of a folder must have the same columns in the same order",
-                    parts[0].display(),
-                    at + 1,
-                    a_or_none(b.get(at).copied()),
-                    a_or_none(a.get(at).copied()),
-                ),
-            ));
-        }
-    }
-    let n: usize = tables.iter().map(|t| t.n_rows()).sum();
-    let n_feat = first.n_features();
-    let meta_names = first.metadata_names().to_vec();
-    let mut meta: Vec<Vec<String>> = (0..meta_names.len())
-        .map(|_| Vec::with_capacity(n))
-        .collect();
-    let mut values = Vec::with_capacity(n * n_feat);
-    for t in &tables {
-        for (c, name) in meta_names.iter().enumerate() {
-            meta[c].extend_from_slice(t.metadata(name)?);
-        }
-        values.extend(t.features().iter().copied());
-    }
-    let features = Array2::from_shape_vec((n, n_feat), values).expect("n rows × n features");
-    ProfileTable::new(
-        label,
-        meta_names,
-        meta,
-        first.feature_names().to_vec(),
-        features,
-    )
-}
-
-fn a_or_none(name: Option<&String>) -> String {
-    name.map(|n| shown(n)).unwrap_or_else(|| "no column".into())
+    ProfileTable::stack(&tables, label)
 }
 
 /// What a column holds, from its physical and logical types.

@@ -35,6 +35,60 @@ pub struct ProfileTable {
 }
 
 impl ProfileTable {
+    /// Rows of several tables with the same columns (names and order), one after another,
+    /// labelled `source`. An error names the first table whose columns differ, and where.
+    pub fn stack(tables: &[ProfileTable], source: impl Into<String>) -> Result<Self> {
+        let source = source.into();
+        let first = tables
+            .first()
+            .ok_or_else(|| ProfileError::invalid(&source, "no tables to stack"))?;
+        for t in &tables[1..] {
+            let a: Vec<&String> = first
+                .metadata_names
+                .iter()
+                .chain(&first.feature_names)
+                .collect();
+            let b: Vec<&String> = t.metadata_names.iter().chain(&t.feature_names).collect();
+            if a != b {
+                let at = (0..a.len().max(b.len()))
+                    .find(|&i| a.get(i) != b.get(i))
+                    .unwrap_or(0);
+                let name = |n: Option<&&String>| {
+                    n.map(|n| crate::io::shown(n))
+                        .unwrap_or_else(|| "no column".into())
+                };
+                return Err(ProfileError::invalid(
+                    &t.source,
+                    format!(
+                        "its columns differ from {}'s at column {}: {} here, {} there; \
+                         stacked tables need the same columns in the same order",
+                        first.source,
+                        at + 1,
+                        name(b.get(at)),
+                        name(a.get(at)),
+                    ),
+                ));
+            }
+        }
+        let metadata = (0..first.metadata_names.len())
+            .map(|c| {
+                tables
+                    .iter()
+                    .flat_map(|t| t.metadata[c].iter().cloned())
+                    .collect()
+            })
+            .collect();
+        let views: Vec<_> = tables.iter().map(|t| t.features.view()).collect();
+        let features = ndarray::concatenate(Axis(0), &views).expect("same widths");
+        ProfileTable::new(
+            source,
+            first.metadata_names.clone(),
+            metadata,
+            first.feature_names.clone(),
+            features,
+        )
+    }
+
     /// Builds a table, checking that every column has one value per row and names are unique.
     pub fn new(
         source: impl Into<String>,
