@@ -17,6 +17,16 @@ pub enum AggregateOp {
     Mean,
 }
 
+impl AggregateOp {
+    /// The operation on one feature's values (NaN skipped, as pandas).
+    pub(crate) fn apply(self, values: impl Iterator<Item = f64>) -> f64 {
+        match self {
+            AggregateOp::Median => stats::median(values),
+            AggregateOp::Mean => stats::mean(values),
+        }
+    }
+}
+
 impl std::str::FromStr for AggregateOp {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -50,13 +60,7 @@ pub fn aggregate<S: AsRef<str>>(
         .par_iter()
         .map(|(_, rows)| {
             (0..p)
-                .map(|c| {
-                    let col = rows.iter().map(|&r| x[[r, c]]);
-                    match op {
-                        AggregateOp::Median => stats::median(col),
-                        AggregateOp::Mean => stats::mean(col),
-                    }
-                })
+                .map(|c| op.apply(rows.iter().map(|&r| x[[r, c]])))
                 .collect()
         })
         .collect();

@@ -24,7 +24,6 @@ use rusqlite::{Connection, OpenFlags};
 use crate::aggregate::AggregateOp;
 use crate::error::{ProfileError, Result};
 use crate::io::shown;
-use crate::stats;
 use crate::table::{compare_keys, ProfileTable};
 
 /// What [`aggregate_sqlite`] joins and groups.
@@ -282,13 +281,7 @@ fn combine(cells: &[f64], p: usize, op: AggregateOp) -> Vec<f64> {
     let n = cells.len() / p;
     (0..p)
         .into_par_iter()
-        .map(|j| {
-            let col = (0..n).map(|i| cells[i * p + j]);
-            match op {
-                AggregateOp::Median => stats::median(col),
-                AggregateOp::Mean => stats::mean(col),
-            }
-        })
+        .map(|j| op.apply((0..n).map(|i| cells[i * p + j])))
         .collect()
 }
 
