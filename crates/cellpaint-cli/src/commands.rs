@@ -21,7 +21,7 @@ use sphering::{FittedSphering, Regularization, SpheringMethod, SpheringParams};
     version,
     about = "Image-based profiling of Cell Painting experiments",
     long_about = "Image-based profiling of Cell Painting experiments.\n\n\
-        Tables are CSV or TSV (optionally .gz), Parquet (a file, or a folder of parts) or GCT,\n\
+        Tables are CSV or TSV (optionally .gz), Parquet (a file, or a folder of parts), GCT or GCTX,\n\
         chosen by the name, with one row per well (or cell, or treatment).\n\
         Columns starting with Metadata_ describe the sample; all others are numeric features.\n\
         Every command writes its output table and OUT.run.json with the settings it used."
@@ -85,7 +85,7 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct Io {
     /// Input table (.csv, .tsv, optionally .gz; .parquet, or a folder of .parquet parts; .gct
-    /// for CMap files).
+    /// or .gctx for CMap files).
     pub input: PathBuf,
     /// Output table; .gz compresses; .tsv uses tabs; .parquet writes Parquet (snappy).
     pub output: PathBuf,

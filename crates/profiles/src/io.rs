@@ -101,7 +101,7 @@ pub(crate) fn parse_feature(s: &str) -> Option<f64> {
 }
 
 /// Reads a table by its name: Parquet (`.parquet`, or a folder of `.parquet` parts read as one
-/// table, see [`crate::parquet_io`]), GCT (`.gct[.gz]`), or a delimited table (CSV/TSV, gzipped
+/// table, see [`crate::parquet_io`]), GCT (`.gct[.gz]`), GCTX (`.gctx`, see [`crate::gctx`]), or a delimited table (CSV/TSV, gzipped
 /// or not).
 pub fn read_table(path: impl AsRef<Path>, options: &ReadOptions) -> Result<ProfileTable> {
     let path = path.as_ref();
@@ -112,20 +112,15 @@ pub fn read_table(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Profi
     if crate::parquet_io::is_parquet(path) {
         return crate::parquet_io::read_parquet(path, &options.metadata);
     }
-    for (ext, what) in [
-        (".gctx", "an HDF5 GCTX file"),
-        (".h5", "an HDF5 file"),
-        (".hdf5", "an HDF5 file"),
-    ] {
-        if lower.ends_with(ext) {
-            return Err(ProfileError::invalid(
-                &path.display().to_string(),
-                format!(
-                    "{what}: cellpaint does not read this format yet; convert it to CSV/TSV, \
-                     Parquet or text GCT (e.g. cmapPy's write_gct for GCTX)"
-                ),
-            ));
-        }
+    if lower.ends_with(".gctx") {
+        return crate::gctx::read_gctx(path);
+    }
+    if lower.ends_with(".h5") || lower.ends_with(".hdf5") {
+        return Err(ProfileError::invalid(
+            &path.display().to_string(),
+            "an HDF5 file that is not named .gctx: cellpaint reads HDF5 tables only in CMap's \
+             GCTX layout (name the file .gctx), else convert it to CSV/TSV or Parquet",
+        ));
     }
     let delimiter = options.delimiter.unwrap_or_else(|| delimiter_for(path));
     let reader = open_maybe_gz(path)?;
@@ -605,16 +600,16 @@ mod tests {
     }
 
     #[test]
-    fn binary_formats_get_a_clear_message() {
-        for name in ["x.gctx", "X.GCTX", "x.h5"] {
-            let e = read_table(name, &ReadOptions::default())
-                .unwrap_err()
-                .to_string();
-            assert!(
-                e.contains(name) && e.contains("does not read this format yet"),
-                "{e}"
-            );
-        }
+    fn hdf5_inputs_get_a_clear_message() {
+        // A missing .gctx is an I/O error naming it; a .h5 is not a table layout we know.
+        let e = read_table("x.gctx", &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.gctx"), "{e}");
+        let e = read_table("x.h5", &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.h5") && e.contains("GCTX layout"), "{e}");
     }
 
     #[test]

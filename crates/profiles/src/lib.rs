@@ -4,7 +4,7 @@
 //! ## Overview
 //!
 //! Tabular profiles for image-based profiling: a [`ProfileTable`] of text metadata beside
-//! `f64` features, read from CSV/TSV (optionally gzipped), Parquet or CMap GCT, and the pycytominer
+//! `f64` features, read from CSV/TSV (optionally gzipped), Parquet or CMap GCT/GCTX, and the pycytominer
 //! operations on it — [`aggregate()`], [`normalize()`], [`feature_select()`], [`consensus()`].
 //!
 //! No candle here: a user who only needs tables pulls only ndarray.
@@ -25,6 +25,8 @@ pub mod data;
 pub mod error;
 pub mod feature_select;
 pub mod gct;
+pub mod gctx;
+pub mod hdf5;
 pub mod io;
 pub mod normalize;
 pub mod parquet_io;

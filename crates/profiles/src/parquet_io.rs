@@ -340,7 +340,7 @@ pub fn python_repr(v: f64) -> String {
 }
 
 /// A float32 as numpy's `repr` of a float32 writes it (pandas' CSV of a float32 column).
-fn float32_repr(v: f32) -> String {
+pub(crate) fn float32_repr(v: f32) -> String {
     if v.is_nan() {
         return String::new();
     }
