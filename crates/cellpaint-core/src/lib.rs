@@ -53,7 +53,7 @@ pub use backbone::{
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use device::{cuda_compiled, DeviceChoice};
 pub use efficientnet::batchnorm::BatchNorm2d;
-pub use efficientnet::{EfficientNet, EfficientNetConfig};
+pub use efficientnet::{ConvPadding, EfficientNet, EfficientNetConfig};
 pub use error::{CoreError, Result};
 pub use fingerprint::{DataHasher, Fingerprint};
 pub use init::SeededVarMap;

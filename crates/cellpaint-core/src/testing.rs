@@ -116,11 +116,11 @@ pub fn max_abs_diff_json(
 }
 
 /// Prints each `(what, max_abs_diff_json result)` and panics unless every difference is within
-/// `rel` of its reference's scale (at least 1): the verdict of the torchvision reference tests.
+/// `rel` of its reference's scale (at least 1): the verdict of the torchvision and Keras reference tests.
 pub fn assert_matches_reference(checks: Vec<(&str, Result<(f64, f64), String>)>, rel: f64) {
     for (what, diff) in checks {
         let (worst, scale) = diff.unwrap_or_else(|e| panic!("{what}: {e}"));
-        eprintln!("{what}: max |ours − torchvision| = {worst:.2e} (values up to {scale:.3})");
+        eprintln!("{what}: max |ours − reference| = {worst:.2e} (values up to {scale:.3})");
         assert!(worst <= rel * scale.max(1.0), "{what}: {worst}");
     }
 }

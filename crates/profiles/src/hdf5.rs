@@ -411,6 +411,36 @@ impl Hdf5File {
             .collect())
     }
 
+    /// The paths of every dataset under `group` (`""` or `"/"` for the whole file), depth
+    /// first in stored order; an object reached twice (hard links) is listed once.
+    pub fn datasets_under(&self, group: &str) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let start = group.trim_end_matches('/').to_string();
+        let mut stack = vec![(start.clone(), self.locate(&start)?)];
+        let mut visited = std::collections::HashSet::new();
+        while let Some((path, address)) = stack.pop() {
+            if !visited.insert(address) {
+                continue;
+            }
+            let messages = self.messages(address, &format!("object '{path}'"))?;
+            if messages
+                .iter()
+                .any(|m| matches!(m.kind, 0x02 | 0x06 | 0x11))
+            {
+                let mut children = self.links(address, &path)?;
+                children.reverse();
+                stack.extend(
+                    children
+                        .into_iter()
+                        .map(|(name, child)| (format!("{path}/{name}"), child)),
+                );
+            } else {
+                out.push(path);
+            }
+        }
+        Ok(out)
+    }
+
     fn links(&self, address: u64, group: &str) -> Result<Vec<(String, u64)>> {
         let what = format!("group '{}'", if group.is_empty() { "/" } else { group });
         let messages = self.messages(address, &what)?;

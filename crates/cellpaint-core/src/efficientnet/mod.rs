@@ -41,6 +41,25 @@ pub struct EfficientNetConfig {
     pub bn_eps: f64,
     /// BatchNorm momentum (PyTorch's convention: the new batch's weight).
     pub bn_momentum: f64,
+    /// Where strided convolutions pad: symmetrically as torchvision, or as TensorFlow's
+    /// `"same"` (Keras; DeepProfiler's published model).
+    #[serde(default)]
+    pub padding: ConvPadding,
+}
+
+/// How convolutions pad their input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConvPadding {
+    /// (k − 1)/2 on every side (torchvision, timm).
+    #[default]
+    Symmetric,
+    /// TensorFlow's `"same"`: the output is ⌈size / stride⌉ and the padding that needs is
+    /// split with the odd pixel at the bottom and right. For a stride-2 convolution on an
+    /// even-sized input that is one pixel less at the top and left than `Symmetric` (Keras's
+    /// `correct_pad` gives the same), which shifts every window: weights trained in Keras need
+    /// this mode.
+    TensorflowSame,
 }
 
 impl EfficientNetConfig {
@@ -55,6 +74,20 @@ impl EfficientNetConfig {
             stochastic_depth: 0.2,
             bn_eps: 1e-5,
             bn_momentum: 0.1,
+            padding: ConvPadding::Symmetric,
+        }
+    }
+
+    /// EfficientNet-B0 as Keras builds it (`tf.keras.applications.EfficientNetB0` and the
+    /// `efficientnet` package DeepProfiler used): BatchNorm ε 1e-3 and momentum 0.01 (Keras's
+    /// 0.99), TensorFlow's `"same"` padding. Load Keras weights into it with
+    /// [`weights::read_keras_h5`].
+    pub fn keras_b0(in_channels: usize, num_classes: usize) -> Self {
+        Self {
+            bn_eps: 1e-3,
+            bn_momentum: 0.01,
+            padding: ConvPadding::TensorflowSame,
+            ..Self::b0(in_channels, num_classes)
         }
     }
 
@@ -113,13 +146,38 @@ struct ConvBn {
     kind: ConvKind,
     bn: BatchNorm2d,
     act: bool,
+    padding: ConvPadding,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum ConvKind {
     Pointwise,
-    Depthwise { stride: usize, padding: usize },
-    Dense { stride: usize, padding: usize },
+    Depthwise { stride: usize, k: usize },
+    Dense { stride: usize, k: usize },
+}
+
+/// Pads `x` (N, C, H, W) as `mode` asks for a k × k convolution of `stride`; returns the input
+/// to convolve and the symmetric padding the convolution itself should add.
+fn pad_for(x: &Tensor, k: usize, stride: usize, mode: ConvPadding) -> Result<(Tensor, usize)> {
+    let symmetric = (k - 1) / 2;
+    if mode == ConvPadding::Symmetric {
+        return Ok((x.clone(), symmetric));
+    }
+    let split = |size: usize| {
+        let out = size.div_ceil(stride);
+        let total = ((out - 1) * stride + k).saturating_sub(size);
+        (total / 2, total - total / 2)
+    };
+    let (_, _, h, w) = x.dims4()?;
+    let ((top, bottom), (left, right)) = (split(h), split(w));
+    if top == bottom && left == right && top == left {
+        return Ok((x.clone(), top));
+    }
+    Ok((
+        x.pad_with_zeros(2, top, bottom)?
+            .pad_with_zeros(3, left, right)?,
+        0,
+    ))
 }
 
 impl ConvBn {
@@ -134,14 +192,13 @@ impl ConvBn {
         cfg: &EfficientNetConfig,
         vb: VarBuilder,
     ) -> Result<Self> {
-        let padding = (k - 1) / 2;
         let init = candle_nn::init::DEFAULT_KAIMING_NORMAL;
         let (shape, kind) = if groups > 1 {
-            ((cout, 1, k, k), ConvKind::Depthwise { stride, padding })
+            ((cout, 1, k, k), ConvKind::Depthwise { stride, k })
         } else if k == 1 && stride == 1 {
             ((cout, cin, 1, 1), ConvKind::Pointwise)
         } else {
-            ((cout, cin, k, k), ConvKind::Dense { stride, padding })
+            ((cout, cin, k, k), ConvKind::Dense { stride, k })
         };
         let weight = vb.pp("0").get_with_hints(shape, "weight", init)?;
         let bn = BatchNorm2d::new(cout, cfg.bn_eps, cfg.bn_momentum, vb.pp("1"))?;
@@ -150,16 +207,21 @@ impl ConvBn {
             kind,
             bn,
             act,
+            padding: cfg.padding,
         })
     }
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let y = match self.kind {
             ConvKind::Pointwise => pointwise(x, &self.weight, train)?,
-            ConvKind::Depthwise { stride, padding } => {
-                depthwise_conv2d(x, &self.weight, stride, padding)?
+            ConvKind::Depthwise { stride, k } => {
+                let (x, padding) = pad_for(x, k, stride, self.padding)?;
+                depthwise_conv2d(&x, &self.weight, stride, padding)?
             }
-            ConvKind::Dense { stride, padding } => x.conv2d(&self.weight, padding, stride, 1, 1)?,
+            ConvKind::Dense { stride, k } => {
+                let (x, padding) = pad_for(x, k, stride, self.padding)?;
+                x.conv2d(&self.weight, padding, stride, 1, 1)?
+            }
         };
         self.bn.forward(&y, train, self.act)
     }
