@@ -15,11 +15,12 @@ layer is the identity without ImageNet weights).
 Writes fixtures/keras_efficientnet_reference.json:
 * "b0": EfficientNetB0(weights=None, input 128×128×5, 7 classes): logits, block6a_activation
   (spatial mean) and avg_pool on a 2-image input;
-* "tiny": keras's EfficientNet(width 0.1, depth 0.1) on 32×32×5, 7 classes: logits and avg_pool;
+* "tiny": keras's EfficientNet(width 0.1, depth 1.0: all 16 blocks) on 32×32×5, 7 classes:
+  logits and avg_pool;
 and fixtures/keras_efficientnet_tiny.h5.gz, the tiny model's weights as Keras's legacy HDF5
 weight format writes them (the layout of Keras 2's save_weights and of DeepProfiler's published
 Cell_Painting_CNN_v1.hdf5), gzipped (its empty group B-trees are most of its 0.5 MB; its weights are the formula's
-rounded to multiples of 1/64 so that they compress: the Rust test reads them from the file).
+rounded to multiples of 1/16 so that they compress: the Rust test reads them from the file).
 
 Run (not in CI):  pip install tensorflow-cpu h5py && python3 scripts/keras_reference.py
       [--save-b0 B0.h5]   also writes the full B0 weights (16 MB) for a manual check.
@@ -100,7 +101,7 @@ def set_formula_weights(model, quantize=False):
             name = torch_name(layer.name, var)
             v = formula(name, tshape, *value_range(name, tshape))
             if quantize:   # few distinct values: the committed file compresses
-                v = (np.round(v * 64) / 64).astype(np.float32)
+                v = (np.round(v * 16) / 16).astype(np.float32)
             w.assign(v.transpose(back) if back else v)
 
 def outputs(model, x_nchw, taps):
@@ -124,7 +125,7 @@ def main():
     if "--save-b0" in sys.argv:
         with h5py.File(sys.argv[sys.argv.index("--save-b0") + 1], "w") as f:
             legacy_h5_format.save_weights_to_hdf5_group(f, b0)
-    tiny = EfficientNet(0.1, 0.1, 32, name="tiny", include_top=True, weights=None,
+    tiny = EfficientNet(0.1, 1.0, 32, name="tiny", include_top=True, weights=None,
                         input_shape=(32, 32, 5), classes=7, classifier_activation=None)
     set_formula_weights(tiny, quantize=True)
     out["tiny"] = outputs(tiny, formula("input", (2, 5, 32, 32), -1.0, 1.0), ["avg_pool"])

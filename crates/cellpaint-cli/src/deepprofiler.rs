@@ -92,8 +92,15 @@ pub struct TrainArgs {
 #[derive(Args, Debug)]
 pub struct ProfileArgs {
     /// A run directory written by `deepprofiler train`.
+    #[arg(long, required_unless_present = "weights", conflicts_with = "weights")]
+    pub model: Option<PathBuf>,
+    /// Instead of --model: a Keras EfficientNet-B0 saved as HDF5, such as DeepProfiler's
+    /// published Cell_Painting_CNN_v1.hdf5 (docs/deepprofiler.md says where to get it).
     #[arg(long)]
-    pub model: PathBuf,
+    pub weights: Option<PathBuf>,
+    /// With --weights: metadata columns, crop size, feature layer (paper defaults when absent).
+    #[command(flatten)]
+    pub config: ConfigArg,
     #[arg(long)]
     pub crops: PathBuf,
     /// Output directory: features/<plate>/<well>/<site>.csv, wells.csv, treatments.csv.
@@ -160,7 +167,27 @@ pub fn run(cmd: DeepProfilerCommand, q: bool) -> Result<()> {
             Ok(())
         }
         DeepProfilerCommand::Profile(a) => {
-            let model = FittedClassifier::load(&a.model, &a.device.device()?)?;
+            let device = a.device.device()?;
+            let model = match (&a.model, &a.weights) {
+                (Some(dir), _) => FittedClassifier::load(dir, &device)?,
+                (None, Some(h5)) => {
+                    let (m, report) =
+                        FittedClassifier::from_keras_h5(h5, &a.config.load(q)?, &device)?;
+                    say(
+                        q,
+                        &format!(
+                            "{}: {} tensors loaded ({} channels, {} classes); {} unused",
+                            h5.display(),
+                            report.loaded,
+                            m.meta.channels,
+                            m.meta.classes.len(),
+                            report.unused.len()
+                        ),
+                    );
+                    m
+                }
+                (None, None) => anyhow::bail!("give --model or --weights"),
+            };
             let cfg = &model.meta.config;
             let meta = &cfg.dataset.metadata;
             let mut crops = read_exported_crops(&a.crops, model.meta.channels, meta)?;
@@ -183,7 +210,8 @@ pub fn run(cmd: DeepProfilerCommand, q: bool) -> Result<()> {
             write(&a.out.join("treatments.csv"), &treatments)?;
             profiles::write_json(
                 &a.out.join("profile.run.json"),
-                &json!({"command": "deepprofiler profile", "model": a.model, "tap": tap,
+                &json!({"command": "deepprofiler profile", "model": a.model,
+                        "weights": a.weights, "backbone": cfg.train.model.backbone, "tap": tap,
                         "sphering": !a.no_sphering, "cells": cells.n_rows(),
                         "wells": wells.n_rows(), "treatments": treatments.n_rows()}),
             )?;

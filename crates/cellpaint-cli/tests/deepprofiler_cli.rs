@@ -120,6 +120,63 @@ fn train_profile_evaluate_on_simulated_crops() {
     // layer4 of ResNet-18 at width 0.25: 512 × 0.25 = 128 channels.
     assert_eq!(t.n_features(), 128);
 
+    // No training: a Keras HDF5 weight file (a width-0.1 EfficientNet-B0 with 5 channels and
+    // 7 classes, saved by Keras; the layout of DeepProfiler's published model).
+    let mut h5 = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(
+            std::fs::File::open(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../fixtures/keras_efficientnet_tiny.h5.gz"
+            ))
+            .unwrap(),
+        ),
+        &mut h5,
+    )
+    .unwrap();
+    std::fs::write(d.join("keras.h5"), h5).unwrap();
+    std::fs::write(
+        d.join("keras.json"),
+        r#"{"dataset": {"locations": {"box_size": 32}},
+            "train": {"model": {"input_size": 32, "width_mult": 0.1}}}"#,
+    )
+    .unwrap();
+    let (_, err) = run(&[
+        "deepprofiler",
+        "profile",
+        "--weights",
+        &p("keras.h5"),
+        "--config",
+        &p("keras.json"),
+        "--crops",
+        &p("sc"),
+        "--out",
+        &p("prof-keras"),
+        "--annotations",
+        &p("sim/index.csv"),
+    ]);
+    assert!(err.contains("5 channels, 7 classes"), "{err}");
+    let t = profiles::read_table(d.join("prof-keras/treatments.csv"), &Default::default()).unwrap();
+    // block6a_activation: 6 × 16 (112 × 0.1, rounded as Keras and torchvision round) = 96.
+    assert_eq!(t.n_features(), 96);
+    let run_json = std::fs::read_to_string(d.join("prof-keras/profile.run.json")).unwrap();
+    assert!(
+        run_json.contains("efficientnet-b0-keras") && run_json.contains("keras.h5"),
+        "{run_json}"
+    );
+    // The file at another width is refused, naming the file and the first mismatched tensor.
+    let err = fails(&[
+        "deepprofiler",
+        "profile",
+        "--weights",
+        &p("keras.h5"),
+        "--crops",
+        &p("sc"),
+        "--out",
+        &p("prof-keras2"),
+    ]);
+    assert!(err.contains("keras.h5") && err.contains("shape"), "{err}");
+
     // A misspelt key in our config, and a DeepProfiler config with keys we do not support.
     std::fs::write(d.join("bad.json"), r#"{"train": {"model": {"epoch": 1}}}"#).unwrap();
     let err = fails(&[

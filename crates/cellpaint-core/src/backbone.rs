@@ -202,6 +202,7 @@ pub type BuildFn = fn(&BackboneSpec, VarBuilder) -> Result<Box<dyn Backbone>>;
 /// Every backbone a config can name. Adding one: its file and one line here.
 pub const BACKBONES: &[(&str, BuildFn)] = &[
     ("efficientnet-b0", efficientnet_b0),
+    ("efficientnet-b0-keras", efficientnet_b0_keras),
     ("resnet18", |s, vb| resnet(ResNetDepth::R18, s, vb)),
     ("resnet34", |s, vb| resnet(ResNetDepth::R34, s, vb)),
     ("resnet50", |s, vb| resnet(ResNetDepth::R50, s, vb)),
@@ -253,6 +254,18 @@ fn efficientnet_b0(s: &BackboneSpec, vb: VarBuilder) -> Result<Box<dyn Backbone>
         width_mult: s.width_mult,
         dropout: s.dropout.unwrap_or(b0.dropout),
         ..b0
+    };
+    Ok(Box::new(EfficientNet::new(config, vb)?))
+}
+
+/// EfficientNet-B0 as Keras builds it (padding, batch-norm ε): for Keras weights such as
+/// DeepProfiler's published Cell Painting CNN.
+fn efficientnet_b0_keras(s: &BackboneSpec, vb: VarBuilder) -> Result<Box<dyn Backbone>> {
+    let keras = EfficientNetConfig::keras_b0(s.in_channels, s.num_classes);
+    let config = EfficientNetConfig {
+        width_mult: s.width_mult,
+        dropout: s.dropout.unwrap_or(keras.dropout),
+        ..keras
     };
     Ok(Box::new(EfficientNet::new(config, vb)?))
 }

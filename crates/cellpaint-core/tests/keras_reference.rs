@@ -1,7 +1,7 @@
 //! Our EfficientNet built as Keras builds it (`EfficientNetConfig::keras_b0`) against Keras's
 //! EfficientNetB0 (fixtures/keras_efficientnet_reference.json, scripts/keras_reference.py):
 //! on the formula weights of the torchvision test (set by name, no file), and through a real
-//! Keras HDF5 weight file (a width-0.1 EfficientNet, fixtures/keras_efficientnet_tiny.h5.gz)
+//! Keras HDF5 weight file (a width-0.1 EfficientNet-B0, fixtures/keras_efficientnet_tiny.h5.gz)
 //! read by `read_keras_h5`.
 
 use std::io::Read as _;
@@ -106,7 +106,6 @@ fn a_keras_hdf5_weight_file_loads_and_gives_keras_outputs() {
     assert!(unused.is_empty(), "{unused:?}");
     let cfg = EfficientNetConfig {
         width_mult: 0.1,
-        depth_mult: 0.1,
         ..EfficientNetConfig::keras_b0(5, 7)
     };
     let map = SeededVarMap::new(0);

@@ -9,6 +9,7 @@ use std::path::Path;
 use cell_images::AugmentParams;
 use cellpaint_core::candle::{DType, Device, Tensor};
 use cellpaint_core::classify::{pooled_features, ClassifierSettings, ImageSet};
+use cellpaint_core::efficientnet::weights::{load_pretrained, read_keras_h5, LoadReport};
 use cellpaint_core::rng::Rng;
 use cellpaint_core::{
     load_checkpoint, save_checkpoint, Backbone, BackboneSpec, BuildBackbone, DataHasher,
@@ -257,6 +258,42 @@ impl FittedClassifier {
             device: device.clone(),
             summary: None,
         })
+    }
+
+    /// A Keras EfficientNet-B0 saved as HDF5 (DeepProfiler's published Cell Painting CNN,
+    /// `Cell_Painting_CNN_v1.hdf5`, see docs/deepprofiler.md) as a fitted classifier, for
+    /// profiling without training. `config` gives the metadata columns, crop size, feature
+    /// layer and `train.model.width_mult` (1.0 for the published model); the backbone becomes
+    /// `efficientnet-b0-keras` (Keras's padding and batch-norm ε). Channels and classes come
+    /// from the file (the stem's inputs, the classifier's outputs); a file without a
+    /// classifier gets one output left at its initial value, which profiling never uses.
+    pub fn from_keras_h5(
+        path: &Path,
+        config: &DeepProfilerConfig,
+        device: &Device,
+    ) -> Result<(Self, LoadReport)> {
+        let (weights, unused) = read_keras_h5(path)?;
+        let stem = weights
+            .get("features.0.0.weight")
+            .ok_or_else(|| DpError::File {
+                path: path.to_path_buf(),
+                message: "no stem_conv kernel: not a Keras EfficientNet-B0".into(),
+            })?;
+        let channels = stem.dim(1).map_err(cellpaint_core::CoreError::from)?;
+        let classes = match weights.get("classifier.1.weight") {
+            Some(w) => w.dim(0).map_err(cellpaint_core::CoreError::from)?,
+            None => 1,
+        };
+        let mut config = config.clone();
+        config.train.model.backbone = "efficientnet-b0-keras".into();
+        let names = (0..classes).map(|i| format!("class_{i}")).collect();
+        let model = Self::random(&config, names, channels, 0, device)?;
+        let mut report = load_pretrained(&model.map, weights).map_err(|e| DpError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        report.unused.extend(unused);
+        Ok((model, report))
     }
 
     /// Writes weights and metadata as one checkpoint in `dir`.

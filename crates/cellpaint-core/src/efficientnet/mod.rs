@@ -489,7 +489,10 @@ impl EfficientNet {
 
 impl Backbone for EfficientNet {
     fn name(&self) -> &str {
-        "efficientnet-b0"
+        match self.config.padding {
+            ConvPadding::Symmetric => "efficientnet-b0",
+            ConvPadding::TensorflowSame => "efficientnet-b0-keras",
+        }
     }
 
     fn in_channels(&self) -> usize {
