@@ -236,7 +236,13 @@ pub fn read_keras_h5(path: &std::path::Path) -> Result<(HashMap<String, Tensor>,
     let label = path.display();
     let mut named = HashMap::new();
     let mut unused = Vec::new();
-    for dataset in file.datasets_under("/")? {
+    // A whole saved model keeps its weights under model_weights/ (beside optimizer state).
+    let root = if file.members("/")?.iter().any(|m| m == "model_weights") {
+        "/model_weights"
+    } else {
+        "/"
+    };
+    for dataset in file.datasets_under(root)? {
         let mut parts = dataset.rsplit('/');
         let variable = parts.next().unwrap_or_default();
         let layer = parts.next().unwrap_or_default();
