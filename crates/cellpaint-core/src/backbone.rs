@@ -249,23 +249,29 @@ fn unknown_backbone(name: &str) -> String {
 }
 
 fn efficientnet_b0(s: &BackboneSpec, vb: VarBuilder) -> Result<Box<dyn Backbone>> {
-    let b0 = EfficientNetConfig::b0(s.in_channels, s.num_classes);
-    let config = EfficientNetConfig {
-        width_mult: s.width_mult,
-        dropout: s.dropout.unwrap_or(b0.dropout),
-        ..b0
-    };
-    Ok(Box::new(EfficientNet::new(config, vb)?))
+    efficientnet(EfficientNetConfig::b0(s.in_channels, s.num_classes), s, vb)
 }
 
 /// EfficientNet-B0 as Keras builds it (padding, batch-norm ε): for Keras weights such as
 /// DeepProfiler's published Cell Painting CNN.
 fn efficientnet_b0_keras(s: &BackboneSpec, vb: VarBuilder) -> Result<Box<dyn Backbone>> {
-    let keras = EfficientNetConfig::keras_b0(s.in_channels, s.num_classes);
+    efficientnet(
+        EfficientNetConfig::keras_b0(s.in_channels, s.num_classes),
+        s,
+        vb,
+    )
+}
+
+/// `published` at the spec's width and dropout.
+fn efficientnet(
+    published: EfficientNetConfig,
+    s: &BackboneSpec,
+    vb: VarBuilder,
+) -> Result<Box<dyn Backbone>> {
     let config = EfficientNetConfig {
         width_mult: s.width_mult,
-        dropout: s.dropout.unwrap_or(keras.dropout),
-        ..keras
+        dropout: s.dropout.unwrap_or(published.dropout),
+        ..published
     };
     Ok(Box::new(EfficientNet::new(config, vb)?))
 }

@@ -500,15 +500,27 @@ impl Hdf5File {
         Ok(out)
     }
 
-    fn local_heap(&self, address: u64, what: &str) -> Result<Vec<u8>> {
-        let head = self.read_upto(address, 40)?;
-        let mut c = Cursor::new(self, &head, what);
-        if c.take(4)? != b"HEAP" {
-            return Err(self.error(format!(
-                "{what}: local heap at {address} lacks its signature"
-            )));
+    /// The first `n` bytes at `address` (fewer where the file ends), which must start with the
+    /// 4-byte `signature` of a `kind` of object.
+    fn signed(
+        &self,
+        address: u64,
+        n: u64,
+        signature: &[u8; 4],
+        kind: &str,
+        what: &str,
+    ) -> Result<Vec<u8>> {
+        let head = self.read_upto(address, n)?;
+        if !head.starts_with(signature) {
+            return Err(self.error(format!("{what}: {kind} at {address} lacks its signature")));
         }
-        c.skip(4)?;
+        Ok(head)
+    }
+
+    fn local_heap(&self, address: u64, what: &str) -> Result<Vec<u8>> {
+        let head = self.signed(address, 40, b"HEAP", "local heap", what)?;
+        let mut c = Cursor::new(self, &head, what);
+        c.skip(8)?;
         let size = c.length()?;
         c.length()?;
         let data = c.offset()?;
@@ -539,14 +551,9 @@ impl Hdf5File {
             }
             let o = self.offset_size;
             let entry = 2 * o + 24;
-            let head = self.read_upto(child, 8)?;
+            let head = self.signed(child, 8, b"SNOD", "symbol node", what)?;
             let mut c = Cursor::new(self, &head, what);
-            if c.take(4)? != b"SNOD" {
-                return Err(self.error(format!(
-                    "{what}: symbol node at {child} lacks its signature"
-                )));
-            }
-            c.skip(2)?;
+            c.skip(6)?;
             let n = c.u16()? as u64;
             let body = self.read(child + 8, n * entry as u64)?;
             let mut c = Cursor::new(self, &body, what);
@@ -583,13 +590,9 @@ impl Hdf5File {
         key_size: usize,
     ) -> Result<(u8, Vec<BtreeEntry>)> {
         let o = self.offset_size;
-        let head = self.read_upto(address, 8 + 2 * o as u64)?;
+        let head = self.signed(address, 8 + 2 * o as u64, b"TREE", "B-tree node", what)?;
         let mut c = Cursor::new(self, &head, what);
-        if c.take(4)? != b"TREE" {
-            return Err(self.error(format!(
-                "{what}: B-tree node at {address} lacks its signature"
-            )));
-        }
+        c.skip(4)?;
         let kind = c.u8()?;
         if kind != node_type {
             return Err(self.error(format!(
@@ -813,14 +816,9 @@ impl Hdf5File {
 
     /// The bytes of one global-heap collection's objects, by index.
     fn global_heap(&self, address: u64, what: &str) -> Result<HashMap<u16, Vec<u8>>> {
-        let head = self.read_upto(address, 16)?;
+        let head = self.signed(address, 16, b"GCOL", "global heap", what)?;
         let mut c = Cursor::new(self, &head, what);
-        if c.take(4)? != b"GCOL" {
-            return Err(self.error(format!(
-                "{what}: global heap at {address} lacks its signature"
-            )));
-        }
-        c.skip(4)?;
+        c.skip(8)?;
         let size = c.length()?;
         let bytes = self.read(address, size)?;
         let mut c = Cursor::new(self, &bytes, what);
