@@ -110,14 +110,15 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 impl Io {
-    fn read(&self, quiet: bool) -> Result<ProfileTable> {
+    /// The input's read options; refuses an output that is the input.
+    fn read_options(&self) -> Result<ReadOptions> {
         if same_file(&self.input, &self.output) {
             anyhow::bail!(
                 "{}: the output is the input; writing it would destroy the data being read (choose another output)",
                 self.output.display()
             );
         }
-        let opts = ReadOptions {
+        Ok(ReadOptions {
             metadata: if self.metadata_prefix.contains(',') {
                 MetadataColumns::Prefixes(
                     self.metadata_prefix
@@ -129,7 +130,11 @@ impl Io {
                 MetadataColumns::Prefix(self.metadata_prefix.clone())
             },
             delimiter: None,
-        };
+        })
+    }
+
+    fn read(&self, quiet: bool) -> Result<ProfileTable> {
+        let opts = self.read_options()?;
         let t = profiles::read_table(&self.input, &opts)?;
         say(
             quiet,
@@ -502,6 +507,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 };
                 let out = profiles::sqlite::aggregate_sqlite(&a.io.input, &params)?;
                 return a.io.write(&out, json!({"command": "aggregate", "input": a.io.input, "compartments": a.compartments, "strata": a.strata, "operation": a.operation}), q);
+            }
+            if profiles::parquet_io::is_parquet(&a.io.input) {
+                // Single cells in Parquet: streamed column by column, never held whole.
+                let opts = a.io.read_options()?;
+                let out = profiles::aggregate_parquet(
+                    &a.io.input,
+                    &opts.metadata,
+                    &a.strata,
+                    a.operation,
+                )?;
+                return a.io.write(&out, json!({"command": "aggregate", "input": a.io.input, "strata": a.strata, "operation": a.operation, "streamed": true}), q);
             }
             let t = a.io.read(q)?;
             let out = profiles::aggregate(&t, &a.strata, a.operation)?;

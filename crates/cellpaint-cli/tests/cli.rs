@@ -488,6 +488,7 @@ fn a_parquet_pipeline_equals_the_csv_pipeline() {
         .args(["-q", "aggregate"])
         .arg(&cells)
         .arg(tmp.path().join("x.csv"))
+        .args(["--strata", "Metadata_ImageNumber"])
         .output()
         .unwrap();
     assert!(!out.status.success());

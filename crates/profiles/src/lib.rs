@@ -29,6 +29,7 @@ pub mod gctx;
 pub mod hdf5;
 pub mod io;
 pub mod normalize;
+pub mod parquet_aggregate;
 pub mod parquet_io;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -52,6 +53,7 @@ pub use io::{
     write_table, MetadataColumns, ReadOptions,
 };
 pub use normalize::{normalize, NormalizeMethod, NormalizeParams, Scaler};
+pub use parquet_aggregate::aggregate_parquet;
 pub use parquet_io::python_repr;
 pub use stats::CorrelationMethod;
 pub use synthetic::SyntheticPlate;

@@ -42,13 +42,13 @@ pub const ROW_GROUP_ROWS: usize = 1 << 20;
 const BATCH: usize = 8192;
 
 /// True when `path` names a Parquet file or a folder holding Parquet parts.
-pub(crate) fn is_parquet(path: &Path) -> bool {
+pub fn is_parquet(path: &Path) -> bool {
     path.to_string_lossy().to_lowercase().ends_with(".parquet") || !parquet_parts(path).is_empty()
 }
 
 /// The `*.parquet` files of a folder, by name; hidden and `_`-prefixed files (`_SUCCESS`,
 /// `_metadata`) are not parts. Empty when `path` is not a folder.
-fn parquet_parts(path: &Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn parquet_parts(path: &Path) -> Vec<std::path::PathBuf> {
     let Ok(entries) = std::fs::read_dir(path) else {
         return Vec::new();
     };
@@ -162,7 +162,7 @@ enum Values {
     Bytes(Vec<ByteArray>),
 }
 
-struct RawColumn {
+pub(crate) struct RawColumn {
     values: Values,
     /// Per row: present (`true`) or null. Empty when the column is required.
     present: Vec<bool>,
@@ -485,11 +485,24 @@ fn parquet_error(label: &str, e: impl std::fmt::Display) -> ProfileError {
     ProfileError::invalid(label, format!("not a readable Parquet file: {e}"))
 }
 
-fn read_parquet_file(path: &Path, metadata: &MetadataColumns) -> Result<ProfileTable> {
-    let label = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ProfileError::io(path, e))?;
-    let reader =
-        SerializedFileReader::new(Bytes::from(bytes)).map_err(|e| parquet_error(&label, e))?;
+/// A flat column of a Parquet file as cellpaint reads it.
+pub(crate) struct ParquetColumn {
+    /// Index among the file's leaf columns.
+    pub(crate) index: usize,
+    pub(crate) name: String,
+    kind: Kind,
+    pub(crate) is_meta: bool,
+    max_def: i16,
+}
+
+/// The readable columns of a file (pandas' index skipped) and its row groups' row counts;
+/// nested, repeated, duplicate or unreadable columns, or no feature column, are errors.
+pub(crate) fn columns_of<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: &SerializedFileReader<R>,
+    label: &str,
+    metadata: &MetadataColumns,
+) -> Result<(Vec<ParquetColumn>, Vec<usize>)> {
+    let label = label.to_string();
     let meta = reader.metadata();
     let schema = meta.file_metadata().schema_descr();
     for field in schema.root_schema().get_fields() {
@@ -595,72 +608,144 @@ fn read_parquet_file(path: &Path, metadata: &MetadataColumns) -> Result<ProfileT
             ),
         ));
     }
+    let columns = columns
+        .into_iter()
+        .map(|(index, name, kind, is_meta, max_def, _)| ParquetColumn {
+            index,
+            name,
+            kind,
+            is_meta,
+            max_def,
+        })
+        .collect();
+    Ok((columns, group_rows))
+}
+
+/// One row group's chunk of a feature column into `out`: numbers widened, text parsed as a
+/// CSV's cells; `first_row` (0-based, of the whole file) places errors.
+fn chunk_features(
+    chunk: &RawColumn,
+    column: &ParquetColumn,
+    label: &str,
+    first_row: usize,
+    out: &mut [f64],
+) -> Result<()> {
+    if column.kind != Kind::Text {
+        chunk.as_f64(column.kind, out);
+        return Ok(());
+    }
+    let text = chunk.as_text(column.kind, &column.name, label)?;
+    for (r, cell) in text.iter().enumerate() {
+        out[r] = crate::io::parse_feature(cell).ok_or_else(|| {
+            ProfileError::invalid(
+                label,
+                format!(
+                    "row {}, column {}: {} is not a number; a feature column must be numeric \
+                     (metadata columns are those named by the metadata rule, e.g. the \
+                     Metadata_ prefix)",
+                    first_row + r + 1,
+                    shown(&column.name),
+                    shown(cell)
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Row group `g`'s chunk of `column`, checked to hold `rows` values.
+pub(crate) fn read_chunk<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: &SerializedFileReader<R>,
+    g: usize,
+    column: &ParquetColumn,
+    rows: usize,
+    label: &str,
+) -> Result<RawColumn> {
+    let chunk = reader
+        .get_row_group(g)
+        .and_then(|rg| rg.get_column_reader(column.index))
+        .and_then(|r| read_column(r, column.max_def))
+        .map_err(|e| {
+            parquet_error(
+                label,
+                format!("row group {}, column {}: {e}", g + 1, shown(&column.name)),
+            )
+        })?;
+    if chunk.rows != rows {
+        return Err(parquet_error(
+            label,
+            format!(
+                "row group {}, column {}: {} values for {rows} rows",
+                g + 1,
+                shown(&column.name),
+                chunk.rows
+            ),
+        ));
+    }
+    Ok(chunk)
+}
+
+/// A feature column of a whole file as `f64` (see the module docs).
+pub(crate) fn feature_column<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: &SerializedFileReader<R>,
+    column: &ParquetColumn,
+    group_rows: &[usize],
+    label: &str,
+    out: &mut Vec<f64>,
+) -> Result<()> {
+    let mut start = 0;
+    for (g, &rows) in group_rows.iter().enumerate() {
+        let chunk = read_chunk(reader, g, column, rows, label)?;
+        let at = out.len();
+        out.resize(at + rows, f64::NAN);
+        chunk_features(&chunk, column, label, start, &mut out[at..])?;
+        start += rows;
+    }
+    Ok(())
+}
+
+/// Row group `g` of a metadata column as text (see the module docs).
+pub(crate) fn text_chunk<R: parquet::file::reader::ChunkReader + 'static>(
+    reader: &SerializedFileReader<R>,
+    g: usize,
+    column: &ParquetColumn,
+    rows: usize,
+    label: &str,
+) -> Result<Vec<String>> {
+    read_chunk(reader, g, column, rows, label)?.as_text(column.kind, &column.name, label)
+}
+
+fn read_parquet_file(path: &Path, metadata: &MetadataColumns) -> Result<ProfileTable> {
+    let label = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| ProfileError::io(path, e))?;
+    let reader =
+        SerializedFileReader::new(Bytes::from(bytes)).map_err(|e| parquet_error(&label, e))?;
+    let (columns, group_rows) = columns_of(&reader, &label, metadata)?;
+    let n_groups = group_rows.len();
+    let n_rows: usize = group_rows.iter().sum();
     // Every (row group, column) chunk decodes on its own thread.
     let jobs: Vec<(usize, usize)> = (0..n_groups)
         .flat_map(|g| (0..columns.len()).map(move |c| (g, c)))
         .collect();
     let raw: Vec<RawColumn> = jobs
         .par_iter()
-        .map(|&(g, c)| {
-            let (i, ref name, _, _, max_def, _) = columns[c];
-            let chunk = reader
-                .get_row_group(g)
-                .and_then(|rg| rg.get_column_reader(i))
-                .and_then(|r| read_column(r, max_def))
-                .map_err(|e| {
-                    parquet_error(
-                        &label,
-                        format!("row group {}, column {}: {e}", g + 1, shown(name)),
-                    )
-                })?;
-            if chunk.rows != group_rows[g] {
-                return Err(parquet_error(
-                    &label,
-                    format!(
-                        "row group {}, column {}: {} values for {} rows",
-                        g + 1,
-                        shown(name),
-                        chunk.rows,
-                        group_rows[g]
-                    ),
-                ));
-            }
-            Ok(chunk)
-        })
+        .map(|&(g, c)| read_chunk(&reader, g, &columns[c], group_rows[g], &label))
         .collect::<Result<_>>()?;
     let chunk = |g: usize, c: usize| &raw[g * columns.len() + c];
 
-    let feat: Vec<usize> = (0..columns.len()).filter(|&c| !columns[c].3).collect();
-    let meta_cols: Vec<usize> = (0..columns.len()).filter(|&c| columns[c].3).collect();
+    let feat: Vec<usize> = (0..columns.len())
+        .filter(|&c| !columns[c].is_meta)
+        .collect();
+    let meta_cols: Vec<usize> = (0..columns.len()).filter(|&c| columns[c].is_meta).collect();
     // Features column by column (parallel), then into the row-major matrix.
     let by_column: Vec<Vec<f64>> = feat
         .par_iter()
         .map(|&c| {
-            let (_, ref name, kind, ..) = columns[c];
             let mut v = vec![f64::NAN; n_rows];
             let mut start = 0;
             for (g, &rows) in group_rows.iter().enumerate() {
                 let out = &mut v[start..start + rows];
-                if kind == Kind::Text {
-                    let text = chunk(g, c).as_text(kind, name, &label)?;
-                    for (r, cell) in text.iter().enumerate() {
-                        out[r] = crate::io::parse_feature(cell).ok_or_else(|| {
-                            ProfileError::invalid(
-                                &label,
-                                format!(
-                                    "row {}, column {}: {} is not a number; a feature column \
-                                     must be numeric (metadata columns are those named by the \
-                                     metadata rule, e.g. the Metadata_ prefix)",
-                                    start + r + 1,
-                                    shown(name),
-                                    shown(cell)
-                                ),
-                            )
-                        })?;
-                    }
-                } else {
-                    chunk(g, c).as_f64(kind, out);
-                }
+                chunk_features(chunk(g, c), &columns[c], &label, start, out)?;
                 start += rows;
             }
             Ok(v)
@@ -681,16 +766,16 @@ fn read_parquet_file(path: &Path, metadata: &MetadataColumns) -> Result<ProfileT
         .map(|&c| {
             let mut text = Vec::with_capacity(n_rows);
             for g in 0..n_groups {
-                text.extend(chunk(g, c).as_text(columns[c].2, &columns[c].1, &label)?);
+                text.extend(chunk(g, c).as_text(columns[c].kind, &columns[c].name, &label)?);
             }
             Ok(text)
         })
         .collect::<Result<Vec<_>>>()?;
     ProfileTable::new(
         label,
-        meta_cols.iter().map(|&c| columns[c].1.clone()).collect(),
+        meta_cols.iter().map(|&c| columns[c].name.clone()).collect(),
         meta_values,
-        feat.iter().map(|&c| columns[c].1.clone()).collect(),
+        feat.iter().map(|&c| columns[c].name.clone()).collect(),
         features,
     )
 }

@@ -169,3 +169,76 @@ fn the_lincs_plate_round_trips_through_parquet_whole_and_in_parts() {
         "{e}"
     );
 }
+
+/// `aggregate_parquet` (streamed, column by column) gives exactly what `aggregate` gives on the
+/// table read whole: the real CellProfiler single-cell files (per well), the real LINCS plate
+/// as a folder of parts (per compound, with NaN cells, median and mean).
+#[test]
+fn streamed_parquet_aggregation_equals_the_in_memory_one() {
+    use cellpaint_profiles::{aggregate, aggregate_parquet, AggregateOp};
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let cells = MetadataColumns::Prefixes(vec!["Metadata_".into(), "Image_".into()]);
+    for (file, strata) in [
+        (
+            "images/nf1_schwann_3ch/Plate_2_with_image_data_shrunken.parquet",
+            ["Image_Metadata_Plate_x", "Image_Metadata_Well_x"],
+        ),
+        (
+            "images/cellpainting_partial/jump_cpjump1_BR00117006_A01_site1/BR00117006_shrunken.parquet",
+            ["Metadata_Plate", "Metadata_Well"],
+        ),
+    ] {
+        let path = data_file(&dir, file).unwrap();
+        let options = ReadOptions {
+            metadata: cells.clone(),
+            ..Default::default()
+        };
+        let whole = read_table(&path, &options).unwrap();
+        for op in [AggregateOp::Median, AggregateOp::Mean] {
+            let want = aggregate(&whole, &strata, op).unwrap();
+            let got = aggregate_parquet(&path, &cells, &strata, op).unwrap();
+            same_table(&want, &got);
+        }
+    }
+
+    let mut plate = read_table(
+        data_file(&dir, known::LINCS_PLATE).unwrap(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    for (k, v) in plate.features_mut().iter_mut().enumerate() {
+        if k % 97 == 0 {
+            *v = f64::NAN;
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let parts = tmp.path().join("cells");
+    let n = plate.n_rows();
+    for k in 0..4 {
+        let rows: Vec<usize> = (k * n / 4..(k + 1) * n / 4).collect();
+        write_table(
+            &plate.select_rows(&rows),
+            parts.join(format!("part-{k}.parquet")),
+        )
+        .unwrap();
+    }
+    let strata = ["Metadata_Plate", "Metadata_broad_sample"];
+    for op in [AggregateOp::Median, AggregateOp::Mean] {
+        let want = aggregate(&plate, &strata, op).unwrap();
+        assert!(want.n_rows() > 50 && want.n_rows() < n, "{}", want.n_rows());
+        let got = aggregate_parquet(&parts, &MetadataColumns::default(), &strata, op).unwrap();
+        same_table(&want, &got);
+    }
+    // Strata that are not metadata columns are refused by name.
+    let e = aggregate_parquet(
+        &parts,
+        &MetadataColumns::default(),
+        &["Metadata_nope"],
+        AggregateOp::Median,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("Metadata_nope"), "{e}");
+}
