@@ -124,3 +124,33 @@ pub fn assert_matches_reference(checks: Vec<(&str, Result<(f64, f64), String>)>,
         assert!(worst <= rel * scale.max(1.0), "{what}: {worst}");
     }
 }
+
+/// The reference tests' verdict on one forward pass (`out` asked for the taps `tap` and
+/// `avg_pool`): logits, `tap` averaged over space and `avg_pool` against the reference's
+/// `logits`, `<tap>_mean` and `avg_pool`, each within `rel` of its scale.
+pub fn assert_forward_matches(
+    out: &crate::backbone::Forward,
+    tap: &str,
+    reference: &serde_json::Value,
+    rel: f64,
+) {
+    let spatial = out.taps[tap].mean((2, 3)).map_err(|e| e.to_string());
+    let tap_label = format!("{tap} (spatial mean)");
+    assert_matches_reference(
+        vec![
+            (
+                "logits",
+                max_abs_diff_json(&out.logits, &reference["logits"]),
+            ),
+            (
+                &tap_label,
+                spatial.and_then(|t| max_abs_diff_json(&t, &reference[format!("{tap}_mean")])),
+            ),
+            (
+                "avg_pool",
+                max_abs_diff_json(&out.taps["avg_pool"], &reference["avg_pool"]),
+            ),
+        ],
+        rel,
+    );
+}

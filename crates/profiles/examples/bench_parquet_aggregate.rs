@@ -28,7 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let meta = vec![
             vec!["P1".to_string(); n],
             wells.iter().map(|&w| well(w)).collect(),
-            (0..n).map(|_| rng.random_range(1..10).to_string()).collect(),
+            (0..n)
+                .map(|_| rng.random_range(1..10).to_string())
+                .collect(),
         ];
         let values = Array2::from_shape_fn((n, features), |(i, j)| {
             wells[i] as f64 * 0.01 + j as f64 + rng.random::<f64>()

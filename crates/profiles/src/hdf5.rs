@@ -161,6 +161,26 @@ fn le(bytes: &[u8]) -> u64 {
         .fold(0u64, |acc, &b| (acc << 8) | u64::from(b))
 }
 
+/// An unsigned word of 1–8 bytes in either byte order.
+fn word(bytes: &[u8], big_endian: bool) -> u64 {
+    if big_endian {
+        bytes.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
+    } else {
+        le(bytes)
+    }
+}
+
+/// An integer element, sign-extended when `signed`.
+fn integer(bytes: &[u8], signed: bool, big_endian: bool) -> i128 {
+    let w = word(bytes, big_endian);
+    if signed {
+        let shift = 64 - 8 * bytes.len() as u32;
+        i128::from(((w << shift) as i64) >> shift)
+    } else {
+        i128::from(w)
+    }
+}
+
 fn undefined(address: u64, size: usize) -> bool {
     size >= 8 && address == u64::MAX || size < 8 && address == (1u64 << (8 * size)) - 1
 }
@@ -1033,14 +1053,10 @@ impl Dataset<'_> {
 
     /// The elements as `f64` (integers and floats; text is an error).
     pub fn read_f64(&self) -> Result<Vec<f64>> {
-        let raw = self.raw()?;
-        let word = |b: &[u8], big: bool| -> u64 {
-            if big {
-                b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
-            } else {
-                le(b)
-            }
-        };
+        self.numbers(&self.raw()?)
+    }
+
+    fn numbers(&self, raw: &[u8]) -> Result<Vec<f64>> {
         match self.datatype {
             Datatype::Float { size, big_endian } => Ok(raw
                 .chunks_exact(size)
@@ -1059,15 +1075,7 @@ impl Dataset<'_> {
                 big_endian,
             } => Ok(raw
                 .chunks_exact(size)
-                .map(|b| {
-                    let w = word(b, big_endian);
-                    if signed {
-                        let shift = 64 - 8 * size as u32;
-                        (((w << shift) as i64) >> shift) as f64
-                    } else {
-                        w as f64
-                    }
-                })
+                .map(|b| integer(b, signed, big_endian) as f64)
                 .collect()),
             _ => Err(self.error("holds text, expected numbers")),
         }
@@ -1122,12 +1130,12 @@ impl Dataset<'_> {
                     .collect()
             }
             Datatype::Float { size: 4, .. } => Ok(self
-                .read_f64()?
+                .numbers(&raw)?
                 .into_iter()
                 .map(|v| crate::parquet_io::float32_repr(v as f32))
                 .collect()),
             Datatype::Float { .. } => Ok(self
-                .read_f64()?
+                .numbers(&raw)?
                 .into_iter()
                 .map(crate::parquet_io::python_repr)
                 .collect()),
@@ -1137,19 +1145,7 @@ impl Dataset<'_> {
                 big_endian,
             } => Ok(raw
                 .chunks_exact(size)
-                .map(|b| {
-                    let w = if big_endian {
-                        b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x))
-                    } else {
-                        le(b)
-                    };
-                    if signed {
-                        let shift = 64 - 8 * size as u32;
-                        (((w << shift) as i64) >> shift).to_string()
-                    } else {
-                        w.to_string()
-                    }
-                })
+                .map(|b| integer(b, signed, big_endian).to_string())
                 .collect()),
         }
     }
