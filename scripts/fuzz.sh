@@ -24,7 +24,7 @@ cargo fuzz build -O -s none
   --test fuzz_corpus write_seed_corpus_when_asked >/dev/null)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(delimited gct tiff png npz config_json checkpoint image_index locations)
+  targets=(delimited gct gctx keras_h5 tiff png npz config_json checkpoint image_index locations)
 fi
 mkdir -p logs
 for t in "${targets[@]}"; do

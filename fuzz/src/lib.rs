@@ -22,6 +22,8 @@ use std::sync::OnceLock;
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("delimited", delimited),
     ("gct", gct),
+    ("gctx", gctx),
+    ("keras_h5", keras_h5),
     ("tiff", tiff),
     ("png", png),
     ("npz", npz),
@@ -118,6 +120,25 @@ pub fn gct(data: &[u8]) {
     let s = Scratch::new();
     let path = s.file("t.gct", data);
     if let Err(e) = profiles::io::read_table(&path, &Default::default()) {
+        check_error(e, &path);
+    }
+}
+
+/// GCTX (HDF5, CMap's layout) through our own HDF5 reader.
+pub fn gctx(data: &[u8]) {
+    let s = Scratch::new();
+    let path = s.file("t.gctx", data);
+    if let Err(e) = profiles::io::read_table(&path, &Default::default()) {
+        check_error(e, &path);
+    }
+}
+
+/// Keras HDF5 weights (EfficientNet-B0 layer names), as `deepprofiler profile --weights`
+/// reads them.
+pub fn keras_h5(data: &[u8]) {
+    let s = Scratch::new();
+    let path = s.file("w.h5", data);
+    if let Err(e) = cellpaint_core::efficientnet::weights::read_keras_h5(&path) {
         check_error(e, &path);
     }
 }
@@ -280,6 +301,33 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
                 ("tsv".into(), [b"\x01".as_slice(), csv.replace(',', "\t").as_bytes()].concat()),
                 ("csv_gz".into(), z),
             ]
+        }
+        // No HDF5 writer here: the files h5py, cmapPy and Keras wrote (scripts/gctx_fixture.py,
+        // scripts/keras_reference.py).
+        "gctx" => ["cmappy", "chunked", "latest"]
+            .iter()
+            .map(|n| {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .ancestors()
+                    .find(|d| d.join("fixtures").is_dir())
+                    .expect("the repository's fixtures folder")
+                    .join(format!("fixtures/l1000_cut_{n}.gctx"));
+                (n.to_string(), std::fs::read(path).expect("a GCTX fixture"))
+            })
+            .collect(),
+        "keras_h5" => {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .find(|d| d.join("fixtures").is_dir())
+                .expect("the repository's fixtures folder")
+                .join("fixtures/keras_efficientnet_tiny.h5.gz");
+            let mut h5 = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(std::fs::File::open(path).expect("fixture")),
+                &mut h5,
+            )
+            .expect("gzip");
+            vec![("tiny".into(), h5)]
         }
         "gct" => vec![
             text(

@@ -78,6 +78,17 @@ fn every_seed_parses() {
                 "gct" => {
                     profiles::read_table(file("t.gct", &bytes), &Default::default()).expect(&what);
                 }
+                "gctx" => {
+                    let t = profiles::read_table(file("t.gctx", &bytes), &Default::default())
+                        .expect(&what);
+                    assert_eq!((t.n_rows(), t.n_features()), (42, 50), "{what}");
+                }
+                "keras_h5" => {
+                    let (weights, unused) =
+                        cellpaint_core::efficientnet::weights::read_keras_h5(&file("w.h5", &bytes))
+                            .expect(&what);
+                    assert!(weights.len() > 100 && unused.is_empty(), "{what}");
+                }
                 "tiff" => {
                     let p = file("t.tif", &bytes);
                     if seed == "f32" {
