@@ -20,8 +20,8 @@ use std::sync::Mutex;
 use crate::error::{ProfileError, Result};
 
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
-/// Deflate cannot expand data more than ≈ 1032×; a chunked dataset's declared size beyond
-/// this many times the file is a corrupt header, not data.
+/// Deflate cannot expand data more than ≈ 1032×: a chunked dataset declaring more than its
+/// stored chunks can inflate to is a corrupt header, not data.
 const MAX_INFLATION: u64 = 1100;
 
 /// An open HDF5 file.
@@ -915,22 +915,16 @@ impl Dataset<'_> {
     }
 
     fn chunked(&self, btree: u64, chunk: &[usize], total: u64) -> Result<Vec<u8>> {
-        if total > self.file.len.saturating_mul(MAX_INFLATION) {
-            return Err(self.error(format!(
-                "declares {total} bytes of data, more than any compression of a {}-byte file \
-                 can hold",
-                self.file.len
-            )));
-        }
         let e = self.element_size();
         let rank = self.shape.len();
+        // A chunk may extend past a resizable dataset's current extent; its size only has to be
+        // representable (what it inflates to is bounded by its stored bytes below).
         let chunk_bytes = chunk
             .iter()
             .try_fold(e, |acc, &d| acc.checked_mul(d))
-            .filter(|&b| b as u64 <= total.max(e as u64).saturating_mul(MAX_INFLATION))
-            .ok_or_else(|| self.error("its chunk size is implausible"))?;
-        let mut out = vec![0u8; total as usize];
-        let mut covered = 0u64;
+            .ok_or_else(|| self.error("its chunk size overflows"))?;
+        // The index first: every chunk's stored size, mask, origin and address.
+        let mut leaves: Vec<(u64, u32, Vec<usize>, u64)> = Vec::new();
         let key_size = 8 + 8 * (rank + 1);
         let mut pending = vec![(btree, 0usize)];
         let mut visited = std::collections::HashSet::new();
@@ -949,18 +943,41 @@ impl Dataset<'_> {
                     pending.push((child, depth + 1));
                     continue;
                 }
-                let stored = le(&key[0..4]);
-                let mask = le(&key[4..8]) as u32;
                 let origin: Vec<usize> = (0..rank)
                     .map(|d| le(&key[8 + 8 * d..16 + 8 * d]) as usize)
                     .collect();
                 if origin.iter().zip(&self.shape).any(|(&o, &s)| o >= s) {
                     return Err(self.error("a chunk lies outside the dataset"));
                 }
-                let bytes = self.file.read(child, stored)?;
-                let bytes = self.unfilter(bytes, mask, chunk_bytes)?;
-                covered += self.place(&bytes, &origin, chunk, &mut out);
+                leaves.push((le(&key[0..4]), le(&key[4..8]) as u32, origin, child));
             }
+        }
+        // Before allocating: the stored chunks must be able to hold the data (deflate expands
+        // at most ≈ 1,032×; the other filters keep the size).
+        let expands = self.filters.iter().any(|f| matches!(f, Filter::Deflate));
+        let producible: u64 = leaves
+            .iter()
+            .map(|l| {
+                let most = if expands {
+                    l.0.saturating_mul(MAX_INFLATION)
+                } else {
+                    l.0
+                };
+                most.min(chunk_bytes as u64)
+            })
+            .fold(0u64, u64::saturating_add);
+        if total > producible {
+            return Err(self.error(format!(
+                "declares {total} bytes of data, more than its {} stored chunks can hold",
+                leaves.len()
+            )));
+        }
+        let mut out = vec![0u8; total as usize];
+        let mut covered = 0u64;
+        for (stored, mask, origin, address) in leaves {
+            let bytes = self.file.read(address, stored)?;
+            let bytes = self.unfilter(bytes, mask, chunk_bytes)?;
+            covered += self.place(&bytes, &origin, chunk, &mut out);
         }
         if covered != self.len() as u64 {
             return Err(self.error(format!(
@@ -980,7 +997,8 @@ impl Dataset<'_> {
             }
             bytes = match filter {
                 Filter::Deflate => {
-                    let mut out = Vec::with_capacity(chunk_bytes);
+                    // Grows with what really inflates, at most one chunk (and a byte to tell).
+                    let mut out = Vec::with_capacity(chunk_bytes.min(bytes.len().saturating_mul(4)));
                     flate2::read::ZlibDecoder::new(&bytes[..])
                         .take(chunk_bytes as u64 + 1)
                         .read_to_end(&mut out)
