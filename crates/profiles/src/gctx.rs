@@ -43,7 +43,8 @@ pub fn read_gctx(path: &Path) -> Result<ProfileTable> {
             return Err(ProfileError::invalid(
                 &label,
                 format!(
-                    "{name} has {} entries, but {MATRIX} has {n} {what}",
+                    "{} has {} entries, but {MATRIX} has {n} {what}",
+                    crate::io::shown(name),
                     values.len()
                 ),
             ));

@@ -266,7 +266,8 @@ impl Hdf5File {
     }
 
     fn error(&self, message: impl Into<String>) -> ProfileError {
-        ProfileError::invalid(&self.label, message)
+        // Object names come from the file and may hold control characters: one line always.
+        ProfileError::invalid(&self.label, crate::io::escaped(&message.into()))
     }
 
     fn read_absolute(&self, at: u64, n: usize) -> Result<Vec<u8>> {
@@ -998,7 +999,8 @@ impl Dataset<'_> {
             bytes = match filter {
                 Filter::Deflate => {
                     // Grows with what really inflates, at most one chunk (and a byte to tell).
-                    let mut out = Vec::with_capacity(chunk_bytes.min(bytes.len().saturating_mul(4)));
+                    let mut out =
+                        Vec::with_capacity(chunk_bytes.min(bytes.len().saturating_mul(4)));
                     flate2::read::ZlibDecoder::new(&bytes[..])
                         .take(chunk_bytes as u64 + 1)
                         .read_to_end(&mut out)
