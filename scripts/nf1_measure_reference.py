@@ -3,7 +3,9 @@
 Two peers on the same pixels and objects:
 * cp_measure 0.3.0 (CellProfiler's measurements as a Python package): AreaShape, Intensity and
   Correlation (Pearson, slope, overlap, K, Manders, RWC; threshold 15 %) and Texture
-  (Haralick, scale 3, 4 directions, 256 levels) of every object of the objects listed in OBJECTS below. Objects are the 4-connected components
+  (Haralick, scale 3, 4 directions, 256 levels), Granularity (CellProfiler's defaults:
+  subsample 0.25, background subsample 0.25, element radius 10, 16 steps) and
+  RadialDistribution (4 scaled rings, the objects' own centres) of every object of the objects listed in OBJECTS below. Objects are the 4-connected components
   of CellProfiler's binary masks (scipy.ndimage.label, numbered in raster order). Intensity uses
   CellProfiler's quantile convention (`legacy=True`).
 * CellProfiler itself: the one cell per well of the shrunken parquet file, where our component
@@ -28,6 +30,8 @@ from cp_measure.core.measurecolocalization import (get_correlation_manders_fold,
                                                    get_correlation_overlap,
                                                    get_correlation_pearson, get_correlation_rwc)
 from cp_measure.bulk import get_core_measurements
+from cp_measure.core.measuregranularity import get_granularity
+from cp_measure.core.measureobjectintensitydistribution import get_radial_distribution
 
 DATA = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CELLPAINT_DATA", "../shared/data")
 NF1 = os.path.join(DATA, "images/nf1_schwann_3ch")
@@ -72,6 +76,8 @@ def main():
             corr.update(get(pixels, other, labels))
         shape = sizeshape(labels, pixels)
         inten = get_intensity(labels, pixels, legacy=True)
+        granularity = get_granularity(labels, pixels)
+        radial = get_radial_distribution(labels, pixels)
         n = int(labels.max())
         out["fields"].append({
             "mask": mask_file, "image": image_file, "other_image": other_file, "objects": n,
@@ -80,6 +86,8 @@ def main():
             "shape": {k: [finite_or_null(v) for v in shape[k]] for k in SHAPE},
             "intensity": {k: [finite_or_null(v) for v in inten[k]] for k in sorted(inten)
                           if not k.endswith("_Z")},
+            "granularity": {k: [finite_or_null(v) for v in vals] for k, vals in granularity.items()},
+            "radial": {k: [finite_or_null(v) for v in vals] for k, vals in sorted(radial.items())},
         })
     table = pq.read_table(os.path.join(NF1, "Plate_2_with_image_data_shrunken.parquet")).to_pydict()
     for i in range(len(table["ImageNumber"])):

@@ -25,6 +25,14 @@ pub enum MeasureError {
         /// The value found.
         value: f64,
     },
+    /// A setting outside its range.
+    #[error("{what} is {value}")]
+    Setting {
+        /// The setting and its range.
+        what: String,
+        /// The value given.
+        value: String,
+    },
 }
 
 /// Results of this crate.

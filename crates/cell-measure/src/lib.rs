@@ -3,8 +3,10 @@
 
 mod correlation;
 mod error;
+mod granularity;
 mod intensity;
 mod objects;
+mod radial;
 mod shape;
 mod table;
 mod texture;
@@ -12,7 +14,9 @@ mod texture;
 pub use correlation::{measure_correlation, Correlation, THRESHOLD_PERCENT};
 pub use error::{MeasureError, Result};
 pub use intensity::{measure_intensity, Intensity};
+pub use granularity::{measure_granularity, GranularSpectrum, GranularityParams};
 pub use objects::{Object, Objects};
+pub use radial::{measure_radial_distribution, RadialGeometry, RadialParams, RADIAL_FEATURES};
 pub use shape::{measure_shapes, AreaShape};
 pub use table::{is_positional, measure_cells, measure_objects, FeatureSet, ObjectFeatures};
 pub use texture::{measure_texture, Texture, HARALICK};

@@ -6,12 +6,14 @@ use ndarray::{Array2, ArrayView2};
 
 use crate::{
     measure_correlation, measure_intensity, measure_shapes, measure_texture, AreaShape,
-    Correlation, Intensity, Objects, Result, Texture,
+    Correlation, GranularSpectrum, GranularityParams, Intensity, Objects, RadialGeometry,
+    RadialParams, Result, Texture,
 };
 
-/// Which feature families to measure. `Default` is everything this crate has, texture at
-/// CellProfiler's default scale 3.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which feature families to measure. `Default` is everything this crate has, each with
+/// CellProfiler's default settings (texture at scale 3, granularity 1–16 at subsample 0.25,
+/// radial distribution in 4 rings).
+#[derive(Debug, Clone, PartialEq)]
 pub struct FeatureSet {
     /// AreaShape (`MeasureObjectSizeShape`).
     pub area_shape: bool,
@@ -21,6 +23,11 @@ pub struct FeatureSet {
     pub correlation: bool,
     /// Haralick texture per channel at this distance in pixels; `None` skips texture.
     pub texture_scale: Option<usize>,
+    /// Granular spectrum per channel (`MeasureGranularity`); `None` skips it.
+    pub granularity: Option<GranularityParams>,
+    /// Radial intensity distribution per channel (`MeasureObjectIntensityDistribution`);
+    /// `None` skips it.
+    pub radial: Option<RadialParams>,
 }
 
 impl Default for FeatureSet {
@@ -30,6 +37,8 @@ impl Default for FeatureSet {
             intensity: true,
             correlation: true,
             texture_scale: Some(3),
+            granularity: Some(GranularityParams::default()),
+            radial: Some(RadialParams::default()),
         }
     }
 }
@@ -76,7 +85,29 @@ impl FeatureSet {
                 );
             }
         }
+        if let Some(g) = &self.granularity {
+            for ch in channels {
+                names.extend(g.names(ch).iter().map(|n| format!("{object}_{n}")));
+            }
+        }
+        if let Some(r) = &self.radial {
+            for ch in channels {
+                names.extend(r.names(ch).iter().map(|n| format!("{object}_{n}")));
+            }
+        }
         names
+    }
+
+    /// Each channel's granular spectrum when granularity is measured (one per field and
+    /// channel, shared by every object set of the field), else none.
+    fn spectra(&self, channels: &[(&str, ArrayView2<'_, f64>)]) -> Result<Vec<GranularSpectrum>> {
+        match &self.granularity {
+            Some(g) => channels
+                .iter()
+                .map(|(_, px)| GranularSpectrum::new(*px, g))
+                .collect(),
+            None => Ok(Vec::new()),
+        }
     }
 }
 
@@ -112,6 +143,20 @@ pub fn measure_objects(
     objects: &Objects,
     channels: &[(&str, ArrayView2<'_, f64>)],
     set: &FeatureSet,
+) -> Result<ObjectFeatures> {
+    for (_, px) in channels {
+        objects.check_size(px.dim())?;
+    }
+    measure_with_spectra(object, objects, channels, set, &set.spectra(channels)?)
+}
+
+/// [`measure_objects`] with the channels' granular spectra already computed.
+fn measure_with_spectra(
+    object: &str,
+    objects: &Objects,
+    channels: &[(&str, ArrayView2<'_, f64>)],
+    set: &FeatureSet,
+    spectra: &[GranularSpectrum],
 ) -> Result<ObjectFeatures> {
     let names: Vec<&str> = channels.iter().map(|c| c.0).collect();
     let columns = set.names(object, &names);
@@ -153,6 +198,19 @@ pub fn measure_objects(
             fill(4 * crate::HARALICK.len(), &|k| m[k].flat());
         }
     }
+    if let Some(g) = &set.granularity {
+        for spectrum in spectra {
+            let m = spectrum.of_objects(objects)?;
+            fill(g.spectrum_length, &|k| m[k].clone());
+        }
+    }
+    if let Some(r) = &set.radial {
+        let geometry = RadialGeometry::of(objects, r)?;
+        for (_, px) in channels {
+            let m = geometry.values(objects, *px)?;
+            fill(3 * r.bins, &|k| m[k].clone());
+        }
+    }
     Ok(ObjectFeatures {
         names: columns,
         labels: objects.objects().iter().map(|o| o.label).collect(),
@@ -173,10 +231,14 @@ pub fn measure_cells(
     set: &FeatureSet,
 ) -> Result<ObjectFeatures> {
     let cytoplasm = cells.minus_inside_of(nuclei)?;
+    for (_, px) in channels {
+        cells.check_size(px.dim())?;
+    }
+    let spectra = set.spectra(channels)?;
     let parts = [
-        measure_objects("Nuclei", nuclei, channels, set)?,
-        measure_objects("Cells", cells, channels, set)?,
-        measure_objects("Cytoplasm", &cytoplasm, channels, set)?,
+        measure_with_spectra("Nuclei", nuclei, channels, set, &spectra)?,
+        measure_with_spectra("Cells", cells, channels, set, &spectra)?,
+        measure_with_spectra("Cytoplasm", &cytoplasm, channels, set, &spectra)?,
     ];
     let row_of = |part: &ObjectFeatures| -> std::collections::HashMap<u32, usize> {
         part.labels
@@ -245,8 +307,9 @@ mod tests {
         let set = FeatureSet::default();
         let t = measure_cells(&n, &c, &ch, &set).unwrap();
         assert_eq!(t.labels, vec![1, 2]);
-        // Per compartment: 20 shape + 2 × 19 intensity + 9 correlation + 2 × 52 texture.
-        assert_eq!(t.names.len(), 3 * (20 + 38 + 9 + 104));
+        // Per compartment: 20 shape + 2 × 19 intensity + 9 correlation + 2 × 52 texture
+        // + 2 × 16 granularity + 2 × 12 radial distribution.
+        assert_eq!(t.names.len(), 3 * (20 + 38 + 9 + 104 + 32 + 24));
         assert_eq!(t.values.dim(), (2, t.names.len()));
         let col = |name: &str| t.names.iter().position(|x| x == name).unwrap();
         assert_eq!(t.values[[0, col("Nuclei_AreaShape_Area")]], 9.0);
@@ -277,6 +340,8 @@ mod tests {
         let set = FeatureSet {
             correlation: false,
             texture_scale: None,
+            granularity: None,
+            radial: None,
             ..FeatureSet::default()
         };
         let t = measure_cells(&n, &Objects::from_labels(cl), &[("DNA", a.view())], &set).unwrap();

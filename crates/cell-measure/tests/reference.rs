@@ -3,14 +3,17 @@
 //!
 //! * cp_measure 0.3.0 (CellProfiler's measurements as a package) on the same objects and pixels:
 //!   every AreaShape, Intensity and Correlation feature of every object and the Texture
-//!   (Haralick) features of the D7 objects, to 1e-9 relative.
+//!   (Haralick) features of the D7 objects, to 1e-9 relative; the Granularity spectrum and
+//!   RadialDistribution of every object, likewise.
 //! * CellProfiler's own AreaShape of the nucleus it measured in well D7, the one of the shrunken
 //!   table whose component in the binary mask is exactly its object (same area and centre).
 //!
 //! `fixtures/nf1_measure_reference.json` is made by `scripts/nf1_measure_reference.py`.
 
 use cell_measure::{
-    measure_correlation, measure_intensity, measure_shapes, measure_texture, Objects, HARALICK,
+    measure_correlation, measure_granularity, measure_intensity, measure_radial_distribution,
+    measure_shapes, measure_texture, GranularityParams, Objects, RadialParams, HARALICK,
+    RADIAL_FEATURES,
 };
 use ndarray::Array2;
 use serde_json::Value;
@@ -116,6 +119,43 @@ fn area_shape_intensity_and_correlation_equal_cp_measure_on_the_nf1_fields() {
     assert_eq!(compared, 66 * 48);
     // Texture: the 29 nuclei and 9 cell components of D7 × 52.
     assert_eq!(textures, 38 * 52);
+}
+
+#[test]
+fn granularity_and_radial_distribution_equal_cp_measure_on_the_nf1_fields() {
+    let Some(dir) = profiles::data::data_dir_for_tests() else {
+        return;
+    };
+    let fx = fixture();
+    let (mut granularity, mut radial) = (0, 0);
+    for field in fx["fields"].as_array().unwrap() {
+        let mask = read(&dir, "Plate_2_masks", field["mask"].as_str().unwrap()).mapv(|v| v > 0);
+        let pixels = read(&dir, "Plate_2_images", field["image"].as_str().unwrap())
+            .mapv(|v| v as f64 / 65535.0);
+        let objects = Objects::from_mask(mask.view());
+        let g = measure_granularity(&objects, pixels.view(), &GranularityParams::default())
+            .unwrap();
+        let r = measure_radial_distribution(&objects, pixels.view(), &RadialParams::default())
+            .unwrap();
+        for i in 0..objects.count() {
+            let name = format!("{} object {}", field["mask"], i + 1);
+            for (k, v) in g[i].iter().enumerate() {
+                let key = format!("Granularity_{}", k + 1);
+                assert_close(&format!("{name} {key}"), *v, &field["granularity"][&key][i]);
+                granularity += 1;
+            }
+            for (f, feature) in RADIAL_FEATURES.iter().enumerate() {
+                for ring in 0..4 {
+                    let key = format!("RadialDistribution_{feature}_{}of4", ring + 1);
+                    let v = r[i][f * 4 + ring];
+                    assert_close(&format!("{name} {key}"), v, &field["radial"][&key][i]);
+                    radial += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(granularity, 66 * 16);
+    assert_eq!(radial, 66 * 12);
 }
 
 #[test]
