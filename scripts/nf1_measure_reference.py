@@ -45,7 +45,8 @@ OBJECTS = [
 SHAPE = ["Area", "Perimeter", "FormFactor", "Compactness", "Eccentricity", "MajorAxisLength",
          "MinorAxisLength", "Orientation", "Solidity", "ConvexArea", "Extent", "EulerNumber",
          "EquivalentDiameter", "Center_X", "Center_Y", "BoundingBoxArea", "BoundingBoxMinimum_X",
-         "BoundingBoxMinimum_Y", "BoundingBoxMaximum_X", "BoundingBoxMaximum_Y"]
+         "BoundingBoxMinimum_Y", "BoundingBoxMaximum_X", "BoundingBoxMaximum_Y",
+         "MaximumRadius", "MeanRadius", "MedianRadius"]
 
 
 def finite_or_null(v):

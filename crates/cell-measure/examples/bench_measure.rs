@@ -1,12 +1,15 @@
-//! Objects measured per second (AreaShape + Intensity on the 3 channels) on the five real NF1
-//! fields with CellProfiler's nucleus and cell masks; images are decoded before the clock
+//! Objects measured per second (AreaShape + Intensity on the 3 channels; and separately
+//! Granularity + RadialDistribution on the 3 channels) on the five real NF1 fields with CellProfiler's nucleus and cell masks; images are decoded before the clock
 //! starts. The ten masks are measured in parallel (rayon, as `cellpaint measure` measures
 //! fields); `threads` says how many. `cargo xtask bench measure` runs it beside `scripts/bench_measure_cp.py`
 //! (cp_measure 0.3.0 on the same objects and pixels), alternating.
 
 use std::time::Instant;
 
-use cell_measure::{measure_intensity, measure_shapes, Objects};
+use cell_measure::{
+    measure_intensity, measure_shapes, GranularSpectrum, GranularityParams, Objects,
+    RadialGeometry, RadialParams,
+};
 use ndarray::Array2;
 use rayon::prelude::*;
 
@@ -64,11 +67,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .sum::<usize>();
     }
     let seconds = start.elapsed().as_secs_f64();
+    // Granularity (CellProfiler's defaults; one spectrum per field and channel, as cp_measure
+    // computes it per call) and RadialDistribution (4 rings) of the same objects.
+    let rounds_gr = 2;
+    let start = Instant::now();
+    for _ in 0..rounds_gr {
+        work.par_iter()
+            .map(|(mask, channels)| {
+                let o = Objects::from_mask(mask.view());
+                let geometry = RadialGeometry::of(&o, &RadialParams::default())?;
+                for ch in channels {
+                    let spectrum = GranularSpectrum::new(ch.view(), &GranularityParams::default())?;
+                    std::hint::black_box(spectrum.of_objects(&o)?);
+                    std::hint::black_box(geometry.values(&o, ch.view())?);
+                }
+                Ok(())
+            })
+            .collect::<cell_measure::Result<Vec<()>>>()?;
+    }
+    let seconds_gr = start.elapsed().as_secs_f64();
     let result = serde_json::json!({
-        "work": "AreaShape + Intensity (3 channels) of the NF1 nuclei and cell components, 5 fields",
+        "work": "AreaShape + Intensity (3 channels) of the NF1 nuclei and cell components, 5 fields; \
+                 separately Granularity + RadialDistribution (3 channels)",
         "threads": rayon::current_num_threads(),
         "objects": objects / rounds,
         "objects_per_s": objects as f64 / seconds,
+        "granularity_radial_objects_per_s": (objects / rounds * rounds_gr) as f64 / seconds_gr,
     });
     println!("{result}");
     if let Some(path) = std::env::args().nth(1) {

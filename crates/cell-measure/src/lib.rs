@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 mod correlation;
+mod distance;
 mod error;
 mod granularity;
 mod intensity;

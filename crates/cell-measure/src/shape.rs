@@ -1,10 +1,11 @@
-//! `AreaShape`: CellProfiler's `MeasureObjectSizeShape` (the 2D core; Zernike, Feret and radii
-//! are not here yet).
+//! `AreaShape`: CellProfiler's `MeasureObjectSizeShape` (the 2D core and the radii; Zernike and
+//! Feret diameters are not here yet).
 
 use std::f64::consts::{PI, SQRT_2};
 
 use ndarray::Array2;
 
+use crate::distance::squared_distance_to_outside;
 use crate::objects::{Object, Objects};
 
 /// Size and shape of one object, named as CellProfiler names them (`AreaShape_<Name>`).
@@ -53,12 +54,19 @@ pub struct AreaShape {
     pub bounding_box_maximum_x: f64,
     /// One past the last row.
     pub bounding_box_maximum_y: f64,
+    /// Largest distance of a pixel to the nearest pixel outside the object (Euclidean, pixel
+    /// centres; the image border does not stop it: the object is measured on its own).
+    pub maximum_radius: f64,
+    /// Mean of those distances over the object's pixels.
+    pub mean_radius: f64,
+    /// Their median (the mean of the two middle values for an even count, as numpy).
+    pub median_radius: f64,
 }
 
 impl AreaShape {
     /// `(CellProfiler name without the AreaShape_ prefix, value)`, in a fixed order.
     /// The feature names, in the order of [`Self::features`].
-    pub const NAMES: [&'static str; 20] = [
+    pub const NAMES: [&'static str; 23] = [
         "Area",
         "Perimeter",
         "FormFactor",
@@ -79,10 +87,13 @@ impl AreaShape {
         "BoundingBoxMinimum_Y",
         "BoundingBoxMaximum_X",
         "BoundingBoxMaximum_Y",
+        "MaximumRadius",
+        "MeanRadius",
+        "MedianRadius",
     ];
 
     /// The values, in the order of [`Self::NAMES`].
-    pub fn values(&self) -> [f64; 20] {
+    pub fn values(&self) -> [f64; 23] {
         [
             self.area,
             self.perimeter,
@@ -104,11 +115,14 @@ impl AreaShape {
             self.bounding_box_minimum_y,
             self.bounding_box_maximum_x,
             self.bounding_box_maximum_y,
+            self.maximum_radius,
+            self.mean_radius,
+            self.median_radius,
         ]
     }
 
     /// `(name, value)` pairs, in the order of [`Self::NAMES`].
-    pub fn features(&self) -> [(&'static str, f64); 20] {
+    pub fn features(&self) -> [(&'static str, f64); 23] {
         let v = self.values();
         std::array::from_fn(|i| (Self::NAMES[i], v[i]))
     }
@@ -152,6 +166,7 @@ fn shape_of(o: &Object) -> AreaShape {
     let convex = convex_area(o);
     let (bh, bw) = o.box_shape();
     let box_area = (bh * bw) as f64;
+    let (maximum_radius, mean_radius, median_radius) = radii(&mask);
     AreaShape {
         area: n,
         perimeter,
@@ -181,7 +196,37 @@ fn shape_of(o: &Object) -> AreaShape {
         bounding_box_minimum_y: o.min.0 as f64,
         bounding_box_maximum_x: o.max.1 as f64,
         bounding_box_maximum_y: o.max.0 as f64,
+        maximum_radius,
+        mean_radius,
+        median_radius,
     }
+}
+
+/// Maximum, mean and median distance of the object's pixels to the nearest pixel outside it,
+/// on its box padded by one background pixel all round (as CellProfiler pads it).
+fn radii(mask: &Array2<bool>) -> (f64, f64, f64) {
+    let (h, w) = mask.dim();
+    let mut padded = Array2::from_elem((h + 2, w + 2), false);
+    padded
+        .slice_mut(ndarray::s![1..h + 1, 1..w + 1])
+        .assign(mask);
+    let d2 = squared_distance_to_outside(&padded);
+    let mut inside: Vec<f64> = padded
+        .iter()
+        .zip(d2.iter())
+        .filter(|(&i, _)| i)
+        .map(|(_, &v)| v.sqrt())
+        .collect();
+    let n = inside.len();
+    let max = inside.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean = inside.iter().sum::<f64>() / n as f64;
+    inside.sort_unstable_by(f64::total_cmp);
+    let median = if n % 2 == 1 {
+        inside[n / 2]
+    } else {
+        0.5 * (inside[n / 2 - 1] + inside[n / 2])
+    };
+    (max, mean, median)
 }
 
 /// `mask[r][c]` with everything outside the array false.

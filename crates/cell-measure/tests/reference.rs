@@ -115,8 +115,8 @@ fn area_shape_intensity_and_correlation_equal_cp_measure_on_the_nf1_fields() {
             }
         }
     }
-    // 66 objects × (20 shape + 19 intensity + 9 correlation features).
-    assert_eq!(compared, 66 * 48);
+    // 66 objects × (23 shape + 19 intensity + 9 correlation features).
+    assert_eq!(compared, 66 * 51);
     // Texture: the 29 nuclei and 9 cell components of D7 × 52.
     assert_eq!(textures, 38 * 52);
 }

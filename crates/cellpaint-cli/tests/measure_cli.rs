@@ -79,13 +79,19 @@ fn measures_every_object_and_agrees_with_cellprofiler_and_cp_measure() {
     assert!((value("Nuclei_Intensity_MedianIntensity_DNA") - 0.5882352941176471).abs() < 1e-12);
     assert_eq!(
         nuclei.feature_names().len(),
-        20 + 2 * 19 + 9 + 2 * 52,
-        "AreaShape, Intensity/Location per channel, Correlation per channel pair, Texture per channel"
+        23 + 2 * 19 + 9 + 2 * 52 + 2 * 16 + 2 * 12,
+        "AreaShape, Intensity/Location per channel, Correlation per channel pair, Texture, \
+         Granularity and RadialDistribution per channel"
     );
     // cp_measure's Pearson correlation of DNA and RFP in this nucleus (the fixture's D7 field).
     assert!((value("Nuclei_Correlation_Correlation_DNA_RFP") + 0.5078365004432164).abs() < 1e-12);
     // … and its Haralick contrast on DNA at scale 3, direction 00.
     assert!((value("Nuclei_Texture_Contrast_DNA_3_00_256") - 554.9640338504935).abs() < 1e-9);
+    // … its granular spectrum's first step and the intensity fraction in the innermost ring.
+    assert!((value("Nuclei_Granularity_1_DNA") - 11.810454025325964).abs() < 1e-9);
+    assert!(
+        (value("Nuclei_RadialDistribution_FracAtD_DNA_1of4") - 0.07269383074026793).abs() < 1e-12
+    );
 }
 
 #[test]
