@@ -80,7 +80,9 @@ mod tests {
     fn the_separable_transform_equals_brute_force() {
         let mut s = 12345u64;
         let inside = Array2::from_shape_fn((17, 23), |_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 33) % 5 != 0
         });
         let d = squared_distance_to_outside(&inside);
@@ -95,5 +97,4 @@ mod tests {
             assert_eq!(v, best, "at {r},{c}");
         }
     }
-
 }

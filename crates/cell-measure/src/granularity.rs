@@ -48,7 +48,10 @@ impl GranularityParams {
             })
         };
         if !(self.subsample > 0.0 && self.subsample <= 1.0) {
-            return bad("granularity subsample (expected in (0, 1])", self.subsample.to_string());
+            return bad(
+                "granularity subsample (expected in (0, 1])",
+                self.subsample.to_string(),
+            );
         }
         if !(self.background_subsample > 0.0 && self.background_subsample <= 1.0) {
             return bad(
@@ -125,7 +128,10 @@ impl GranularSpectrum {
         let mut background = if params.background_subsample < 1.0 {
             let s = params.background_subsample;
             // numpy's `mgrid[0:n * s]` has ceil(n·s) samples.
-            let (bh, bw) = ((nh as f64 * s).ceil() as usize, (nw as f64 * s).ceil() as usize);
+            let (bh, bw) = (
+                (nh as f64 * s).ceil() as usize,
+                (nw as f64 * s).ceil() as usize,
+            );
             resample(sub.view(), (bh, bw), |i| i as f64 / s, |j| j as f64 / s)
         } else {
             sub.clone()
@@ -138,9 +144,12 @@ impl GranularSpectrum {
             let s = params.background_subsample;
             let sr = (nh as f64 * s - 1.0) / (nh as f64 - 1.0);
             let sc = (nw as f64 * s - 1.0) / (nw as f64 - 1.0);
-            background = resample(background.view(), (nh, nw), |i| i as f64 * sr, |j| {
-                j as f64 * sc
-            });
+            background = resample(
+                background.view(),
+                (nh, nw),
+                |i| i as f64 * sr,
+                |j| j as f64 * sc,
+            );
         }
         let free = Array2::from_shape_fn((nh, nw), |p| (sub[p] - background[p]).max(0.0));
         let cross = [(-1isize, 0isize), (0, -1), (0, 0), (0, 1), (1, 0)];
@@ -170,8 +179,7 @@ impl GranularSpectrum {
             .iter()
             .map(|o| {
                 let n = o.pixels.len() as f64;
-                let mut current =
-                    o.pixels.iter().map(|&p| self.original[p]).sum::<f64>() / n;
+                let mut current = o.pixels.iter().map(|&p| self.original[p]).sum::<f64>() / n;
                 let start = current.max(f64::EPSILON);
                 let mut sums = vec![0.0; self.length];
                 for &(r, c) in &o.pixels {
@@ -235,12 +243,7 @@ fn bilinear_taps((h, w): (usize, usize), r: f64, c: f64) -> Option<Taps> {
     let (wr, wc) = ([1.0 - tr, tr], [1.0 - tc, tc]);
     Some(Taps {
         at: [(r0, c0), (r0, c1), (r1, c0), (r1, c1)],
-        weight: [
-            wr[0] * wc[0],
-            wr[0] * wc[1],
-            wr[1] * wc[0],
-            wr[1] * wc[1],
-        ],
+        weight: [wr[0] * wc[0], wr[0] * wc[1], wr[1] * wc[0], wr[1] * wc[1]],
     })
 }
 

@@ -123,8 +123,8 @@ impl RadialGeometry {
                         0.0
                     } else {
                         let m = means.iter().sum::<f64>() / means.len() as f64;
-                        let var =
-                            means.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / means.len() as f64;
+                        let var = means.iter().map(|x| (x - m) * (x - m)).sum::<f64>()
+                            / means.len() as f64;
                         var.sqrt() / m
                     };
                 }
@@ -179,7 +179,8 @@ fn places_of(o: &Object, (h, w): (usize, usize), bins: usize) -> Vec<Option<(u8,
             let normalised = d / (d + to_edge + 0.001);
             let ring = ((normalised * bins as f64) as usize).min(bins - 1);
             let (i, j) = (p.0 as isize, p.1 as isize);
-            let wedge = (i > ci) as u8 + 2 * (j > cj) as u8 + 4 * ((i - ci).abs() > (j - cj).abs()) as u8;
+            let wedge =
+                (i > ci) as u8 + 2 * (j > cj) as u8 + 4 * ((i - ci).abs() > (j - cj).abs()) as u8;
             Some((ring as u8, wedge))
         })
         .collect()
@@ -198,7 +199,16 @@ fn path_distances(inside: &Array2<bool>, start: (usize, usize)) -> Array2<f64> {
     // Distances are non-negative, so their bit patterns order as the values do.
     let mut heap = BinaryHeap::new();
     heap.push(Reverse((0u64, start.0, start.1)));
-    let steps = [(-1isize, -1isize), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)];
+    let steps = [
+        (-1isize, -1isize),
+        (-1, 0),
+        (-1, 1),
+        (0, -1),
+        (0, 1),
+        (1, -1),
+        (1, 0),
+        (1, 1),
+    ];
     while let Some(Reverse((_, r, c))) = heap.pop() {
         if done[[r, c]] {
             continue;
@@ -256,8 +266,8 @@ mod tests {
         assert!(v[10].abs() < 1e-12 && v[11].abs() < 1e-12, "{v:?}");
         // One half bright, the other dark: the wedges differ in every ring.
         let half = Array2::from_shape_fn((n, n), |(_, c)| if c > 12 { 1.0 } else { 0.1 });
-        let h = measure_radial_distribution(&objects, half.view(), &RadialParams::default())
-            .unwrap();
+        let h =
+            measure_radial_distribution(&objects, half.view(), &RadialParams::default()).unwrap();
         assert!(h[0][8..].iter().all(|&cv| cv > 0.5), "{:?}", h[0]);
         // Constant intensity: MeanFrac 1 in every ring, CV 0.
         let flat = measure_radial_distribution(

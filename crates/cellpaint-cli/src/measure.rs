@@ -1,12 +1,15 @@
 //! `cellpaint measure`: CellProfiler's per-object measurements (AreaShape, Intensity,
-//! Correlation, Texture) of the
-//! objects a LoadData index names, one single-cell table per object.
+//! Correlation, Texture, Granularity, RadialDistribution) of the objects a LoadData index names
+//! or, where it names none, of the nuclei and cells cellpaint segments; one single-cell table
+//! per object.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use cell_images::{object_paths, read_plane, FieldRecord, ImageIndex};
-use cell_measure::{measure_objects, FeatureSet, Objects};
+use cell_images::{
+    detect_nuclei, object_paths, read_plane, FieldRecord, ImageIndex, NucleusParams,
+};
+use cell_measure::{measure_objects, segment_cells, CellParams, FeatureSet, Objects};
 use clap::Args;
 use flate2::write::GzEncoder;
 use ndarray::{Array2, ArrayView2, Axis};
@@ -21,10 +24,19 @@ pub struct MeasureArgs {
     /// Objects to measure, each from the index's `ObjectsFileName_<Object>` (and
     /// `ObjectsPathName_<Object>`) columns, as CellProfiler's LoadData takes them: a label
     /// image, or a binary mask (one nonzero value), labelled by 4-connected components.
-    /// `Cytoplasm` without its own column is Cells minus the inside of Nuclei (CellProfiler's
-    /// IdentifyTertiaryObjects), keeping each cell's number.
+    /// Without such a column, `Nuclei` are found on `--nuclei-channel`, `Cells` grown from the
+    /// nuclei on `--cell-channel` (CellProfiler's IdentifySecondaryObjects by propagation), and
+    /// `Cytoplasm` is Cells minus the inside of Nuclei (IdentifyTertiaryObjects), keeping each
+    /// cell's number.
     #[arg(long, value_delimiter = ',', default_value = "Nuclei,Cells,Cytoplasm")]
     pub objects: Vec<String>,
+    /// Channel nuclei are found on when the index has no `ObjectsFileName_Nuclei`.
+    #[arg(long, default_value = "DNA")]
+    pub nuclei_channel: String,
+    /// Channel cells are grown on from their nuclei when the index has no
+    /// `ObjectsFileName_Cells` (a whole-cell stain: AGP, RNA, or actin).
+    #[arg(long, default_value = "AGP")]
+    pub cell_channel: String,
     /// Output directory: one table per object, `<Object>.csv.gz`, `Metadata_` columns first.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -47,18 +59,59 @@ fn objects_of(labels: Array2<u16>) -> Objects {
     }
 }
 
-/// Where each field's objects come from, per index row.
-enum Paths {
-    Image(Vec<PathBuf>),
-    CellsMinusNuclei(Vec<PathBuf>, Vec<PathBuf>),
+/// How each field's objects are made.
+enum Recipe {
+    /// A label image or binary mask per index row.
+    File(Vec<PathBuf>),
+    /// Nuclei found on this channel (`cell_images::detect_nuclei`, its default settings).
+    FindNuclei { channel: usize },
+    /// Cells grown from these nuclei on this channel (`cell_measure::segment_cells`).
+    GrowCells { nuclei: Box<Recipe>, channel: usize },
+    /// CellProfiler's tertiary objects: cells minus the inside of nuclei.
+    CellsMinusNuclei {
+        cells: Box<Recipe>,
+        nuclei: Box<Recipe>,
+    },
 }
 
-/// Where one field's objects come from.
-enum Source<'a> {
-    /// A label image or binary mask.
-    Image(&'a Path),
-    /// CellProfiler's tertiary objects: cells minus the inside of nuclei.
-    CellsMinusNuclei { cells: &'a Path, nuclei: &'a Path },
+impl Recipe {
+    /// The mask file of field `i`, if this object is read from one (named in errors).
+    fn file(&self, i: usize) -> Option<&Path> {
+        match self {
+            Recipe::File(paths) => Some(&paths[i]),
+            Recipe::GrowCells { nuclei, .. } => nuclei.file(i),
+            Recipe::CellsMinusNuclei { cells, .. } => cells.file(i),
+            Recipe::FindNuclei { .. } => None,
+        }
+    }
+
+    /// The objects of field `i` (`record`), whose channels (0–1) are `channels`.
+    fn objects(
+        &self,
+        index: &ImageIndex,
+        record: &FieldRecord,
+        i: usize,
+        channels: &[Array2<f64>],
+    ) -> Result<Objects> {
+        let (h, w) = channels[0].dim();
+        Ok(match self {
+            Recipe::File(paths) => read_objects(index, record, &paths[i], (h, w))?,
+            Recipe::FindNuclei { channel } => {
+                let dna = channels[*channel].mapv(|v| v as f32);
+                let found = detect_nuclei(dna.view(), &NucleusParams::default())?;
+                Objects::from_labels(found.labels)
+            }
+            Recipe::GrowCells { nuclei, channel } => {
+                let n = nuclei.objects(index, record, i, channels)?;
+                segment_cells(&n, channels[*channel].view(), &CellParams::default())?.0
+            }
+            Recipe::CellsMinusNuclei { cells, nuclei } => {
+                let c = cells.objects(index, record, i, channels)?;
+                let n = nuclei.objects(index, record, i, channels)?;
+                c.minus_inside_of(&n)?
+            }
+        })
+    }
 }
 
 /// The objects of one image, checked against the field's size.
@@ -66,13 +119,12 @@ fn read_objects(
     index: &ImageIndex,
     record: &FieldRecord,
     path: &Path,
-    object: &str,
     (h, w): (usize, usize),
 ) -> Result<Objects> {
     let plane = read_plane(path)?;
     if plane.pixels.dim() != (h, w) {
         bail!(
-            "{} (index {}, line {}): the {object} image is {}×{} but the channels are {}×{}",
+            "{} (index {}, line {}): the objects image is {}×{} but the channels are {}×{}",
             path.display(),
             index.source.display(),
             record.line,
@@ -89,20 +141,12 @@ fn read_objects(
 fn field_rows(
     index: &ImageIndex,
     record: &FieldRecord,
-    source: Source<'_>,
+    i: usize,
+    recipe: &Recipe,
     object: &str,
     texture_scale: usize,
 ) -> Result<Vec<Vec<String>>> {
     let field = index.load(record)?;
-    let (_, h, w) = field.pixels.dim();
-    let (objects, mask) = match source {
-        Source::Image(path) => (read_objects(index, record, path, object, (h, w))?, path),
-        Source::CellsMinusNuclei { cells, nuclei } => {
-            let c = read_objects(index, record, cells, "Cells", (h, w))?;
-            let n = read_objects(index, record, nuclei, "Nuclei", (h, w))?;
-            (c.minus_inside_of(&n)?, cells)
-        }
-    };
     // CellProfiler's scale: the integer range of the file maps to 0–1.
     let scale = if field.bits == 8 { 255.0 } else { 65535.0 };
     let channels: Vec<Array2<f64>> = field
@@ -110,6 +154,13 @@ fn field_rows(
         .axis_iter(Axis(0))
         .map(|ch| ch.mapv(|v| f64::from(v) / scale))
         .collect();
+    let place = || match recipe.file(i) {
+        Some(p) => p.display().to_string(),
+        None => format!("{}, line {}", index.source.display(), record.line),
+    };
+    let objects = recipe
+        .objects(index, record, i, &channels)
+        .with_context(|| format!("{} ({object})", place()))?;
     let named: Vec<(&str, ArrayView2<'_, f64>)> = index
         .channels
         .iter()
@@ -117,7 +168,7 @@ fn field_rows(
         .zip(channels.iter().map(|c| c.view()))
         .collect();
     let features = measure_objects(object, &objects, &named, &feature_set(texture_scale))
-        .with_context(|| format!("{} (index line {})", mask.display(), record.line))?;
+        .with_context(|| format!("{} (index line {})", place(), record.line))?;
     // The centre columns come from AreaShape, which `feature_set` always measures.
     let column = |name: &str| features.names.iter().position(|n| n.ends_with(name));
     let (cx, cy) = column("_AreaShape_Center_X")
@@ -179,25 +230,55 @@ pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
     if a.objects.is_empty() {
         bail!("--objects: name at least one object (e.g. Nuclei)");
     }
-    // Every object's column is checked before anything is written. Cytoplasm without its own
-    // column is Cells minus the inside of Nuclei, as CellProfiler's IdentifyTertiaryObjects.
+    // Every object's source is settled before anything is written: its own column, or
+    // segmentation on a channel the index has.
     let paths_of = |o: &str| object_paths(&a.index.index, o, a.index.root.as_deref());
+    let channel = |name: &str, object: &str, option: &str| -> Result<usize> {
+        index.channels.iter().position(|c| c == name).with_context(|| {
+            format!(
+                "{}: no column ObjectsFileName_{object}, and no channel {name} to segment {object} on \
+                 ({option}; the channels are {})",
+                a.index.index.display(),
+                index.channels.join(", ")
+            )
+        })
+    };
+    let nuclei = || -> Result<Recipe> {
+        Ok(match paths_of("Nuclei") {
+            Ok(p) => Recipe::File(p),
+            Err(_) => Recipe::FindNuclei {
+                channel: channel(&a.nuclei_channel, "Nuclei", "--nuclei-channel")?,
+            },
+        })
+    };
+    let cells = || -> Result<Recipe> {
+        Ok(match paths_of("Cells") {
+            Ok(p) => Recipe::File(p),
+            Err(_) => Recipe::GrowCells {
+                nuclei: Box::new(nuclei()?),
+                channel: channel(&a.cell_channel, "Cells", "--cell-channel")?,
+            },
+        })
+    };
     let masks = a
         .objects
         .iter()
         .map(|o| {
-            let own = paths_of(o);
-            let derived = o == "Cytoplasm" && own.is_err();
-            let paths = if derived {
-                Paths::CellsMinusNuclei(paths_of("Cells")?, paths_of("Nuclei")?)
-            } else {
-                Paths::Image(own?)
+            let recipe = match (o.as_str(), paths_of(o)) {
+                (_, Ok(p)) => Recipe::File(p),
+                ("Nuclei", Err(_)) => nuclei()?,
+                ("Cells", Err(_)) => cells()?,
+                ("Cytoplasm", Err(_)) => Recipe::CellsMinusNuclei {
+                    cells: Box::new(cells()?),
+                    nuclei: Box::new(nuclei()?),
+                },
+                (_, Err(e)) => return Err(e.into()),
             };
-            Ok((o.clone(), paths))
+            Ok((o.clone(), recipe))
         })
         .collect::<Result<Vec<_>>>()?;
     let bar = crate::images::bar(index.fields.len() * masks.len(), quiet, "measuring");
-    for (object, paths) in &masks {
+    for (object, recipe) in &masks {
         let out = a.output.join(format!("{object}.csv.gz"));
         let mut failure: Option<anyhow::Error> = None;
         profiles::write_atomic(&out, |w| {
@@ -208,16 +289,7 @@ pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
             for chunk in jobs.chunks(CHUNK) {
                 let done: Vec<Result<Vec<Vec<String>>>> = chunk
                     .par_iter()
-                    .map(|&(i, r)| {
-                        let source = match paths {
-                            Paths::Image(own) => Source::Image(&own[i]),
-                            Paths::CellsMinusNuclei(cells, nuclei) => Source::CellsMinusNuclei {
-                                cells: &cells[i],
-                                nuclei: &nuclei[i],
-                            },
-                        };
-                        field_rows(&index, r, source, object, a.texture_scale)
-                    })
+                    .map(|&(i, r)| field_rows(&index, r, i, recipe, object, a.texture_scale))
                     .collect();
                 for rows in done {
                     match rows {

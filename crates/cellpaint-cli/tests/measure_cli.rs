@@ -95,7 +95,7 @@ fn measures_every_object_and_agrees_with_cellprofiler_and_cp_measure() {
 }
 
 #[test]
-fn an_index_without_the_objects_column_is_refused_before_writing() {
+fn an_index_without_objects_and_without_the_channel_to_find_them_is_refused_before_writing() {
     let Some(dir) = data_dir_for_tests() else {
         return;
     };
@@ -109,14 +109,74 @@ fn an_index_without_the_objects_column_is_refused_before_writing() {
         csv.to_str().unwrap(),
         "--channels",
         "DNA,RFP",
+        "--nuclei-channel",
+        "Hoechst",
         "--objects",
         "Nuclei",
         "-o",
         out.to_str().unwrap(),
     ]);
     assert!(
-        err.contains("load_data.csv") && err.contains("ObjectsFileName_Nuclei"),
+        err.contains("load_data.csv")
+            && err.contains("ObjectsFileName_Nuclei")
+            && err.contains("Hoechst")
+            && err.contains("--nuclei-channel"),
         "{err}"
     );
     assert!(!out.exists());
+}
+
+/// No masks in the index: nuclei found on DNA, cells grown from them on RFP (actin), the
+/// cytoplasm between. CellProfiler counted 29 nuclei and 21 cells in D7 and 28 and 19 in B7
+/// (the shrunken table's Image_Count_*); we find 32 and 29 (nuclei touching the border left out,
+/// as CellProfiler does).
+#[test]
+fn segments_nuclei_and_cells_when_the_index_names_no_objects() {
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("load_data.csv");
+    std::fs::write(&csv, index(&dir, false)).unwrap();
+    let out = tmp.path().join("out");
+    run(&[
+        "-q",
+        "measure",
+        "--index",
+        csv.to_str().unwrap(),
+        "--channels",
+        "DNA,RFP",
+        "--cell-channel",
+        "RFP",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let table =
+        |o: &str| read_table(out.join(format!("{o}.csv.gz")), &ReadOptions::default()).unwrap();
+    let (nuclei, cells, cytoplasm) = (table("Nuclei"), table("Cells"), table("Cytoplasm"));
+    let per_well = |t: &profiles::ProfileTable, well: &str| {
+        t.metadata("Metadata_Well")
+            .unwrap()
+            .iter()
+            .filter(|w| *w == well)
+            .count()
+    };
+    for (well, cp_nuclei) in [("D7", 29usize), ("B7", 28)] {
+        let n = per_well(&nuclei, well);
+        assert!(
+            n.abs_diff(cp_nuclei) <= 5,
+            "{well}: {n} nuclei against CellProfiler's {cp_nuclei}"
+        );
+        // One cell per nucleus, with the same numbers.
+        assert_eq!(per_well(&cells, well), n);
+    }
+    let area = |t: &profiles::ProfileTable, name: &str| {
+        t.features().column(t.feature_index(name).unwrap()).to_vec()
+    };
+    let (an, ac) = (
+        area(&nuclei, "Nuclei_AreaShape_Area"),
+        area(&cells, "Cells_AreaShape_Area"),
+    );
+    // Each cell contains its nucleus.
+    assert!(an.iter().zip(&ac).all(|(n, c)| c >= n), "{an:?} {ac:?}");
 }
