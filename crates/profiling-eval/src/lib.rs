@@ -13,6 +13,7 @@ pub mod labels;
 pub mod map;
 pub mod moa_profiler;
 pub mod nsc;
+pub mod plate_summary;
 pub mod probe;
 pub mod similarity;
 pub mod stats;
@@ -30,5 +31,6 @@ pub use map::{
 };
 pub use moa_profiler::{balanced_accuracy, weighted_scores, Scores};
 pub use nsc::{nsc, NscResult};
+pub use plate_summary::{effective_rank, summarise_plate, PlateSummary, PlateSummaryParams};
 pub use probe::{logistic_predictions, logistic_probe, ProbeParams};
 pub use similarity::{Prepared, Similarity};
