@@ -142,6 +142,9 @@ pub enum SimulateCommand {
     Profiles(SimProfilesArgs),
     /// 5-channel 16-bit fields, nucleus locations and an index CSV (+ truth.json).
     Images(SimImagesArgs),
+    /// A real plate's summary statistics beside a simulated plate processed the same way,
+    /// each against its tolerance (docs/simulator.md).
+    Calibrate(crate::calibrate::SimCalibrateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -157,7 +160,7 @@ pub struct SimSettings {
 }
 
 impl SimSettings {
-    fn resolve(&self, default_preset: &str) -> Result<SimConfig> {
+    pub(crate) fn resolve(&self, default_preset: &str) -> Result<SimConfig> {
         let preset = self.preset.as_deref().unwrap_or(default_preset);
         let mut cfg = SimConfig::preset(preset, self.seed)?;
         if let Some(path) = &self.config {
@@ -459,6 +462,7 @@ pub fn simulate(cmd: SimulateCommand, q: bool) -> Result<()> {
             );
             Ok(())
         }
+        SimulateCommand::Calibrate(a) => crate::calibrate::calibrate(a, q),
         SimulateCommand::Images(a) => {
             let cfg = a.settings.resolve("tiny")?;
             let screen = cellpaint_sim::Screen::design(&cfg)?;

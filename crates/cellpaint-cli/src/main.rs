@@ -4,6 +4,7 @@
 // not an HTML tag.
 #![allow(rustdoc::invalid_html_tags)]
 
+mod calibrate;
 mod commands;
 mod deepprofiler;
 mod eval;

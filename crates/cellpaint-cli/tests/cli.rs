@@ -532,3 +532,56 @@ fn aggregate_reads_a_cellprofiler_database() {
     .unwrap();
     assert_eq!(run["compartments"][1], "Cytoplasm");
 }
+
+/// `simulate calibrate` against the real LINCS plate: the real side is the plate summary that
+/// equals copairs (profiling-eval's plate_summary_lincs test: activity mAP 0.6178), the
+/// simulated side a plate of the tiny preset processed the same way, each statistic with a
+/// verdict; the JSON and the printed table say the same.
+#[test]
+fn simulate_calibrate_puts_the_real_plate_beside_a_simulated_one() {
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("calibration.json");
+    let out = cellpaint()
+        .args([
+            "simulate",
+            "calibrate",
+            "--preset",
+            "tiny",
+            "--seed",
+            "3",
+            "--against",
+        ])
+        .arg(dir.join(known::LINCS_PLATE))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let real = &report["real_summary"];
+    assert!((real["activity_map"].as_f64().unwrap() - 0.6178321496708864).abs() < 1e-12);
+    assert_eq!(real["wells"], 384);
+    let rows = report["comparison"].as_array().unwrap();
+    assert_eq!(rows.len(), 12);
+    // LINCS has no cell counts: that row has no verdict; every other row has one.
+    let judged = rows.iter().filter(|r| r["within"].is_boolean()).count();
+    assert_eq!(judged, 11);
+    assert_eq!(report["compared"], 11);
+    let within = rows.iter().filter(|r| r["within"] == true).count();
+    assert_eq!(report["within_tolerance"], within);
+    assert!(
+        text.contains(&format!("{within} of 11 statistics within tolerance")),
+        "{text}"
+    );
+    let sim = &report["simulated_summary"];
+    assert!(sim["wells"].as_u64().unwrap() > 10 && sim["effective_rank"].as_f64().unwrap() > 1.0);
+}

@@ -157,7 +157,9 @@ pub fn summarise_plate(table: &ProfileTable, params: &PlateSummaryParams) -> Res
     let sphering = sphering::SpheringParams::default()
         .lambda(params.sphering_lambda)
         .fit(x.select(Axis(0), &control_rows).view())
-        .map_err(|e| EvalError::invalid(table.source(), format!("sphering on the controls: {e}")))?;
+        .map_err(|e| {
+            EvalError::invalid(table.source(), format!("sphering on the controls: {e}"))
+        })?;
     let sphered = table.with_features(
         table.feature_names().to_vec(),
         sphering
@@ -182,10 +184,7 @@ pub fn summarise_plate(table: &ProfileTable, params: &PlateSummaryParams) -> Res
     let cells_per_well = params.cell_count_columns.iter().find_map(|c| {
         let values: Vec<f64> = match table.metadata(c) {
             Ok(m) => m.iter().filter_map(|v| v.parse::<f64>().ok()).collect(),
-            Err(_) => table
-                .feature_index(c)
-                .ok()
-                .map(|j| x.column(j).to_vec())?,
+            Err(_) => table.feature_index(c).ok().map(|j| x.column(j).to_vec())?,
         };
         (!values.is_empty()).then(|| profiles::stats::median(values.into_iter()))
     });

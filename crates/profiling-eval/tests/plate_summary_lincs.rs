@@ -41,14 +41,28 @@ fn the_lincs_plates_summary_agrees_with_copairs_and_cytominer_eval() {
     eprintln!("{s:#?}");
     assert_eq!((s.wells, s.control_wells, s.features), (384, 24, 454));
     let (raw, raw_sig) = copairs_activity(&dir, "copairs_raw_activity_map_per_compound.csv");
-    assert!((s.activity_map - raw).abs() < 1e-12, "{} vs copairs {raw}", s.activity_map);
+    assert!(
+        (s.activity_map - raw).abs() < 1e-12,
+        "{} vs copairs {raw}",
+        s.activity_map
+    );
     // Significance rests on a sampled null (ours and copairs' come from different generators):
     // a compound at the edge may fall either way. At most two of the 58 do.
     let one = 1.0 / 58.0;
-    assert!((s.activity_significant - raw_sig).abs() <= 2.0 * one + 1e-12, "{} vs {raw_sig}", s.activity_significant);
-    let (zca, zca_sig) =
-        copairs_activity(&dir, "copairs_numpy_ZCA_lambda0.01_activity_map_per_compound.csv");
-    assert!((s.activity_map_sphered - zca).abs() < 1e-9, "{} vs copairs {zca}", s.activity_map_sphered);
+    assert!(
+        (s.activity_significant - raw_sig).abs() <= 2.0 * one + 1e-12,
+        "{} vs {raw_sig}",
+        s.activity_significant
+    );
+    let (zca, zca_sig) = copairs_activity(
+        &dir,
+        "copairs_numpy_ZCA_lambda0.01_activity_map_per_compound.csv",
+    );
+    assert!(
+        (s.activity_map_sphered - zca).abs() < 1e-9,
+        "{} vs copairs {zca}",
+        s.activity_map_sphered
+    );
     assert!((s.activity_significant_sphered - zca_sig).abs() <= 2.0 * one + 1e-12);
     // MOA consistency over wells: copairs' 0.0706 (reference/copairs_pycytominer_reference_values.json).
     let moa = s.moa_consistency_map.unwrap();
