@@ -6,23 +6,43 @@ use ndarray::Array2;
 /// Squared Euclidean distance from each pixel of `inside` to the nearest pixel of the grid
 /// that is not inside (pixels beyond the grid do not count; infinite when the grid has no
 /// outside pixel). Felzenszwalb and Huttenlocher's separable transform; exact on the integer
-/// grid, as scipy's `distance_transform_edt`.
+/// grid, as scipy's `distance_transform_edt`. The column pass is two scans (the input is
+/// binary); the row pass is the lower envelope of parabolas.
 pub(crate) fn squared_distance_to_outside(inside: &Array2<bool>) -> Array2<f64> {
     let (h, w) = inside.dim();
-    let mut d = Array2::from_shape_fn((h, w), |p| if inside[p] { f64::INFINITY } else { 0.0 });
-    let mut f = Vec::new();
-    for c in 0..w {
-        f.clear();
-        f.extend((0..h).map(|r| d[[r, c]]));
-        let out = lower_envelope(&f);
-        for r in 0..h {
-            d[[r, c]] = out[r];
+    let mut d = Array2::from_elem((h, w), f64::INFINITY);
+    // Columns: distance to the nearest outside pixel above or below.
+    let mut last = vec![None::<usize>; w];
+    for r in 0..h {
+        for c in 0..w {
+            if !inside[[r, c]] {
+                last[c] = Some(r);
+            }
+            if let Some(q) = last[c] {
+                d[[r, c]] = (r - q) as f64;
+            }
         }
     }
+    last.iter_mut().for_each(|l| *l = None);
+    for r in (0..h).rev() {
+        for c in 0..w {
+            if !inside[[r, c]] {
+                last[c] = Some(r);
+            }
+            if let Some(q) = last[c] {
+                d[[r, c]] = d[[r, c]].min((q - r) as f64);
+            }
+        }
+    }
+    d.mapv_inplace(|v| v * v);
+    // Rows: the lower envelope of the parabolas (c − q)² + d(q).
+    let (mut f, mut out) = (vec![0.0; w], vec![0.0; w]);
+    let (mut v, mut z) = (Vec::with_capacity(w), Vec::with_capacity(w));
     for r in 0..h {
-        f.clear();
-        f.extend((0..w).map(|c| d[[r, c]]));
-        let out = lower_envelope(&f);
+        for c in 0..w {
+            f[c] = d[[r, c]];
+        }
+        lower_envelope(&f, &mut out, &mut v, &mut z);
         for c in 0..w {
             d[[r, c]] = out[c];
         }
@@ -30,36 +50,40 @@ pub(crate) fn squared_distance_to_outside(inside: &Array2<bool>) -> Array2<f64> 
     d
 }
 
-/// min over q of (p − q)² + f(q), for every p (infinite f(q) take no part).
-fn lower_envelope(f: &[f64]) -> Vec<f64> {
-    let n = f.len();
-    let finite: Vec<usize> = (0..n).filter(|&q| f[q].is_finite()).collect();
-    if finite.is_empty() {
-        return vec![f64::INFINITY; n];
-    }
-    let mut v: Vec<usize> = Vec::with_capacity(finite.len());
-    let mut z: Vec<f64> = Vec::with_capacity(finite.len() + 1);
+/// `out[p]` = min over q of (p − q)² + f(q) (infinite f(q) take no part); `v` and `z` are
+/// scratch space (the parabolas kept and the boundaries between them).
+fn lower_envelope(f: &[f64], out: &mut [f64], v: &mut Vec<usize>, z: &mut Vec<f64>) {
+    v.clear();
+    z.clear();
     let cross = |q: usize, p: usize| {
         let (q2, p2) = ((q * q) as f64, (p * p) as f64);
         ((f[q] + q2) - (f[p] + p2)) / (2.0 * q as f64 - 2.0 * p as f64)
     };
-    for &q in &finite {
-        while let Some(&p) = v.last() {
-            let s = cross(q, p);
-            if v.len() > 1 && s <= z[z.len() - 1] {
-                v.pop();
-                z.pop();
-            } else {
-                z.push(s);
-                v.push(q);
-                break;
+    for q in (0..f.len()).filter(|&q| f[q].is_finite()) {
+        loop {
+            match v.last() {
+                None => {
+                    v.push(q);
+                    break;
+                }
+                Some(&p) => {
+                    let s = cross(q, p);
+                    if !z.is_empty() && s <= z[z.len() - 1] {
+                        v.pop();
+                        z.pop();
+                    } else {
+                        z.push(s);
+                        v.push(q);
+                        break;
+                    }
+                }
             }
         }
-        if v.is_empty() {
-            v.push(q);
-        }
     }
-    let mut out = vec![0.0; n];
+    if v.is_empty() {
+        out.iter_mut().for_each(|o| *o = f64::INFINITY);
+        return;
+    }
     let mut k = 0;
     for (p, slot) in out.iter_mut().enumerate() {
         while k < z.len() && z[k] < p as f64 {
@@ -69,7 +93,6 @@ fn lower_envelope(f: &[f64]) -> Vec<f64> {
         let dp = p as f64 - q as f64;
         *slot = dp * dp + f[q];
     }
-    out
 }
 
 #[cfg(test)]

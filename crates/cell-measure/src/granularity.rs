@@ -11,7 +11,7 @@
 use ndarray::{Array2, ArrayView2};
 
 use crate::error::{finite, MeasureError, Result};
-use crate::objects::Objects;
+use crate::objects::{neighbours4, Objects};
 
 /// MeasureGranularity's settings. `Default` is CellProfiler's (and cp_measure's): subsample
 /// 0.25, background subsample 0.25, structuring element radius 10, 16 spectrum steps.
@@ -88,9 +88,13 @@ impl GranularityParams {
 pub struct GranularSpectrum {
     /// The field's pixels at the original scale (the objects' starting means).
     original: Array2<f64>,
-    /// One reconstruction per step, at the subsampled scale; empty when the subsampled field
-    /// is too small to interpolate (under 2 pixels on a side): every value is then NaN.
-    reconstructions: Vec<Array2<f64>>,
+    /// The reconstructions after each step at the subsampled scale, interleaved: the
+    /// `length` values of pixel `(r, c)` at `(r·width + c)·length` (an object's read-out takes
+    /// all steps of a pixel at once). Empty when the subsampled field is too small to
+    /// interpolate (under 2 pixels on a side): every value is then NaN.
+    steps: Vec<f64>,
+    /// `(height, width)` of the subsampled field.
+    small: (usize, usize),
     length: usize,
 }
 
@@ -98,13 +102,14 @@ impl GranularSpectrum {
     /// The spectrum of `pixels` (0–1, finite).
     pub fn new(pixels: ArrayView2<'_, f64>, params: &GranularityParams) -> Result<Self> {
         let params = params.clone().checked()?;
-        for ((r, c), &v) in pixels.indexed_iter() {
-            finite(v, r, c)?;
-        }
         let (h, w) = pixels.dim();
+        if let Some((i, &v)) = pixels.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            finite(v, i / w, i % w)?;
+        }
         let mut spectrum = Self {
             original: pixels.to_owned(),
-            reconstructions: Vec::new(),
+            steps: Vec::new(),
+            small: (0, 0),
             length: params.spectrum_length,
         };
         // numpy's `(shape * factor).astype(int)`: truncation.
@@ -152,14 +157,24 @@ impl GranularSpectrum {
             );
         }
         let free = Array2::from_shape_fn((nh, nw), |p| (sub[p] - background[p]).max(0.0));
-        let cross = [(-1isize, 0isize), (0, -1), (0, 0), (0, 1), (1, 0)];
         let mut eroded = free.clone();
-        for _ in 0..params.spectrum_length {
-            eroded = grey_filter(&eroded, &cross, f64::min, f64::INFINITY);
-            spectrum
-                .reconstructions
-                .push(reconstruct_by_dilation(&eroded, &free));
+        let length = params.spectrum_length;
+        let recs: Vec<Array2<f64>> = (0..length)
+            .map(|_| {
+                eroded = erode_cross(&eroded);
+                reconstruct_by_dilation(&eroded, &free)
+            })
+            .collect();
+        // Interleave pixel by pixel (16 sequential reads, one sequential write).
+        let slices: Vec<&[f64]> = recs
+            .iter()
+            .map(|r| r.as_slice().expect("standard layout"))
+            .collect();
+        spectrum.steps = Vec::with_capacity(nh * nw * length);
+        for i in 0..nh * nw {
+            spectrum.steps.extend(slices.iter().map(|r| r[i]));
         }
+        spectrum.small = (nh, nw);
         Ok(spectrum)
     }
 
@@ -168,10 +183,11 @@ impl GranularSpectrum {
     pub fn of_objects(&self, objects: &Objects) -> Result<Vec<Vec<f64>>> {
         objects.check_size(self.original.dim())?;
         let (h, w) = self.original.dim();
-        let Some(first) = self.reconstructions.first() else {
+        if self.steps.is_empty() {
             return Ok(vec![vec![f64::NAN; self.length]; objects.count()]);
-        };
-        let (nh, nw) = first.dim();
+        }
+        let (nh, nw) = self.small;
+        let l = self.length;
         let sr = (nh - 1) as f64 / (h - 1) as f64;
         let sc = (nw - 1) as f64 / (w - 1) as f64;
         Ok(objects
@@ -181,11 +197,17 @@ impl GranularSpectrum {
                 let n = o.pixels.len() as f64;
                 let mut current = o.pixels.iter().map(|&p| self.original[p]).sum::<f64>() / n;
                 let start = current.max(f64::EPSILON);
-                let mut sums = vec![0.0; self.length];
+                let mut sums = vec![0.0; l];
                 for &(r, c) in &o.pixels {
-                    if let Some(taps) = bilinear_taps(first.dim(), r as f64 * sr, c as f64 * sc) {
-                        for (sum, rec) in sums.iter_mut().zip(&self.reconstructions) {
-                            *sum += taps.apply(rec);
+                    if let Some(taps) = bilinear_taps((nh, nw), r as f64 * sr, c as f64 * sc) {
+                        let at = taps.at.map(|(y, x)| (y * nw + x) * l);
+                        for (k, sum) in sums.iter_mut().enumerate() {
+                            // Taps in raster order, as `Taps::apply` sums them.
+                            let mut v = 0.0;
+                            for t in 0..4 {
+                                v += self.steps[at[t] + k] * taps.weight[t];
+                            }
+                            *sum += v;
                         }
                     }
                 }
@@ -296,6 +318,34 @@ fn grey_filter(
     })
 }
 
+/// Grey erosion by the 4-connected cross (skimage's `disk(1)`), pixels outside the image
+/// taking no part: what [`grey_filter`] computes for that footprint, in one pass over rows.
+fn erode_cross(image: &Array2<f64>) -> Array2<f64> {
+    let (h, w) = image.dim();
+    let src = image.as_slice().expect("standard layout");
+    let mut out = vec![0.0; h * w];
+    for r in 0..h {
+        for c in 0..w {
+            let i = r * w + c;
+            let mut v = src[i];
+            if r > 0 {
+                v = v.min(src[i - w]);
+            }
+            if c > 0 {
+                v = v.min(src[i - 1]);
+            }
+            if c + 1 < w {
+                v = v.min(src[i + 1]);
+            }
+            if r + 1 < h {
+                v = v.min(src[i + w]);
+            }
+            out[i] = v;
+        }
+    }
+    Array2::from_shape_vec((h, w), out).expect("h × w values")
+}
+
 /// Morphological reconstruction by dilation of `seed` under `mask` (seed ≤ mask), 4-connected:
 /// Vincent's hybrid algorithm (a raster and an anti-raster pass, then a queue).
 fn reconstruct_by_dilation(seed: &Array2<f64>, mask: &Array2<f64>) -> Array2<f64> {
@@ -333,16 +383,7 @@ fn reconstruct_by_dilation(seed: &Array2<f64>, mask: &Array2<f64>) -> Array2<f64
     }
     while let Some((r, c)) = queue.pop_front() {
         let v = j[[r, c]];
-        let neighbours = [
-            (r.wrapping_sub(1), c),
-            (r + 1, c),
-            (r, c.wrapping_sub(1)),
-            (r, c + 1),
-        ];
-        for q in neighbours {
-            if q.0 >= h || q.1 >= w {
-                continue;
-            }
+        for q in neighbours4((r, c), (h, w)) {
             if j[q] < v && j[q] != mask[q] {
                 j[q] = v.min(mask[q]);
                 queue.push_back(q);
@@ -383,7 +424,9 @@ mod tests {
         let cross = [(-1isize, 0isize), (0, -1), (0, 0), (0, 1), (1, 0)];
         let mut seed = mask.clone();
         for _ in 0..3 {
-            seed = grey_filter(&seed, &cross, f64::min, f64::INFINITY);
+            let next = erode_cross(&seed);
+            assert_eq!(next, grey_filter(&seed, &cross, f64::min, f64::INFINITY));
+            seed = next;
             assert_eq!(
                 reconstruct_by_dilation(&seed, &mask),
                 reconstruct_slowly(&seed, &mask)

@@ -55,24 +55,12 @@ impl Objects {
                 next += 1;
                 labels[[r, c]] = next;
                 stack.push((r, c));
-                while let Some((y, x)) = stack.pop() {
-                    let mut visit = |y: usize, x: usize| {
-                        if mask[[y, x]] && labels[[y, x]] == 0 {
-                            labels[[y, x]] = next;
-                            stack.push((y, x));
+                while let Some(p) = stack.pop() {
+                    for q in neighbours4(p, (h, w)) {
+                        if mask[q] && labels[q] == 0 {
+                            labels[q] = next;
+                            stack.push(q);
                         }
-                    };
-                    if y > 0 {
-                        visit(y - 1, x);
-                    }
-                    if y + 1 < h {
-                        visit(y + 1, x);
-                    }
-                    if x > 0 {
-                        visit(y, x - 1);
-                    }
-                    if x + 1 < w {
-                        visit(y, x + 1);
                     }
                 }
             }
@@ -172,6 +160,21 @@ impl Objects {
             || (c > 0 && self.labels[[r, c - 1]] != l)
             || (c + 1 < w && self.labels[[r, c + 1]] != l)
     }
+}
+
+/// The 4-connected neighbours of `p` inside an image of size `(h, w)`.
+pub(crate) fn neighbours4(
+    (r, c): (usize, usize),
+    (h, w): (usize, usize),
+) -> impl Iterator<Item = (usize, usize)> {
+    [
+        (r.wrapping_sub(1), c),
+        (r + 1, c),
+        (r, c.wrapping_sub(1)),
+        (r, c + 1),
+    ]
+    .into_iter()
+    .filter(move |&(y, x)| y < h && x < w)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::collections::BinaryHeap;
 use ndarray::{Array2, ArrayView2};
 
 use crate::error::{finite, MeasureError, Result};
-use crate::objects::Objects;
+use crate::objects::{neighbours4, Objects};
 
 /// How the foreground of the cytoplasm channel is chosen.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -144,19 +144,30 @@ fn gaussian(image: ArrayView2<'_, f64>, sigma: f64) -> Array2<f64> {
     })
 }
 
-/// Li's iterative minimum cross-entropy threshold (as scikit-image's `threshold_li`: start at
-/// the mean, iterate t = (μ_fore − μ_back) / (ln μ_fore − ln μ_back) until a step moves less
-/// than 1e-9 of the value range).
-fn li_threshold(values: impl Iterator<Item = f64>) -> f64 {
-    let v: Vec<f64> = values.collect();
+/// `(min, max)` of `v`, or `Err(min)` when there is no spread to threshold (every value equal;
+/// an empty image gives +∞).
+fn spread(v: &[f64]) -> std::result::Result<(f64, f64), f64> {
     let (lo, hi) = v
         .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
             (a.min(x), b.max(x))
         });
-    if !(hi > lo) {
-        return lo;
+    if hi > lo {
+        Ok((lo, hi))
+    } else {
+        Err(lo)
     }
+}
+
+/// Li's iterative minimum cross-entropy threshold (as scikit-image's `threshold_li`: start at
+/// the mean, iterate t = (μ_fore − μ_back) / (ln μ_fore − ln μ_back) until a step moves less
+/// than 1e-9 of the value range).
+fn li_threshold(values: impl Iterator<Item = f64>) -> f64 {
+    let v: Vec<f64> = values.collect();
+    let (lo, hi) = match spread(&v) {
+        Ok(range) => range,
+        Err(constant) => return constant,
+    };
     // Work on values shifted to start at 0 so the logarithms are defined, as scikit-image does.
     let tolerance = (hi - lo) * 1e-9;
     let mut t = v.iter().sum::<f64>() / v.len() as f64 - lo;
@@ -198,14 +209,10 @@ fn li_threshold(values: impl Iterator<Item = f64>) -> f64 {
 /// Otsu's threshold over 256 equal bins between the minimum and the maximum.
 fn otsu_threshold(values: impl Iterator<Item = f64>) -> f64 {
     let v: Vec<f64> = values.collect();
-    let (lo, hi) = v
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
-            (a.min(x), b.max(x))
-        });
-    if !(hi > lo) {
-        return lo;
-    }
+    let (lo, hi) = match spread(&v) {
+        Ok(range) => range,
+        Err(constant) => return constant,
+    };
     let bins = 256;
     let width = (hi - lo) / bins as f64;
     let mut hist = vec![0f64; bins];
@@ -369,16 +376,7 @@ fn fill_holes(labels: &mut Array2<u32>) {
                 if y == 0 || x == 0 || y == h - 1 || x == w - 1 {
                     border = true;
                 }
-                let neighbours = [
-                    (y.wrapping_sub(1), x),
-                    (y + 1, x),
-                    (y, x.wrapping_sub(1)),
-                    (y, x + 1),
-                ];
-                for q in neighbours {
-                    if q.0 >= h || q.1 >= w {
-                        continue;
-                    }
+                for q in neighbours4((y, x), (h, w)) {
                     let l = labels[q];
                     if l == 0 {
                         if !seen[q] {
