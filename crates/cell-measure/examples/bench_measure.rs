@@ -69,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds = start.elapsed().as_secs_f64();
     // Granularity (CellProfiler's defaults; one spectrum per field and channel, as cp_measure
     // computes it per call) and RadialDistribution (4 rings) of the same objects.
-    let rounds_gr = 2;
+    let rounds_gr = std::env::var("GR_ROUNDS").map_or(2, |v| v.parse().unwrap());
     let start = Instant::now();
     for _ in 0..rounds_gr {
         work.par_iter()

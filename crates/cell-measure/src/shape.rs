@@ -220,11 +220,13 @@ fn radii(mask: &Array2<bool>) -> (f64, f64, f64) {
     let n = inside.len();
     let max = inside.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mean = inside.iter().sum::<f64>() / n as f64;
-    inside.sort_unstable_by(f64::total_cmp);
+    // The middle value(s) by selection, not a full sort.
+    let (lower, &mut upper, _) = inside.select_nth_unstable_by(n / 2, f64::total_cmp);
     let median = if n % 2 == 1 {
-        inside[n / 2]
+        upper
     } else {
-        0.5 * (inside[n / 2 - 1] + inside[n / 2])
+        let below = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        0.5 * (below + upper)
     };
     (max, mean, median)
 }
