@@ -3,6 +3,7 @@
 //! or, where it names none, of the nuclei and cells cellpaint segments; one single-cell table
 //! per object.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -85,16 +86,28 @@ impl Recipe {
         }
     }
 
-    /// The objects of field `i` (`record`), whose channels (0–1) are `channels`.
+    /// The objects of field `i` (`record`), whose channels (0–1) are `channels`. `made` keeps
+    /// what was read or segmented for this field, so Nuclei, Cells and Cytoplasm share one
+    /// segmentation (a plan has one way to find nuclei and one to grow cells).
     fn objects(
         &self,
         index: &ImageIndex,
         record: &FieldRecord,
         i: usize,
         channels: &[Array2<f64>],
+        made: &mut HashMap<String, Objects>,
     ) -> Result<Objects> {
+        let key = match self {
+            Recipe::File(paths) => paths[i].display().to_string(),
+            Recipe::FindNuclei { .. } => "found nuclei".into(),
+            Recipe::GrowCells { .. } => "grown cells".into(),
+            Recipe::CellsMinusNuclei { .. } => "cytoplasm".into(),
+        };
+        if let Some(o) = made.get(&key) {
+            return Ok(o.clone());
+        }
         let (h, w) = channels[0].dim();
-        Ok(match self {
+        let objects = match self {
             Recipe::File(paths) => read_objects(index, record, &paths[i], (h, w))?,
             Recipe::FindNuclei { channel } => {
                 let dna = channels[*channel].mapv(|v| v as f32);
@@ -102,15 +115,17 @@ impl Recipe {
                 Objects::from_labels(found.labels)
             }
             Recipe::GrowCells { nuclei, channel } => {
-                let n = nuclei.objects(index, record, i, channels)?;
+                let n = nuclei.objects(index, record, i, channels, made)?;
                 segment_cells(&n, channels[*channel].view(), &CellParams::default())?.0
             }
             Recipe::CellsMinusNuclei { cells, nuclei } => {
-                let c = cells.objects(index, record, i, channels)?;
-                let n = nuclei.objects(index, record, i, channels)?;
+                let c = cells.objects(index, record, i, channels, made)?;
+                let n = nuclei.objects(index, record, i, channels, made)?;
                 c.minus_inside_of(&n)?
             }
-        })
+        };
+        made.insert(key, objects.clone());
+        Ok(objects)
     }
 }
 
@@ -137,15 +152,15 @@ fn read_objects(
     Ok(objects_of(plane.pixels))
 }
 
-/// One field's rows for one object: metadata then features, as text.
+/// One field's rows for every object of the plan, in the plan's order: metadata then
+/// features, as text. The field is read and segmented once.
 fn field_rows(
     index: &ImageIndex,
     record: &FieldRecord,
     i: usize,
-    recipe: &Recipe,
-    object: &str,
+    plan: &[(String, Recipe)],
     texture_scale: usize,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<Vec<Vec<String>>>> {
     let field = index.load(record)?;
     // CellProfiler's scale: the integer range of the file maps to 0–1.
     let scale = if field.bits == 8 { 255.0 } else { 65535.0 };
@@ -154,40 +169,92 @@ fn field_rows(
         .axis_iter(Axis(0))
         .map(|ch| ch.mapv(|v| f64::from(v) / scale))
         .collect();
-    let place = || match recipe.file(i) {
-        Some(p) => p.display().to_string(),
-        None => format!("{}, line {}", index.source.display(), record.line),
-    };
-    let objects = recipe
-        .objects(index, record, i, &channels)
-        .with_context(|| format!("{} ({object})", place()))?;
     let named: Vec<(&str, ArrayView2<'_, f64>)> = index
         .channels
         .iter()
         .map(String::as_str)
         .zip(channels.iter().map(|c| c.view()))
         .collect();
-    let features = measure_objects(object, &objects, &named, &feature_set(texture_scale))
-        .with_context(|| format!("{} (index line {})", place(), record.line))?;
-    // The centre columns come from AreaShape, which `feature_set` always measures.
-    let column = |name: &str| features.names.iter().position(|n| n.ends_with(name));
-    let (cx, cy) = column("_AreaShape_Center_X")
-        .zip(column("_AreaShape_Center_Y"))
-        .context("AreaShape's centre columns")?;
-    let mut rows = Vec::with_capacity(objects.count());
-    for (o, values) in objects.objects().iter().zip(features.values.rows()) {
-        let mut row = vec![
-            record.plate.clone(),
-            record.well.clone(),
-            record.site.clone(),
-            o.label.to_string(),
-            profiles::format_f64(values[cx]),
-            profiles::format_f64(values[cy]),
-        ];
-        row.extend(values.iter().map(|&v| profiles::format_f64(v)));
-        rows.push(row);
+    let mut made = HashMap::new();
+    let mut out = Vec::with_capacity(plan.len());
+    for (object, recipe) in plan {
+        let place = || match recipe.file(i) {
+            Some(p) => p.display().to_string(),
+            None => format!("{}, line {}", index.source.display(), record.line),
+        };
+        let objects = recipe
+            .objects(index, record, i, &channels, &mut made)
+            .with_context(|| format!("{} ({object})", place()))?;
+        let features = measure_objects(object, &objects, &named, &feature_set(texture_scale))
+            .with_context(|| format!("{} (index line {})", place(), record.line))?;
+        // The centre columns come from AreaShape, which `feature_set` always measures.
+        let column = |name: &str| features.names.iter().position(|n| n.ends_with(name));
+        let (cx, cy) = column("_AreaShape_Center_X")
+            .zip(column("_AreaShape_Center_Y"))
+            .context("AreaShape's centre columns")?;
+        let mut rows = Vec::with_capacity(objects.count());
+        for (o, values) in objects.objects().iter().zip(features.values.rows()) {
+            let mut row = vec![
+                record.plate.clone(),
+                record.well.clone(),
+                record.site.clone(),
+                o.label.to_string(),
+                profiles::format_f64(values[cx]),
+                profiles::format_f64(values[cy]),
+            ];
+            row.extend(values.iter().map(|&v| profiles::format_f64(v)));
+            rows.push(row);
+        }
+        out.push(rows);
     }
-    Ok(rows)
+    Ok(out)
+}
+
+/// One gzipped CSV table being written to a temporary file beside its final name; `finish`
+/// moves it into place, dropping it unfinished removes it.
+struct TableOut {
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+    csv: csv::Writer<GzEncoder<std::io::BufWriter<std::fs::File>>>,
+}
+
+impl TableOut {
+    fn create(path: PathBuf, header: &[String]) -> Result<Self> {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".cellpaint-measure-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+        let file = tmp.as_file().try_clone()?;
+        let gz = GzEncoder::new(
+            std::io::BufWriter::new(file),
+            flate2::Compression::default(),
+        );
+        let mut csv = csv::Writer::from_writer(gz);
+        csv.write_record(header)?;
+        Ok(Self { path, tmp, csv })
+    }
+
+    fn finish(self) -> Result<()> {
+        let gz = self
+            .csv
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("{}: {}", self.path.display(), e.error()))?;
+        let file = gz.finish()?.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        // An ordinary file, not the temporary file's private mode.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
+        self.tmp
+            .persist(&self.path)
+            .with_context(|| format!("moving the table to {}", self.path.display()))?;
+        Ok(())
+    }
 }
 
 /// Every family, texture at `texture_scale` (0 skips it).
@@ -277,43 +344,34 @@ pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
             Ok((o.clone(), recipe))
         })
         .collect::<Result<Vec<_>>>()?;
-    let bar = crate::images::bar(index.fields.len() * masks.len(), quiet, "measuring");
-    for (object, recipe) in &masks {
-        let out = a.output.join(format!("{object}.csv.gz"));
-        let mut failure: Option<anyhow::Error> = None;
-        profiles::write_atomic(&out, |w| {
-            let mut gz = GzEncoder::new(w, flate2::Compression::default());
-            let mut csv = csv::Writer::from_writer(&mut gz);
-            csv.write_record(header(object, &index.channels, a.texture_scale))?;
-            let jobs: Vec<(usize, &FieldRecord)> = index.fields.iter().enumerate().collect();
-            for chunk in jobs.chunks(CHUNK) {
-                let done: Vec<Result<Vec<Vec<String>>>> = chunk
-                    .par_iter()
-                    .map(|&(i, r)| field_rows(&index, r, i, recipe, object, a.texture_scale))
-                    .collect();
-                for rows in done {
-                    match rows {
-                        Ok(rows) => {
-                            for row in rows {
-                                csv.write_record(&row)?;
-                            }
-                        }
-                        Err(e) => {
-                            failure = Some(e);
-                            return Err(std::io::Error::other("measurement failed"));
-                        }
-                    }
-                    bar.inc(1);
+    let bar = crate::images::bar(index.fields.len(), quiet, "measuring");
+    // Field by field (each read and segmented once), every object's rows to its own table.
+    let mut tables = masks
+        .iter()
+        .map(|(object, _)| {
+            TableOut::create(
+                a.output.join(format!("{object}.csv.gz")),
+                &header(object, &index.channels, a.texture_scale),
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let jobs: Vec<(usize, &FieldRecord)> = index.fields.iter().enumerate().collect();
+    for chunk in jobs.chunks(CHUNK) {
+        let done: Vec<Result<Vec<Vec<Vec<String>>>>> = chunk
+            .par_iter()
+            .map(|&(i, r)| field_rows(&index, r, i, &masks, a.texture_scale))
+            .collect();
+        for per_object in done {
+            for (table, rows) in tables.iter_mut().zip(per_object?) {
+                for row in rows {
+                    table.csv.write_record(&row)?;
                 }
             }
-            csv.flush()?;
-            drop(csv);
-            gz.finish()?.flush()
-        })
-        .or_else(|e| match failure.take() {
-            Some(f) => Err(f),
-            None => Err(e.into()),
-        })?;
+            bar.inc(1);
+        }
+    }
+    for table in tables {
+        table.finish()?;
     }
     bar.finish_and_clear();
     if !quiet {

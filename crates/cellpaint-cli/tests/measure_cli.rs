@@ -180,3 +180,34 @@ fn segments_nuclei_and_cells_when_the_index_names_no_objects() {
     // Each cell contains its nucleus.
     assert!(an.iter().zip(&ac).all(|(n, c)| c >= n), "{an:?} {ac:?}");
 }
+
+/// A field that cannot be measured (its mask file is missing) fails the run naming the file,
+/// and no table, partial or whole, is left behind.
+#[test]
+fn a_failing_field_leaves_no_tables_behind() {
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("load_data.csv");
+    let text = index(&dir, true).replace(
+        "B7_01_3_3_RFP_001_MaskCells.tiff",
+        "B7_missing_MaskCells.tiff",
+    );
+    std::fs::write(&csv, text).unwrap();
+    let out = tmp.path().join("out");
+    let err = fails(&[
+        "measure",
+        "--index",
+        csv.to_str().unwrap(),
+        "--channels",
+        "DNA,RFP",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("B7_missing_MaskCells.tiff"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
