@@ -397,7 +397,7 @@ pub fn run(opts: &Options) -> Result<()> {
          profile each cell by its true latent phenotype (the simulator's truth: what the crops \
          could give at best), by CellProfiler-style features of the same cell measured from \
          the rendered field (cell-measure on the true segmentation: AreaShape, Intensity, \
-         Correlation and Texture of nuclei, cells and cytoplasm in the three crop channels, \
+         Correlation, Texture, Granularity and RadialDistribution of nuclei, cells and cytoplasm in the three crop channels, \
          positions left out, each feature z-scored on the control cells; the paper's \
          classical comparison) or by 15 plain crop statistics (per channel mean, s.d., \
          fraction above 0.25 and 0.5, centre mean).",

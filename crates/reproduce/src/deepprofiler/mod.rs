@@ -780,7 +780,7 @@ fn figure5a_6b(
          paper's second baseline is an ImageNet network; with no pretrained weights staged we use \
          the same architecture with random weights. The classical features are measured from the \
          same rendered fields the network sees, as CellProfiler would (cell-measure: AreaShape, \
-         Intensity, Correlation and Texture of the 5 channels in nuclei, cells and cytoplasm of \
+         Intensity, Correlation, Texture, Granularity and RadialDistribution of the 5 channels in nuclei, cells and cytoplasm of \
          the simulator's true segmentation, positions left out, well median); the simulator's own profiles (its latent phenotype mapped to \
          feature space with little noise) are shown for reference and are not the comparison.",
     );

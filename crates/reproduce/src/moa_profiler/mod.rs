@@ -337,7 +337,7 @@ pub fn run(opts: &Options) -> Result<()> {
          mapped to feature space with little noise, what no measurement of pixels can reach) \
          score enrichment {:.2}, delta {:.3}, best kNN F1 {:.3} and class latent assignment F1 \
          {:.3} on the same wells; CP above is measured from the pixels (cell-measure: AreaShape, \
-         Intensity, Correlation and Texture of nuclei, cells and cytoplasm on the simulator's \
+         Intensity, Correlation, Texture, Granularity and RadialDistribution of nuclei, cells and cytoplasm on the simulator's \
          true segmentation, well median), as a user's pipeline would.",
         reference[0].enrichment_at_99,
         reference[0].delta,
