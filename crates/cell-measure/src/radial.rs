@@ -44,7 +44,7 @@ impl RadialParams {
         Ok(self)
     }
 
-    /// Column names for `channel`, in the order of [`radial_values`]' output: for each feature
+    /// Column names for `channel`, in the order of [`RadialGeometry::values`]' output: for each feature
     /// of [`RADIAL_FEATURES`], each ring, CellProfiler's `RadialDistribution_<F>_<Channel>_<k>of<n>`.
     pub fn names(&self, channel: &str) -> Vec<String> {
         RADIAL_FEATURES
