@@ -44,6 +44,19 @@ pub struct MeasureArgs {
     /// Texture (Haralick) distance in pixels (CellProfiler's default 3); 0 skips texture.
     #[arg(long, default_value_t = 3)]
     pub texture_scale: usize,
+    /// Feature families to leave out (AreaShape is always measured: it gives the centres).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub skip: Vec<Family>,
+}
+
+/// A feature family `--skip` can leave out.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    Intensity,
+    Correlation,
+    Texture,
+    Granularity,
+    Radial,
 }
 
 /// Fields measured at once (their pixels are in memory together; the rest streams).
@@ -159,7 +172,7 @@ fn field_rows(
     record: &FieldRecord,
     i: usize,
     plan: &[(String, Recipe)],
-    texture_scale: usize,
+    set: &FeatureSet,
 ) -> Result<Vec<Vec<Vec<String>>>> {
     let field = index.load(record)?;
     // CellProfiler's scale: the integer range of the file maps to 0–1.
@@ -185,7 +198,7 @@ fn field_rows(
         let objects = recipe
             .objects(index, record, i, &channels, &mut made)
             .with_context(|| format!("{} ({object})", place()))?;
-        let features = measure_objects(object, &objects, &named, &feature_set(texture_scale))
+        let features = measure_objects(object, &objects, &named, set)
             .with_context(|| format!("{} (index line {})", place(), record.line))?;
         // The centre columns come from AreaShape, which `feature_set` always measures.
         let column = |name: &str| features.names.iter().position(|n| n.ends_with(name));
@@ -257,15 +270,21 @@ impl TableOut {
     }
 }
 
-/// Every family, texture at `texture_scale` (0 skips it).
-fn feature_set(texture_scale: usize) -> FeatureSet {
+/// Every family but those skipped, texture at `texture_scale` (0 skips it too).
+fn feature_set(texture_scale: usize, skip: &[Family]) -> FeatureSet {
+    let d = FeatureSet::default();
+    let keep = |f: Family| !skip.contains(&f);
     FeatureSet {
-        texture_scale: (texture_scale > 0).then_some(texture_scale),
-        ..FeatureSet::default()
+        intensity: keep(Family::Intensity),
+        correlation: keep(Family::Correlation),
+        texture_scale: (texture_scale > 0 && keep(Family::Texture)).then_some(texture_scale),
+        granularity: d.granularity.filter(|_| keep(Family::Granularity)),
+        radial: d.radial.filter(|_| keep(Family::Radial)),
+        ..d
     }
 }
 
-fn header(object: &str, channels: &[String], texture_scale: usize) -> Vec<String> {
+fn header(object: &str, channels: &[String], set: &FeatureSet) -> Vec<String> {
     let mut h: Vec<String> = [
         "Metadata_Plate",
         "Metadata_Well",
@@ -277,7 +296,7 @@ fn header(object: &str, channels: &[String], texture_scale: usize) -> Vec<String
     .map(String::from)
     .to_vec();
     let names: Vec<&str> = channels.iter().map(String::as_str).collect();
-    h.extend(feature_set(texture_scale).names(object, &names));
+    h.extend(set.names(object, &names));
     h
 }
 
@@ -344,6 +363,7 @@ pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
             Ok((o.clone(), recipe))
         })
         .collect::<Result<Vec<_>>>()?;
+    let set = feature_set(a.texture_scale, &a.skip);
     let bar = crate::images::bar(index.fields.len(), quiet, "measuring");
     // Field by field (each read and segmented once), every object's rows to its own table.
     let mut tables = masks
@@ -351,7 +371,7 @@ pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
         .map(|(object, _)| {
             TableOut::create(
                 a.output.join(format!("{object}.csv.gz")),
-                &header(object, &index.channels, a.texture_scale),
+                &header(object, &index.channels, &set),
             )
         })
         .collect::<Result<Vec<_>>>()?;
@@ -359,7 +379,7 @@ pub fn measure(a: MeasureArgs, quiet: bool) -> Result<()> {
     for chunk in jobs.chunks(CHUNK) {
         let done: Vec<Result<Vec<Vec<Vec<String>>>>> = chunk
             .par_iter()
-            .map(|&(i, r)| field_rows(&index, r, i, &masks, a.texture_scale))
+            .map(|&(i, r)| field_rows(&index, r, i, &masks, &set))
             .collect();
         for per_object in done {
             for (table, rows) in tables.iter_mut().zip(per_object?) {

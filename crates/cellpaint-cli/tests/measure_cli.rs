@@ -148,6 +148,8 @@ fn segments_nuclei_and_cells_when_the_index_names_no_objects() {
         "DNA,RFP",
         "--cell-channel",
         "RFP",
+        "--skip",
+        "texture,granularity",
         "-o",
         out.to_str().unwrap(),
     ]);
@@ -177,6 +179,12 @@ fn segments_nuclei_and_cells_when_the_index_names_no_objects() {
         area(&nuclei, "Nuclei_AreaShape_Area"),
         area(&cells, "Cells_AreaShape_Area"),
     );
+    // `--skip texture,granularity`: AreaShape, Intensity per channel, Correlation, RadialDistribution.
+    assert_eq!(nuclei.feature_names().len(), 23 + 2 * 19 + 9 + 2 * 12);
+    assert!(!nuclei
+        .feature_names()
+        .iter()
+        .any(|n| n.contains("_Texture_") || n.contains("_Granularity_")));
     // Each cell contains its nucleus.
     assert!(an.iter().zip(&ac).all(|(n, c)| c >= n), "{an:?} {ac:?}");
 }
