@@ -124,6 +124,22 @@ impl GranularSpectrum {
         if nh < 2 || nw < 2 {
             return Ok(spectrum);
         }
+        // Every step is kept for the read-out: refuse sizes that cannot fit before allocating.
+        const MAX_VALUES: usize = 1 << 30;
+        if nh
+            .checked_mul(nw)
+            .and_then(|n| n.checked_mul(params.spectrum_length))
+            .is_none_or(|n| n > MAX_VALUES)
+        {
+            return Err(MeasureError::Setting {
+                what: format!(
+                    "granularity subsample ({nh}×{nw} pixels of a {h}×{w} field × {} steps is over \
+                     {MAX_VALUES} values; expected a smaller subsample or spectrum length)",
+                    params.spectrum_length
+                ),
+                value: params.subsample.to_string(),
+            });
+        }
         let sub = if params.subsample < 1.0 {
             let s = params.subsample;
             resample(pixels, (nh, nw), |i| i as f64 / s, |j| j as f64 / s)
@@ -466,6 +482,18 @@ mod tests {
         assert!((g[0][0] - expected_1).abs() < 1e-12, "{:?}", g[0]);
         assert!((g[0][1] - spot_after_1 * 100.0 / start).abs() < 1e-12);
         assert_eq!(&g[0][2..], &[0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_spectrum_too_large_to_keep_is_refused_before_it_is_computed() {
+        let px = Array2::<f64>::zeros((2100, 2100));
+        let params = GranularityParams {
+            subsample: 1.0,
+            spectrum_length: 256,
+            ..GranularityParams::default()
+        };
+        let err = GranularSpectrum::new(px.view(), &params).unwrap_err();
+        assert!(err.to_string().contains("2100×2100 pixels"), "{err}");
     }
 
     #[test]
