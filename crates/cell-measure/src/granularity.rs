@@ -258,7 +258,7 @@ struct Taps {
 }
 
 impl Taps {
-    fn apply(&self, image: &Array2<f64>) -> f64 {
+    fn apply(&self, image: &ArrayView2<'_, f64>) -> f64 {
         // scipy's order of products and sums: weights multiplied row first, taps in raster order.
         let mut v = 0.0;
         for k in 0..4 {
@@ -292,7 +292,6 @@ fn resample(
     row: impl Fn(usize) -> f64,
     col: impl Fn(usize) -> f64,
 ) -> Array2<f64> {
-    let image = image.to_owned();
     Array2::from_shape_fn(out, |(i, j)| {
         bilinear_taps(image.dim(), row(i), col(j)).map_or(0.0, |t| t.apply(&image))
     })

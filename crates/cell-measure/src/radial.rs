@@ -165,7 +165,11 @@ fn places_of(o: &Object, (h, w): (usize, usize), bins: usize) -> Vec<Option<(u8,
             centre = p;
         }
     }
-    let from_centre = path_distances(&inside, centre);
+    // Path length from the centre inside the object: CellProfiler's propagate with no image
+    // term (steps 1 and √2).
+    let mut seed = Array2::<u32>::zeros(inside.dim());
+    seed[centre] = 1;
+    let (_, from_centre) = crate::segment::propagate(None, seed.view(), &inside, 1.0);
     let (ci, cj) = (centre.0 as isize, centre.1 as isize);
     o.pixels
         .iter()
@@ -184,55 +188,6 @@ fn places_of(o: &Object, (h, w): (usize, usize), bins: usize) -> Vec<Option<(u8,
             Some((ring as u8, wedge))
         })
         .collect()
-}
-
-/// Shortest 8-connected path length from `start` to every pixel of `inside` (steps 1 and √2,
-/// summed as CellProfiler's propagate sums them: each step added to the distance so far);
-/// infinite where no path reaches.
-fn path_distances(inside: &Array2<bool>, start: (usize, usize)) -> Array2<f64> {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-    let (h, w) = inside.dim();
-    let mut dist = Array2::from_elem((h, w), f64::INFINITY);
-    let mut done = Array2::from_elem((h, w), false);
-    dist[start] = 0.0;
-    // Distances are non-negative, so their bit patterns order as the values do.
-    let mut heap = BinaryHeap::new();
-    heap.push(Reverse((0u64, start.0, start.1)));
-    let steps = [
-        (-1isize, -1isize),
-        (-1, 0),
-        (-1, 1),
-        (0, -1),
-        (0, 1),
-        (1, -1),
-        (1, 0),
-        (1, 1),
-    ];
-    while let Some(Reverse((_, r, c))) = heap.pop() {
-        if done[[r, c]] {
-            continue;
-        }
-        done[[r, c]] = true;
-        let d0 = dist[[r, c]];
-        for &(dr, dc) in &steps {
-            let (y, x) = (r as isize + dr, c as isize + dc);
-            if y < 0 || x < 0 || y as usize >= h || x as usize >= w {
-                continue;
-            }
-            let q = (y as usize, x as usize);
-            if !inside[q] || done[q] {
-                continue;
-            }
-            let manhattan = (dr.abs() + dc.abs()) as f64;
-            let d = manhattan.sqrt() + d0;
-            if d < dist[q] {
-                dist[q] = d;
-                heap.push(Reverse((d.to_bits(), q.0, q.1)));
-            }
-        }
-    }
-    dist
 }
 
 #[cfg(test)]

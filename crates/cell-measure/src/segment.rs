@@ -108,7 +108,12 @@ pub fn segment_cells(
         _ => params.threshold_correction,
     };
     let foreground = smooth.mapv(|v| v > threshold);
-    let mut labels = propagate(channel, nuclei.labels(), &foreground, params.regularization);
+    let (mut labels, _) = propagate(
+        Some(channel),
+        nuclei.labels(),
+        &foreground,
+        params.regularization,
+    );
     if params.fill_holes {
         fill_holes(&mut labels);
     }
@@ -267,15 +272,17 @@ impl PartialOrd for Step {
 /// CellProfiler's propagate: seeds grow over `mask` (8-connected) in order of accumulated
 /// distance, a step between neighbours p and q costing
 /// √((Σ over the 3×3 offsets δ of |I(p+δ) − I(q+δ)|)² + manhattan(p, q)·λ²), pixels outside
-/// the image read as the nearest edge pixel. Seed pixels keep their labels whether or not
-/// they are in the mask.
-fn propagate(
-    image: ArrayView2<'_, f64>,
+/// the image read as the nearest edge pixel; without an image the step costs
+/// √manhattan(p, q)·λ (RadialDistribution's path length from an object's centre). Seed pixels
+/// keep their labels whether or not they are in the mask. Returns the labels and each pixel's
+/// accumulated distance (0 at seeds, infinite where nothing reached).
+pub(crate) fn propagate(
+    image: Option<ArrayView2<'_, f64>>,
     seeds: ArrayView2<'_, u32>,
     mask: &Array2<bool>,
     lambda: f64,
-) -> Array2<u32> {
-    let (h, w) = image.dim();
+) -> (Array2<u32>, Array2<f64>) {
+    let (h, w) = seeds.dim();
     let mut labels = Array2::<u32>::zeros((h, w));
     let mut best = Array2::from_elem((h, w), f64::INFINITY);
     let mut heap = BinaryHeap::new();
@@ -291,19 +298,21 @@ fn propagate(
             }
         }
     }
-    let fetch = |r: isize, c: isize| {
-        image[[
-            r.clamp(0, h as isize - 1) as usize,
-            c.clamp(0, w as isize - 1) as usize,
-        ]]
-    };
     let cost = |(r1, c1): (usize, usize), (r2, c2): (usize, usize)| {
         let mut diff = 0.0;
-        for dr in -1..=1isize {
-            for dc in -1..=1isize {
-                diff += (fetch(r1 as isize + dr, c1 as isize + dc)
-                    - fetch(r2 as isize + dr, c2 as isize + dc))
-                .abs();
+        if let Some(image) = &image {
+            let fetch = |r: isize, c: isize| {
+                image[[
+                    r.clamp(0, h as isize - 1) as usize,
+                    c.clamp(0, w as isize - 1) as usize,
+                ]]
+            };
+            for dr in -1..=1isize {
+                for dc in -1..=1isize {
+                    diff += (fetch(r1 as isize + dr, c1 as isize + dc)
+                        - fetch(r2 as isize + dr, c2 as isize + dc))
+                    .abs();
+                }
             }
         }
         let manhattan = (r1.abs_diff(r2) + c1.abs_diff(c2)) as f64;
@@ -350,7 +359,7 @@ fn propagate(
             labels[[r, c]] = l;
         }
     }
-    labels
+    (labels, best)
 }
 
 /// Background regions (4-connected) that do not reach the image border and touch only one
