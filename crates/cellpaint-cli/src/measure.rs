@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
 use cell_images::{
@@ -108,8 +109,8 @@ impl Recipe {
         record: &FieldRecord,
         i: usize,
         channels: &[Array2<f64>],
-        made: &mut HashMap<String, Objects>,
-    ) -> Result<Objects> {
+        made: &mut HashMap<String, Rc<Objects>>,
+    ) -> Result<Rc<Objects>> {
         let key = match self {
             Recipe::File(paths) => paths[i].display().to_string(),
             Recipe::FindNuclei { .. } => "found nuclei".into(),
@@ -117,7 +118,7 @@ impl Recipe {
             Recipe::CellsMinusNuclei { .. } => "cytoplasm".into(),
         };
         if let Some(o) = made.get(&key) {
-            return Ok(o.clone());
+            return Ok(Rc::clone(o));
         }
         let (h, w) = channels[0].dim();
         let objects = match self {
@@ -137,7 +138,8 @@ impl Recipe {
                 c.minus_inside_of(&n)?
             }
         };
-        made.insert(key, objects.clone());
+        let objects = Rc::new(objects);
+        made.insert(key, Rc::clone(&objects));
         Ok(objects)
     }
 }
