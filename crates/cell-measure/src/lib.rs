@@ -21,5 +21,7 @@ pub use objects::{Object, Objects};
 pub use radial::{measure_radial_distribution, RadialGeometry, RadialParams, RADIAL_FEATURES};
 pub use segment::{segment_cells, CellParams, Threshold};
 pub use shape::{measure_shapes, AreaShape};
-pub use table::{is_positional, measure_cells, measure_objects, FeatureSet, ObjectFeatures};
+pub use table::{
+    is_positional, measure_cells, measure_objects, FeatureSet, MeasuredField, ObjectFeatures,
+};
 pub use texture::{measure_texture, Texture, HARALICK};

@@ -137,7 +137,8 @@ pub struct ObjectFeatures {
 }
 
 /// Every family of `set` for every object of `objects` in `channels` (name, pixels on 0–1),
-/// columns named for `object` (e.g. `Nuclei`).
+/// columns named for `object` (e.g. `Nuclei`). To measure several object sets of one field,
+/// [`MeasuredField`] computes what they share once.
 pub fn measure_objects(
     object: &str,
     objects: &Objects,
@@ -147,7 +148,38 @@ pub fn measure_objects(
     for (_, px) in channels {
         objects.check_size(px.dim())?;
     }
-    measure_with_spectra(object, objects, channels, set, &set.spectra(channels)?)
+    MeasuredField::new(channels, set)?.measure(object, objects)
+}
+
+/// One field's channels and what every object set measured in them shares (each channel's
+/// granular spectrum): build it once per field, then [`Self::measure`] Nuclei, Cells,
+/// Cytoplasm, … in turn.
+pub struct MeasuredField<'a, 'n, 'p> {
+    channels: &'a [(&'n str, ArrayView2<'p, f64>)],
+    set: &'a FeatureSet,
+    spectra: Vec<GranularSpectrum>,
+}
+
+impl<'a, 'n, 'p> MeasuredField<'a, 'n, 'p> {
+    /// The field's `channels` (name, pixels on 0–1), to be measured with `set`.
+    pub fn new(
+        channels: &'a [(&'n str, ArrayView2<'p, f64>)],
+        set: &'a FeatureSet,
+    ) -> Result<Self> {
+        Ok(Self {
+            channels,
+            set,
+            spectra: set.spectra(channels)?,
+        })
+    }
+
+    /// Every family of the set for every object of `objects`, columns named for `object`.
+    pub fn measure(&self, object: &str, objects: &Objects) -> Result<ObjectFeatures> {
+        for (_, px) in self.channels {
+            objects.check_size(px.dim())?;
+        }
+        measure_with_spectra(object, objects, self.channels, self.set, &self.spectra)
+    }
 }
 
 /// [`measure_objects`] with the channels' granular spectra already computed.
@@ -234,11 +266,11 @@ pub fn measure_cells(
     for (_, px) in channels {
         cells.check_size(px.dim())?;
     }
-    let spectra = set.spectra(channels)?;
+    let field = MeasuredField::new(channels, set)?;
     let parts = [
-        measure_with_spectra("Nuclei", nuclei, channels, set, &spectra)?,
-        measure_with_spectra("Cells", cells, channels, set, &spectra)?,
-        measure_with_spectra("Cytoplasm", &cytoplasm, channels, set, &spectra)?,
+        field.measure("Nuclei", nuclei)?,
+        field.measure("Cells", cells)?,
+        field.measure("Cytoplasm", &cytoplasm)?,
     ];
     let row_of = |part: &ObjectFeatures| -> std::collections::HashMap<u32, usize> {
         part.labels

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use cell_images::{
     detect_nuclei, object_paths, read_plane, FieldRecord, ImageIndex, NucleusParams,
 };
-use cell_measure::{measure_objects, segment_cells, CellParams, FeatureSet, Objects};
+use cell_measure::{segment_cells, CellParams, FeatureSet, MeasuredField, Objects};
 use clap::Args;
 use flate2::write::GzEncoder;
 use ndarray::{Array2, ArrayView2, Axis};
@@ -190,6 +190,9 @@ fn field_rows(
         .map(String::as_str)
         .zip(channels.iter().map(|c| c.view()))
         .collect();
+    // Each channel's granular spectrum once per field, for every compartment.
+    let field = MeasuredField::new(&named, set)
+        .with_context(|| format!("{}, line {}", index.source.display(), record.line))?;
     let mut made = HashMap::new();
     let mut out = Vec::with_capacity(plan.len());
     for (object, recipe) in plan {
@@ -200,7 +203,8 @@ fn field_rows(
         let objects = recipe
             .objects(index, record, i, &channels, &mut made)
             .with_context(|| format!("{} ({object})", place()))?;
-        let features = measure_objects(object, &objects, &named, set)
+        let features = field
+            .measure(object, &objects)
             .with_context(|| format!("{} (index line {})", place(), record.line))?;
         // The centre columns come from AreaShape, which `feature_set` always measures.
         let column = |name: &str| features.names.iter().position(|n| n.ends_with(name));
