@@ -199,7 +199,8 @@ pub struct NormalizeArgs {
 pub struct FeatureSelectArgs {
     #[command(flatten)]
     pub io: Io,
-    /// Comma-separated: variance_threshold, correlation_threshold, drop_na_columns, blocklist, drop_outliers.
+    /// Comma-separated: variance_threshold, frequency_threshold, correlation_threshold,
+    /// drop_na_columns, blocklist, drop_outliers (pycytominer 1.7's operations).
     #[arg(
         long,
         value_delimiter = ',',
@@ -209,8 +210,13 @@ pub struct FeatureSelectArgs {
     /// Compute statistics on these rows only (repeatable).
     #[arg(long = "fit-on")]
     pub fit_on: Vec<Selection>,
+    /// variance_threshold: drop features whose variance is at most this.
+    #[arg(long, default_value_t = 1e-6)]
+    pub min_variance: f64,
+    /// frequency_threshold: 2nd most common / most common value count below this drops.
     #[arg(long, default_value_t = 0.05)]
     pub freq_cut: f64,
+    /// frequency_threshold: distinct values / rows below this drops.
     #[arg(long, default_value_t = 0.01)]
     pub unique_cut: f64,
     #[arg(long, default_value_t = 0.9)]
@@ -478,6 +484,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let params = FeatureSelectParams {
                 operations: a.operations,
                 fit_on: a.fit_on,
+                min_variance: a.min_variance,
                 freq_cut: a.freq_cut,
                 unique_cut: a.unique_cut,
                 corr_threshold: a.corr_threshold,

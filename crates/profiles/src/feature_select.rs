@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ndarray::{s, Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, CowArray, Ix2};
 use rayon::prelude::*;
 
 use crate::error::{ProfileError, Result};
@@ -18,9 +18,15 @@ use crate::table::{ProfileTable, Selection};
 )]
 #[serde(rename_all = "snake_case")]
 pub enum FeatureSelectOp {
-    /// Near-zero variance: drop when (2nd most common count / most common count) < `freq_cut`
-    /// or (distinct values / rows) < `unique_cut` (either test excludes, as pycytominer 1.x).
+    /// Low variance: drop when the population variance (NaN ignored) is ≤ `min_variance`
+    /// (pycytominer 1.7's `variance_threshold`, scikit-learn's `VarianceThreshold`; with
+    /// `min_variance` 0 a feature whose range is 0 is dropped too).
     VarianceThreshold,
+    /// Few distinct values: drop when (2nd most common count / most common count) <
+    /// `freq_cut` or (distinct values / rows) < `unique_cut`, either test excluding
+    /// (pycytominer 1.7's `frequency_threshold`; older pycytominer called this test
+    /// `variance_threshold`).
+    FrequencyThreshold,
     /// Drop one of each pair with Pearson/Spearman correlation > `corr_threshold`: the member
     /// with the larger sum of |correlation| to all features.
     CorrelationThreshold,
@@ -37,28 +43,33 @@ impl std::str::FromStr for FeatureSelectOp {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "variance_threshold" => Ok(Self::VarianceThreshold),
+            "frequency_threshold" => Ok(Self::FrequencyThreshold),
             "correlation_threshold" => Ok(Self::CorrelationThreshold),
             "drop_na_columns" => Ok(Self::DropNaColumns),
             "blocklist" => Ok(Self::Blocklist),
             "drop_outliers" => Ok(Self::DropOutliers),
             _ => Err(format!(
-                "unknown operation '{s}' (variance_threshold, correlation_threshold, drop_na_columns, blocklist, drop_outliers)"
+                "unknown operation '{s}' (variance_threshold, frequency_threshold, correlation_threshold, drop_na_columns, blocklist, drop_outliers)"
             )),
         }
     }
 }
 
-/// Settings for [`feature_select`]; defaults are pycytominer's.
+/// Settings for [`feature_select`]; the cut-offs default to pycytominer 1.7's, the operations
+/// to the Cell Painting profiling recipe's four (variance, correlation, NaN columns, blocklist;
+/// pycytominer's own `feature_select` defaults to `variance_threshold` alone).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FeatureSelectParams {
     /// The operations, applied in this order.
     pub operations: Vec<FeatureSelectOp>,
     /// Rows the statistics are computed on (all rows when empty).
     pub fit_on: Vec<Selection>,
-    /// `variance_threshold`: drop a feature whose second most common value is rarer than
+    /// `variance_threshold`: drop a feature whose variance is at most this.
+    pub min_variance: f64,
+    /// `frequency_threshold`: drop a feature whose second most common value is rarer than
     /// this fraction of its most common one.
     pub freq_cut: f64,
-    /// `variance_threshold`: drop a feature whose distinct values are fewer than this fraction
+    /// `frequency_threshold`: drop a feature whose distinct values are fewer than this fraction
     /// of the rows.
     pub unique_cut: f64,
     /// `correlation_threshold`: drop one of each pair correlated above this (absolute).
@@ -83,6 +94,7 @@ impl Default for FeatureSelectParams {
                 FeatureSelectOp::Blocklist,
             ],
             fit_on: Vec::new(),
+            min_variance: 1e-6,
             freq_cut: 0.05,
             unique_cut: 0.01,
             corr_threshold: 0.9,
@@ -107,6 +119,12 @@ impl FeatureSelectParams {
             if !(0.0..=1.0).contains(&v) {
                 return bad(format!("{name} must be between 0 and 1, got {v}"));
             }
+        }
+        if !(self.min_variance >= 0.0 && self.min_variance.is_finite()) {
+            return bad(format!(
+                "min_variance must be finite and ≥ 0, got {}",
+                self.min_variance
+            ));
         }
         if self.outlier_cutoff.is_nan() || self.outlier_cutoff < 0.0 {
             return bad(format!(
@@ -163,7 +181,9 @@ pub fn feature_select(
     } else {
         table.rows_matching(&params.fit_on)?
     };
-    let x = table.features().select(Axis(0), &rows);
+    // One copy of the fit rows, feature by feature: every operation reads features whole.
+    let cols = transposed_rows(table.features(), Some(&rows));
+    let x = cols.t();
     let names = table.feature_names();
     let mut report = FeatureSelectReport {
         n_before: names.len(),
@@ -172,8 +192,9 @@ pub fn feature_select(
     let mut all: HashSet<usize> = HashSet::new();
     for &op in &params.operations {
         let cols: Vec<usize> = match op {
-            FeatureSelectOp::VarianceThreshold => {
-                variance_threshold(x.view(), params.freq_cut, params.unique_cut)
+            FeatureSelectOp::VarianceThreshold => variance_threshold(x.view(), params.min_variance),
+            FeatureSelectOp::FrequencyThreshold => {
+                frequency_threshold(x.view(), params.freq_cut, params.unique_cut)
             }
             FeatureSelectOp::CorrelationThreshold => {
                 correlation_threshold(x.view(), params.corr_threshold, params.corr_method)
@@ -208,28 +229,148 @@ pub fn feature_select(
     Ok((table.select_features(&keep), report))
 }
 
-/// Columns failing the frequency-ratio or unique-fraction test.
-pub fn variance_threshold(x: ArrayView2<'_, f64>, freq_cut: f64, unique_cut: f64) -> Vec<usize> {
-    let n = x.nrows() as f64;
-    (0..x.ncols())
-        .into_par_iter()
-        .filter(|&c| {
-            let mut v = stats::finite_values(x.column(c).iter().copied());
-            v.sort_unstable_by(|a, b| a.total_cmp(b));
-            let mut counts: Vec<usize> = Vec::new();
-            let mut i = 0;
-            while i < v.len() {
-                let j = v[i..].iter().take_while(|&&y| y == v[i]).count();
-                counts.push(j);
-                i += j;
+/// The features of `x` (rows × features) as the rows of a features × rows matrix, so every
+/// operation below reads one feature's values contiguously: a view when `x` is already laid
+/// out that way (column-major), else one blocked copy on every core.
+fn feature_major(x: ArrayView2<'_, f64>) -> CowArray<'_, f64, Ix2> {
+    let xt = x.reversed_axes();
+    if xt.is_standard_layout() {
+        return CowArray::from(xt);
+    }
+    CowArray::from(transposed_rows(x, None))
+}
+
+/// Rows `rows` (all when `None`) of `x`, transposed to features × rows. Blocks of 16 features
+/// are copied by one task each, reading 16 neighbouring values of a row at a time.
+fn transposed_rows(x: ArrayView2<'_, f64>, rows: Option<&[usize]>) -> Array2<f64> {
+    const BLOCK: usize = 16;
+    let n = rows.map_or(x.nrows(), <[usize]>::len);
+    let p = x.ncols();
+    let mut out = Array2::<f64>::zeros((p, n));
+    if n == 0 || p == 0 {
+        return out;
+    }
+    out.as_slice_mut()
+        .expect("a new array is contiguous")
+        .par_chunks_mut(BLOCK * n)
+        .enumerate()
+        .for_each(|(block, chunk)| {
+            let c0 = block * BLOCK;
+            let width = chunk.len() / n;
+            for r in 0..n {
+                let row = x.row(rows.map_or(r, |rows| rows[r]));
+                for k in 0..width {
+                    chunk[k * n + r] = row[c0 + k];
+                }
             }
-            let distinct = counts.len();
-            counts.sort_unstable_by(|a, b| b.cmp(a));
-            let freq_fail = counts.len() < 2 || (counts[1] as f64 / counts[0] as f64) < freq_cut;
+        });
+    out
+}
+
+/// Columns whose population variance, NaN ignored, is at most `min_variance` (scikit-learn's
+/// `VarianceThreshold` as pycytominer uses it): a column with no value, or with an infinite
+/// one (whose variance is not a number), is dropped; at `min_variance` 0 a column whose range
+/// is 0 is dropped even when rounding leaves its variance a little above 0.
+pub fn variance_threshold(x: ArrayView2<'_, f64>, min_variance: f64) -> Vec<usize> {
+    let cols = feature_major(x);
+    let fails: Vec<bool> = cols
+        .outer_iter()
+        .into_par_iter()
+        .map(|col| {
+            let (mut n, mut sum, mut lo, mut hi) = (0usize, 0.0, f64::INFINITY, f64::NEG_INFINITY);
+            for &v in col.iter().filter(|v| !v.is_nan()) {
+                n += 1;
+                sum += v;
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            if n == 0 {
+                return true;
+            }
+            let mean = sum / n as f64;
+            let mut var = col
+                .iter()
+                .filter(|v| !v.is_nan())
+                .map(|&v| (v - mean) * (v - mean))
+                .sum::<f64>()
+                / n as f64;
+            if min_variance == 0.0 && hi - lo == 0.0 {
+                var = 0.0;
+            }
+            !(var > min_variance)
+        })
+        .collect();
+    (0..fails.len()).filter(|&c| fails[c]).collect()
+}
+
+/// Columns failing the frequency-ratio or unique-fraction test (pycytominer's
+/// `frequency_threshold`).
+pub fn frequency_threshold(x: ArrayView2<'_, f64>, freq_cut: f64, unique_cut: f64) -> Vec<usize> {
+    let n = x.nrows() as f64;
+    let cols = feature_major(x);
+    let fails: Vec<bool> = cols
+        .outer_iter()
+        .into_par_iter()
+        .map_init(ValueCounts::default, |counts, col| {
+            let col = col.as_slice().expect("feature-major rows are contiguous");
+            let (distinct, first, second) = counts.count(col);
+            let freq_fail = distinct < 2 || (second as f64 / first as f64) < freq_cut;
             let unique_fail = (distinct as f64 / n) < unique_cut;
             freq_fail || unique_fail
         })
-        .collect()
+        .collect();
+    (0..fails.len()).filter(|&c| fails[c]).collect()
+}
+
+/// How often each value occurs in a column (pandas `value_counts`: NaN not counted, −0 and +0
+/// one value), in an open-addressing table reused from column to column.
+#[derive(Default)]
+struct ValueCounts {
+    keys: Vec<u64>,
+    counts: Vec<u32>,
+}
+
+impl ValueCounts {
+    /// (distinct values, the largest count, the second largest count).
+    fn count(&mut self, values: &[f64]) -> (usize, u32, u32) {
+        let size = (2 * values.len()).next_power_of_two().max(16);
+        let shift = 64 - size.trailing_zeros();
+        self.keys.clear();
+        self.keys.resize(size, 0);
+        self.counts.clear();
+        self.counts.resize(size, 0);
+        let mask = size - 1;
+        let mut distinct = 0;
+        for &v in values.iter().filter(|v| !v.is_nan()) {
+            let key = if v == 0.0 { 0 } else { v.to_bits() };
+            // Fibonacci hashing of the bits, then linear probing.
+            let mut slot =
+                ((key ^ (key >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
+            loop {
+                if self.counts[slot] == 0 {
+                    self.keys[slot] = key;
+                    self.counts[slot] = 1;
+                    distinct += 1;
+                    break;
+                }
+                if self.keys[slot] == key {
+                    self.counts[slot] += 1;
+                    break;
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+        let (mut first, mut second) = (0, 0);
+        for &c in &self.counts {
+            if c > first {
+                second = first;
+                first = c;
+            } else if c > second {
+                second = c;
+            }
+        }
+        (distinct, first, second)
+    }
 }
 
 /// Columns with more than `cutoff` of their values NaN.
@@ -249,49 +390,60 @@ pub fn drop_outliers(x: ArrayView2<'_, f64>, cutoff: f64) -> Vec<usize> {
 
 /// Feature × feature correlation matrix; NaN entries where a column is constant.
 pub fn feature_correlations(x: ArrayView2<'_, f64>, method: CorrelationMethod) -> Array2<f64> {
-    let p = x.ncols();
-    let has_nan = x.iter().any(|v| v.is_nan());
+    let cols = feature_major(x);
+    let p = cols.nrows();
+    let has_nan = cols.iter().any(|v| v.is_nan());
     if has_nan {
-        // Pairwise-complete observations, as pandas `DataFrame.corr`.
-        let cols: Vec<Vec<f64>> = (0..p).map(|c| x.column(c).to_vec()).collect();
-        let mut out = Array2::from_elem((p, p), f64::NAN);
-        let rows: Vec<Vec<f64>> = (0..p)
+        // Pairwise-complete observations, as pandas `DataFrame.corr`; each pair once (the
+        // matrix is symmetric).
+        let row = |i: usize| {
+            cols.row(i)
+                .to_slice()
+                .expect("feature-major rows are contiguous")
+        };
+        let upper: Vec<Vec<f64>> = (0..p)
             .into_par_iter()
             .map(|i| {
-                (0..p)
-                    .map(|j| {
-                        let (a, b): (Vec<f64>, Vec<f64>) = cols[i]
-                            .iter()
-                            .zip(&cols[j])
-                            .filter(|(a, b)| !a.is_nan() && !b.is_nan())
-                            .map(|(a, b)| (*a, *b))
-                            .unzip();
-                        stats::correlation(&a, &b, method)
+                (i..p)
+                    .map(|j| match method {
+                        CorrelationMethod::Pearson => stats::pearson(row(i), row(j)),
+                        CorrelationMethod::Spearman => {
+                            let (a, b): (Vec<f64>, Vec<f64>) = row(i)
+                                .iter()
+                                .zip(row(j))
+                                .filter(|(a, b)| !a.is_nan() && !b.is_nan())
+                                .map(|(a, b)| (*a, *b))
+                                .unzip();
+                            stats::correlation(&a, &b, method)
+                        }
                     })
                     .collect()
             })
             .collect();
-        for (i, r) in rows.into_iter().enumerate() {
-            out.row_mut(i).assign(&ndarray::Array1::from(r));
+        let mut out = Array2::from_elem((p, p), f64::NAN);
+        for (i, r) in upper.into_iter().enumerate() {
+            for (k, v) in r.into_iter().enumerate() {
+                out[[i, i + k]] = v;
+                out[[i + k, i]] = v;
+            }
         }
         return out;
     }
-    let mut z = x.to_owned();
-    if method == CorrelationMethod::Spearman {
-        for mut col in z.columns_mut() {
-            let r = stats::average_ranks(&col.to_vec());
+    // Each feature centred and scaled to unit norm (ranked first for Spearman), one task per
+    // feature.
+    let mut z = cols.into_owned();
+    z.outer_iter_mut().into_par_iter().for_each(|mut col| {
+        if method == CorrelationMethod::Spearman {
+            let r = stats::average_ranks(col.as_slice().expect("contiguous"));
             col.assign(&ndarray::Array1::from(r));
         }
-    }
-    // Centre and scale each column, in row-major passes (the columns of a row-major matrix are
-    // strided).
-    let n = z.nrows().max(1) as f64;
-    let mean = z.sum_axis(Axis(0)) / n;
-    z -= &mean;
-    let norm = z.map(|v| v * v).sum_axis(Axis(0)).mapv(f64::sqrt);
-    let scale = norm.mapv(|s| if s > 0.0 { 1.0 / s } else { f64::NAN });
-    z *= &scale;
-    // zᵀz, one block of rows per task and only on and above the diagonal (the matrix is
+        let mean = col.sum() / col.len().max(1) as f64;
+        col.mapv_inplace(|v| v - mean);
+        let norm = col.dot(&col).sqrt();
+        let scale = if norm > 0.0 { 1.0 / norm } else { f64::NAN };
+        col.mapv_inplace(|v| v * scale);
+    });
+    // z zᵀ, one block of features per task and only on and above the diagonal (the matrix is
     // symmetric): half the products, on every core.
     const BLOCK: usize = 64;
     let starts: Vec<usize> = (0..p).step_by(BLOCK).collect();
@@ -299,7 +451,7 @@ pub fn feature_correlations(x: ArrayView2<'_, f64>, method: CorrelationMethod) -
         .par_iter()
         .map(|&b| {
             let e = (b + BLOCK).min(p);
-            z.slice(s![.., b..e]).t().dot(&z.slice(s![.., b..]))
+            z.slice(s![b..e, ..]).dot(&z.slice(s![b.., ..]).t())
         })
         .collect();
     let mut c = Array2::<f64>::zeros((p, p));
@@ -356,7 +508,7 @@ mod tests {
     use ndarray::array;
 
     #[test]
-    fn variance_threshold_by_hand() {
+    fn frequency_threshold_by_hand() {
         // col 0: 20 rows, values 1 ×19 and 2 ×1 → freq 1/19 = 0.0526 ≥ 0.05 keep (unique 2/20 ≥ 0.01)
         // col 1: 1 ×20 → one distinct value → drop
         // col 2: 0..20 distinct → keep
@@ -367,10 +519,58 @@ mod tests {
             x[[r, 2]] = r as f64;
         }
         x[[3, 3]] = 0.5;
-        assert_eq!(variance_threshold(x.view(), 0.05, 0.01), vec![1]);
-        assert_eq!(variance_threshold(x.view(), 0.1, 0.01), vec![0, 1, 3]);
+        assert_eq!(frequency_threshold(x.view(), 0.05, 0.01), vec![1]);
+        assert_eq!(frequency_threshold(x.view(), 0.1, 0.01), vec![0, 1, 3]);
         // unique_cut 0.15 → needs ≥ 3 distinct of 20: cols 0, 1, 3 fail
-        assert_eq!(variance_threshold(x.view(), 0.0, 0.15), vec![0, 1, 3]);
+        assert_eq!(frequency_threshold(x.view(), 0.0, 0.15), vec![0, 1, 3]);
+        // Variance: col 1 is constant (dropped); col 3 varies by 0.5 in one row of 20
+        // (variance 0.0119: dropped at 0.02, kept at 0.01).
+        assert_eq!(variance_threshold(x.view(), 1e-6), vec![1]);
+        assert_eq!(variance_threshold(x.view(), 0.02), vec![1, 3]);
+        assert_eq!(variance_threshold(x.view(), 0.0), vec![1]);
+    }
+
+    /// The counting table against counting by sorting, on seeded columns with many ties,
+    /// NaN and both zeros, in both memory layouts.
+    #[test]
+    fn value_counts_equal_counting_by_sorting() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let (n, p) = (500, 40);
+        let x = Array2::from_shape_fn((n, p), |(_, c)| {
+            let levels = 1 + c * c; // column c takes at most 1 + c² values
+            match rng.random_range(0..20) {
+                0 => f64::NAN,
+                1 => -0.0,
+                _ => rng.random_range(0..levels) as f64 * 0.25,
+            }
+        });
+        let mut counts = ValueCounts::default();
+        for c in 0..p {
+            let col: Vec<f64> = x.column(c).to_vec();
+            let mut v: Vec<f64> = col.iter().copied().filter(|v| !v.is_nan()).collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let mut runs: Vec<u32> = Vec::new();
+            let mut i = 0;
+            while i < v.len() {
+                let j = v[i..].iter().take_while(|&&y| y == v[i]).count();
+                runs.push(j as u32);
+                i += j;
+            }
+            runs.sort_unstable_by(|a, b| b.cmp(a));
+            let expected = (runs.len(), runs[0], runs.get(1).copied().unwrap_or(0));
+            assert_eq!(counts.count(&col), expected, "column {c}");
+        }
+        let column_major = x.t().as_standard_layout().into_owned();
+        for (freq, unique) in [(0.05, 0.01), (0.5, 0.01), (0.05, 0.1), (0.9, 0.2)] {
+            assert_eq!(
+                frequency_threshold(x.view(), freq, unique),
+                frequency_threshold(column_major.t(), freq, unique)
+            );
+        }
+        // Some columns fail and some pass, so the comparison above means something.
+        let failed = frequency_threshold(x.view(), 0.5, 0.01);
+        assert!(!failed.is_empty() && failed.len() < p, "{failed:?}");
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
-use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::error::{ProfileError, Result};
@@ -132,97 +131,7 @@ pub fn read_table(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Profi
     )
 }
 
-/// Reads a delimited table from any reader; `label` names it in errors.
-pub fn read_delimited(
-    reader: impl Read,
-    label: &str,
-    delimiter: u8,
-    metadata: &MetadataColumns,
-) -> Result<ProfileTable> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .has_headers(false)
-        .from_reader(reader);
-    let mut records = rdr.records();
-    let header = match records.next() {
-        None => {
-            return Err(ProfileError::invalid(
-                label,
-                "file is empty (no header line)",
-            ))
-        }
-        Some(h) => h.map_err(|e| csv_error(label, e, 1))?,
-    };
-    let names: Vec<String> = header.iter().map(|s| s.trim().to_string()).collect();
-    // Duplicates are checked before any row is read so the message points at the header.
-    {
-        let mut seen = std::collections::HashMap::new();
-        for (i, n) in names.iter().enumerate() {
-            if let Some(first) = seen.insert(n.as_str(), i) {
-                return Err(ProfileError::DuplicateColumn {
-                    path: label.to_string(),
-                    column: shown(n),
-                    first: first + 1,
-                    second: i + 1,
-                });
-            }
-        }
-    }
-    let is_meta: Vec<bool> = names.iter().map(|n| metadata.is_metadata(n)).collect();
-    let meta_idx: Vec<usize> = (0..names.len()).filter(|&i| is_meta[i]).collect();
-    let feat_idx: Vec<usize> = (0..names.len()).filter(|&i| !is_meta[i]).collect();
-    if feat_idx.is_empty() {
-        return Err(ProfileError::invalid(
-            label,
-            "no feature columns: every column is metadata",
-        ));
-    }
-    let mut meta: Vec<Vec<String>> = vec![Vec::new(); meta_idx.len()];
-    let mut values: Vec<f64> = Vec::new();
-    let mut n_rows = 0usize;
-    for (k, rec) in records.enumerate() {
-        let line = k + 2;
-        let rec = rec.map_err(|e| csv_error(label, e, line))?;
-        if rec.len() == 1 && rec.get(0).is_some_and(|s| s.trim().is_empty()) {
-            continue; // blank line
-        }
-        if rec.len() != names.len() {
-            return Err(ProfileError::Ragged {
-                path: label.to_string(),
-                line,
-                expected: names.len(),
-                found: rec.len(),
-            });
-        }
-        for (m, &i) in meta_idx.iter().enumerate() {
-            meta[m].push(rec[i].to_string());
-        }
-        for &i in &feat_idx {
-            match parse_feature(&rec[i]) {
-                Some(v) => values.push(v),
-                None => {
-                    return Err(ProfileError::NotNumeric {
-                        path: label.to_string(),
-                        line,
-                        column: shown(&names[i]),
-                        value: shown(&rec[i]),
-                    })
-                }
-            }
-        }
-        n_rows += 1;
-    }
-    let features = Array2::from_shape_vec((n_rows, feat_idx.len()), values)
-        .expect("row-major buffer has n_rows × n_features values");
-    ProfileTable::new(
-        label,
-        meta_idx.iter().map(|&i| names[i].clone()).collect(),
-        meta,
-        feat_idx.iter().map(|&i| names[i].clone()).collect(),
-        features,
-    )
-}
+pub use crate::delimited::read_delimited;
 
 /// `line` is the 1-based line being read, for errors csv cannot place (a truncated or corrupt
 /// gzip stream is an I/O error with no position).

@@ -22,6 +22,7 @@ pub mod aggregate;
 pub mod annotate;
 pub mod consensus;
 pub mod data;
+mod delimited;
 pub mod error;
 pub mod feature_select;
 pub mod gct;

@@ -82,20 +82,27 @@ pub fn average_ranks(v: &[f64]) -> Vec<f64> {
 /// Pearson correlation of two equal-length slices over positions where both are finite;
 /// NaN when fewer than two such positions or a side is constant.
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let pairs: Vec<(f64, f64)> = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| !x.is_nan() && !y.is_nan())
-        .map(|(&x, &y)| (x, y))
-        .collect();
-    if pairs.len() < 2 {
+    // Two passes over the pairs where both are present, without collecting them (feature
+    // selection calls this for every pair of features).
+    let pairs = || {
+        a.iter()
+            .zip(b)
+            .filter(|(x, y)| !x.is_nan() && !y.is_nan())
+            .map(|(&x, &y)| (x, y))
+    };
+    let (mut count, mut sa, mut sb) = (0usize, 0.0, 0.0);
+    for (x, y) in pairs() {
+        count += 1;
+        sa += x;
+        sb += y;
+    }
+    if count < 2 {
         return f64::NAN;
     }
-    let n = pairs.len() as f64;
-    let ma = pairs.iter().map(|p| p.0).sum::<f64>() / n;
-    let mb = pairs.iter().map(|p| p.1).sum::<f64>() / n;
+    let n = count as f64;
+    let (ma, mb) = (sa / n, sb / n);
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in pairs {
+    for (x, y) in pairs() {
         sab += (x - ma) * (y - mb);
         saa += (x - ma) * (x - ma);
         sbb += (y - mb) * (y - mb);
