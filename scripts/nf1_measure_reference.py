@@ -46,7 +46,7 @@ SHAPE = ["Area", "Perimeter", "FormFactor", "Compactness", "Eccentricity", "Majo
          "MinorAxisLength", "Orientation", "Solidity", "ConvexArea", "Extent", "EulerNumber",
          "EquivalentDiameter", "Center_X", "Center_Y", "BoundingBoxArea", "BoundingBoxMinimum_X",
          "BoundingBoxMinimum_Y", "BoundingBoxMaximum_X", "BoundingBoxMaximum_Y",
-         "MaximumRadius", "MeanRadius", "MedianRadius"]
+         "MaximumRadius", "MeanRadius", "MedianRadius", "MinFeretDiameter", "MaxFeretDiameter"]
 
 
 def finite_or_null(v):
@@ -64,7 +64,8 @@ def labels_of(mask_file):
 def main():
     out = {"cp_measure_version": importlib.metadata.version("cp_measure"),
            "fields": [], "cellprofiler": []}
-    sizeshape = get_core_measurements()["sizeshape"]
+    core = get_core_measurements()
+    sizeshape = lambda labels, pixels: {**core["sizeshape"](labels, pixels), **core["feret"](labels, pixels)}
     for mask_file, image_file, other_file in OBJECTS:
         labels = labels_of(mask_file)
         read = lambda f: tifffile.imread(os.path.join(NF1, "Plate_2_images", f)).astype(np.float64) / 65535.0

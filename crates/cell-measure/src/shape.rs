@@ -1,5 +1,5 @@
-//! `AreaShape`: CellProfiler's `MeasureObjectSizeShape` (the 2D core and the radii; Zernike and
-//! Feret diameters are not here yet).
+//! `AreaShape`: CellProfiler's `MeasureObjectSizeShape` (the 2D core, the radii and the Feret
+//! diameters; Zernike moments are not here yet).
 
 use std::f64::consts::{PI, SQRT_2};
 
@@ -61,12 +61,17 @@ pub struct AreaShape {
     pub mean_radius: f64,
     /// Their median (the mean of the two middle values for an even count, as numpy).
     pub median_radius: f64,
+    /// Smallest distance between two parallel lines enclosing the pixel centres (the convex
+    /// hull's width; 0 for a single pixel or a line of pixels).
+    pub min_feret_diameter: f64,
+    /// Largest distance between two pixel centres.
+    pub max_feret_diameter: f64,
 }
 
 impl AreaShape {
     /// `(CellProfiler name without the AreaShape_ prefix, value)`, in a fixed order.
     /// The feature names, in the order of [`Self::features`].
-    pub const NAMES: [&'static str; 23] = [
+    pub const NAMES: [&'static str; 25] = [
         "Area",
         "Perimeter",
         "FormFactor",
@@ -90,10 +95,12 @@ impl AreaShape {
         "MaximumRadius",
         "MeanRadius",
         "MedianRadius",
+        "MinFeretDiameter",
+        "MaxFeretDiameter",
     ];
 
     /// The values, in the order of [`Self::NAMES`].
-    pub fn values(&self) -> [f64; 23] {
+    pub fn values(&self) -> [f64; 25] {
         [
             self.area,
             self.perimeter,
@@ -118,11 +125,13 @@ impl AreaShape {
             self.maximum_radius,
             self.mean_radius,
             self.median_radius,
+            self.min_feret_diameter,
+            self.max_feret_diameter,
         ]
     }
 
     /// `(name, value)` pairs, in the order of [`Self::NAMES`].
-    pub fn features(&self) -> [(&'static str, f64); 23] {
+    pub fn features(&self) -> [(&'static str, f64); 25] {
         let v = self.values();
         std::array::from_fn(|i| (Self::NAMES[i], v[i]))
     }
@@ -167,6 +176,7 @@ fn shape_of(o: &Object) -> AreaShape {
     let (bh, bw) = o.box_shape();
     let box_area = (bh * bw) as f64;
     let (maximum_radius, mean_radius, median_radius) = radii(&mask);
+    let (min_feret_diameter, max_feret_diameter) = feret_diameters(o);
     AreaShape {
         area: n,
         perimeter,
@@ -199,6 +209,8 @@ fn shape_of(o: &Object) -> AreaShape {
         maximum_radius,
         mean_radius,
         median_radius,
+        min_feret_diameter,
+        max_feret_diameter,
     }
 }
 
@@ -302,11 +314,9 @@ fn euler_number_8(mask: &Array2<bool>) -> f64 {
     ((q1 - q3 - 2 * qd) / 4) as f64
 }
 
-/// Pixels of the bounding box whose centre lies inside or on the convex hull of the points
-/// (row ± ½, column) and (row, column ± ½) of the object's pixels. Coordinates are doubled so
-/// that every test is exact integer arithmetic.
-fn convex_area(o: &Object) -> f64 {
-    // Only the first and last pixel of each row and column can be on the hull.
+/// The first and last pixel of each row and of each column (row, column): only these can be
+/// vertices of the convex hull of an object's pixels.
+fn row_and_column_ends(o: &Object) -> Vec<(i64, i64)> {
     let (bh, bw) = o.box_shape();
     let mut row_ends = vec![(usize::MAX, 0usize); bh];
     let mut col_ends = vec![(usize::MAX, 0usize); bw];
@@ -328,6 +338,48 @@ fn convex_area(o: &Object) -> f64 {
             candidates.push((b as i64, cc as i64));
         }
     }
+    candidates
+}
+
+/// (minimum, maximum) Feret diameter of the pixel centres, as CellProfiler's
+/// `MinFeretDiameter` / `MaxFeretDiameter` (centrosome's `feret_diameter` on the convex hull of
+/// the pixel coordinates). The width is the least, over the hull's edges, of the farthest
+/// vertex's distance to the edge's line (a minimal enclosing strip has a side on an edge); the
+/// diameter is the largest vertex-to-vertex distance. Squared distances are exact integers
+/// (or one division of them) until the final square root.
+fn feret_diameters(o: &Object) -> (f64, f64) {
+    let mut points = row_and_column_ends(o);
+    let hull = convex_hull(&mut points);
+    let d2 = |a: (i64, i64), b: (i64, i64)| (a.0 - b.0).pow(2) + (a.1 - b.1).pow(2);
+    let max2 = hull
+        .iter()
+        .flat_map(|&a| hull.iter().map(move |&b| d2(a, b)))
+        .max()
+        .unwrap_or(0);
+    if hull.len() < 3 {
+        return (0.0, (max2 as f64).sqrt());
+    }
+    let n = hull.len();
+    let min2 = (0..n)
+        .map(|i| {
+            let (a, b) = (hull[i], hull[(i + 1) % n]);
+            let far = hull
+                .iter()
+                .map(|&v| cross(a, b, v).abs())
+                .max()
+                .unwrap_or(0);
+            (far as f64).powi(2) / d2(a, b) as f64
+        })
+        .fold(f64::INFINITY, f64::min);
+    (min2.sqrt(), (max2 as f64).sqrt())
+}
+
+/// Pixels of the bounding box whose centre lies inside or on the convex hull of the points
+/// (row ± ½, column) and (row, column ± ½) of the object's pixels. Coordinates are doubled so
+/// that every test is exact integer arithmetic.
+fn convex_area(o: &Object) -> f64 {
+    let (bh, bw) = o.box_shape();
+    let candidates = row_and_column_ends(o);
     let mut points: Vec<(i64, i64)> = candidates
         .iter()
         .flat_map(|&(r, c)| {
@@ -489,5 +541,73 @@ mod tests {
         let s = one(Array2::from_elem((1, 1), true));
         assert_eq!((s.area, s.perimeter, s.convex_area), (1.0, 0.0, 1.0));
         assert!(s.form_factor.is_nan());
+    }
+
+    #[test]
+    fn feret_diameters_by_hand() {
+        // One pixel; a line of 5; a 3 × 4 rectangle (width 2, diagonal √13).
+        let s = one(Array2::from_elem((1, 1), true));
+        assert_eq!((s.min_feret_diameter, s.max_feret_diameter), (0.0, 0.0));
+        let s = one(Array2::from_elem((1, 5), true));
+        assert_eq!((s.min_feret_diameter, s.max_feret_diameter), (0.0, 4.0));
+        let s = one(Array2::from_elem((3, 4), true));
+        assert_eq!(s.min_feret_diameter, 2.0);
+        assert_eq!(s.max_feret_diameter, 13f64.sqrt());
+        // An L of legs 3: hull the right triangle (0,0), (3,0), (3,3); its height over the
+        // hypotenuse is 3/√2, the hypotenuse 3√2.
+        let s = one(Array2::from_shape_fn((4, 4), |(r, c)| c == 0 || r == 3));
+        assert!((s.min_feret_diameter - 3.0 / 2f64.sqrt()).abs() < 1e-15);
+        assert!((s.max_feret_diameter - 18f64.sqrt()).abs() < 1e-15);
+    }
+
+    /// The hull-based Feret diameters against their definitions over every pixel: the longest
+    /// pixel-to-pixel distance, and the narrowest strip bounded by a line through two pixels
+    /// that has every pixel on one side.
+    #[test]
+    fn feret_diameters_equal_their_definitions_on_seeded_blobs() {
+        let mut state = 777u64;
+        for _ in 0..60 {
+            let mut m = Array2::from_elem((13, 19), false);
+            for _ in 0..25 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let (r, c) = ((state >> 33) as usize % 13, (state >> 13) as usize % 19);
+                m[[r, c]] = true;
+            }
+            let o = Objects::from_labels(m.mapv(u32::from));
+            let obj = &o.objects()[0];
+            let p: Vec<(f64, f64)> = obj
+                .pixels
+                .iter()
+                .map(|&(r, c)| (r as f64, c as f64))
+                .collect();
+            let longest = p
+                .iter()
+                .flat_map(|a| {
+                    p.iter()
+                        .map(move |b| ((a.0 - b.0).powi(2) + (a.1 - b.1).powi(2)).sqrt())
+                })
+                .fold(0.0, f64::max);
+            let mut narrowest = f64::INFINITY;
+            for a in &p {
+                for b in &p {
+                    let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+                    if len == 0.0 {
+                        continue;
+                    }
+                    let side: Vec<f64> = p
+                        .iter()
+                        .map(|v| ((b.0 - a.0) * (v.1 - a.1) - (b.1 - a.1) * (v.0 - a.0)) / len)
+                        .collect();
+                    if side.iter().all(|&d| d >= 0.0) || side.iter().all(|&d| d <= 0.0) {
+                        narrowest = narrowest.min(side.iter().map(|d| d.abs()).fold(0.0, f64::max));
+                    }
+                }
+            }
+            let (min, max) = feret_diameters(obj);
+            assert!((max - longest).abs() < 1e-12, "{max} vs {longest}");
+            assert!((min - narrowest).abs() < 1e-12, "{min} vs {narrowest}");
+        }
     }
 }

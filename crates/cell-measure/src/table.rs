@@ -341,7 +341,7 @@ mod tests {
         assert_eq!(t.labels, vec![1, 2]);
         // Per compartment: 23 shape + 2 × 19 intensity + 9 correlation + 2 × 52 texture
         // + 2 × 16 granularity + 2 × 12 radial distribution.
-        assert_eq!(t.names.len(), 3 * (23 + 38 + 9 + 104 + 32 + 24));
+        assert_eq!(t.names.len(), 3 * (25 + 38 + 9 + 104 + 32 + 24));
         assert_eq!(t.values.dim(), (2, t.names.len()));
         let col = |name: &str| t.names.iter().position(|x| x == name).unwrap();
         assert_eq!(t.values[[0, col("Nuclei_AreaShape_Area")]], 9.0);
@@ -378,7 +378,7 @@ mod tests {
         };
         let t = measure_cells(&n, &Objects::from_labels(cl), &[("DNA", a.view())], &set).unwrap();
         assert_eq!(t.labels, vec![1]);
-        assert_eq!(t.names.len(), 3 * (23 + 19));
+        assert_eq!(t.names.len(), 3 * (25 + 19));
         assert!(t.names.iter().filter(|x| is_positional(x)).count() == 3 * (6 + 4));
     }
 

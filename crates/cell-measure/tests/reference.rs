@@ -115,8 +115,8 @@ fn area_shape_intensity_and_correlation_equal_cp_measure_on_the_nf1_fields() {
             }
         }
     }
-    // 66 objects × (23 shape + 19 intensity + 9 correlation features).
-    assert_eq!(compared, 66 * 51);
+    // 66 objects × (25 shape + 19 intensity + 9 correlation features).
+    assert_eq!(compared, 66 * 53);
     // Texture: the 29 nuclei and 9 cell components of D7 × 52.
     assert_eq!(textures, 38 * 52);
 }
@@ -310,9 +310,9 @@ fn touches_another(objects: &Objects, i: usize) -> bool {
 
 /// The 5 cells CellProfiler measured in the pediatric field (its shrunken table): their nuclei
 /// and cells rebuilt from the outline overlays, measured here, against CellProfiler's own
-/// AreaShape values. An object that touches no other is rebuilt exactly, and all 23 of its
+/// AreaShape values. An object that touches no other is rebuilt exactly, and all 25 of its
 /// AreaShape features must equal CellProfiler's (3 of the 10 objects; 5 of the 10 are equal in
-/// all 23). Where two objects touch, the outlines do not say which object a boundary pixel
+/// all 25). Where two objects touch, the outlines do not say which object a boundary pixel
 /// between them belongs to: their areas must agree within 2 pixels. (Intensities cannot
 /// be compared: CellProfiler measured illumination-corrected pixels, and its illumination
 /// functions are not in the shared data.)
@@ -385,6 +385,6 @@ fn area_shape_equals_cellprofiler_on_the_pediatric_fields_outlined_objects() {
             }
         }
     }
-    // Measured: 3 objects touch no other; 5 of the 10 equal CellProfiler in all 23 features.
+    // Measured: 3 objects touch no other; 5 of the 10 equal CellProfiler in all 25 features.
     assert_eq!((isolated, all_equal), (3, 5));
 }

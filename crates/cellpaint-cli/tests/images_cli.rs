@@ -220,10 +220,10 @@ fn simulated_images_come_with_their_true_objects_which_measure_reads() {
         "{n} objects, {drawn} drawn"
     );
     assert!(cytoplasm.n_rows() > 0);
-    // 23 AreaShape + 5 channels × 19 Intensity + 10 pairs × 9 Correlation + 5 channels × (16
+    // 25 AreaShape + 5 channels × 19 Intensity + 10 pairs × 9 Correlation + 5 channels × (16
     // Granularity + 12 RadialDistribution); texture skipped.
     assert_eq!(
         nuclei.feature_names().len(),
-        23 + 5 * 19 + 10 * 9 + 5 * (16 + 12)
+        25 + 5 * 19 + 10 * 9 + 5 * (16 + 12)
     );
 }

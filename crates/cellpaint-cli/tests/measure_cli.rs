@@ -74,12 +74,14 @@ fn measures_every_object_and_agrees_with_cellprofiler_and_cp_measure() {
     assert_eq!(value("Nuclei_AreaShape_Area"), 1547.0);
     assert!((value("Nuclei_AreaShape_Perimeter") - 147.4386001800126).abs() < 1e-9);
     assert!((value("Nuclei_AreaShape_Solidity") - 0.9741813602015114).abs() < 1e-12);
+    assert!((value("Nuclei_AreaShape_MinFeretDiameter") - 40.38217428519668).abs() < 1e-12);
+    assert!((value("Nuclei_AreaShape_MaxFeretDiameter") - 49.36598018878993).abs() < 1e-12);
     // cp_measure 0.3.0 on the same pixels (fixtures/nf1_measure_reference.json).
     assert!((value("Nuclei_Intensity_MeanIntensity_DNA") - 0.5857383677452882).abs() < 1e-12);
     assert!((value("Nuclei_Intensity_MedianIntensity_DNA") - 0.5882352941176471).abs() < 1e-12);
     assert_eq!(
         nuclei.feature_names().len(),
-        23 + 2 * 19 + 9 + 2 * 52 + 2 * 16 + 2 * 12,
+        25 + 2 * 19 + 9 + 2 * 52 + 2 * 16 + 2 * 12,
         "AreaShape, Intensity/Location per channel, Correlation per channel pair, Texture, \
          Granularity and RadialDistribution per channel"
     );
@@ -182,7 +184,7 @@ fn segments_nuclei_and_cells_when_the_index_names_no_objects() {
         area(&cells, "Cells_AreaShape_Area"),
     );
     // `--skip texture,granularity`: AreaShape, Intensity per channel, Correlation, RadialDistribution.
-    assert_eq!(nuclei.feature_names().len(), 23 + 2 * 19 + 9 + 2 * 12);
+    assert_eq!(nuclei.feature_names().len(), 25 + 2 * 19 + 9 + 2 * 12);
     assert!(!nuclei
         .feature_names()
         .iter()
