@@ -1,9 +1,10 @@
 //! Reading delimited tables (CSV/TSV) on every core.
 //!
-//! The input is read in windows of a few megabytes. A window without a quote character is cut
-//! at line ends into pieces parsed in parallel, since without quotes every line end ends a
-//! record; a window holding a quote is parsed in one piece, up to its last record known to be
-//! complete, since a quoted field may hold a line end. Memory holds one window besides the
+//! The input is read in windows of a few megabytes. A window without a quote character (or a
+//! lone carriage return) is cut at line ends into pieces parsed in parallel, since then every
+//! line end ends a record and every delimiter a field; a window holding one is parsed by csv in
+//! one piece, up to its last record known to be complete, since a quoted field may hold a line
+//! end. Memory holds one window besides the
 //! table, whatever the size of the file.
 
 use std::io::Read;
@@ -121,13 +122,14 @@ fn read_in_windows(
         if input.buf.is_empty() {
             break;
         }
-        let consumed = if input.buf.contains(&b'"') {
+        let consumed = if needs_csv_rules(&input.buf) {
             let consumed = parse_quoted(&input.buf, input.eof, lines_done, &layout, &mut table)?;
             if consumed == 0 && !input.eof {
                 // One record longer than the window: widen it.
                 input.read_more(label, lines_done + 1)?;
                 continue;
             }
+            lines_done += count_lines(&input.buf[..consumed]);
             consumed
         } else {
             let cut = if input.eof {
@@ -139,10 +141,9 @@ fn read_in_windows(
                     .rposition(|&b| b == b'\n')
                     .expect("fill_until_line_end buffers a line end unless at the end")
             };
-            parse_parallel(&input.buf[..cut], lines_done, &layout, &mut table)?;
+            lines_done += parse_parallel(&input.buf[..cut], lines_done, &layout, &mut table)?;
             cut
         };
-        lines_done += count_lines(&input.buf[..consumed]);
         input.buf.drain(..consumed);
         if input.eof && input.buf.is_empty() {
             break;
@@ -218,18 +219,27 @@ fn reader_for(bytes: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
         .from_reader(bytes)
 }
 
+/// Whether lines cannot simply be split: a quote (a field may hold a delimiter or a line end)
+/// or a carriage return not followed by a line feed (csv ends a record there too).
+fn needs_csv_rules(bytes: &[u8]) -> bool {
+    memchr::memchr(b'"', bytes).is_some()
+        || memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
+}
+
 fn count_lines(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| b == b'\n').count()
+    memchr::memchr_iter(b'\n', bytes).count()
 }
 
 /// Parses whole lines (no quote among them) in pieces, one per task, and appends their rows in
-/// order. The first error in file order is returned.
+/// order; returns the number of lines parsed. Without quotes a record is a line and a field is
+/// what lies between delimiters, so lines are split directly (csv's state machine is not
+/// needed). The first error in file order is returned.
 fn parse_parallel(
     bytes: &[u8],
     lines_before: usize,
     layout: &Layout<'_>,
     out: &mut Rows,
-) -> Result<()> {
+) -> Result<usize> {
     let pieces = 4 * rayon::current_num_threads().max(1);
     let mut starts = vec![0];
     for k in 1..pieces {
@@ -241,49 +251,55 @@ fn parse_parallel(
     }
     starts.dedup();
     starts.push(bytes.len());
-    let lines: Vec<usize> = starts
+    // Each piece counts its own lines; an error's line is first counted within its piece and
+    // moved to the file's line below, once the lines of the pieces before it are known.
+    let parsed: Vec<(usize, Result<Rows>)> = starts
         .windows(2)
-        .map(|w| count_lines(&bytes[w[0]..w[1]]))
-        .collect();
-    let mut first_line = Vec::with_capacity(lines.len());
-    let mut at = lines_before;
-    for l in &lines {
-        first_line.push(at + 1);
-        at += l;
-    }
-    let parsed: Vec<Result<Rows>> = starts
-        .windows(2)
-        .zip(&first_line)
         .collect::<Vec<_>>()
         .into_par_iter()
-        .map(|(w, &line)| {
+        .map(|w| {
+            let piece = &bytes[w[0]..w[1]];
             let mut rows = Rows {
                 meta: vec![Vec::new(); layout.meta_idx.len()],
                 ..Default::default()
             };
-            let mut rdr = reader_for(&bytes[w[0]..w[1]], layout.delimiter);
-            let mut rec = csv::ByteRecord::new();
-            loop {
-                match rdr.read_byte_record(&mut rec) {
-                    Ok(false) => break,
-                    Ok(true) => {}
-                    Err(e) => return Err(piece_error(layout.label, e, line)),
+            let mut fields: Vec<&[u8]> = Vec::with_capacity(layout.names.len());
+            let mut lines = 0;
+            let mut start = 0;
+            while start < piece.len() {
+                let end = memchr::memchr(b'\n', &piece[start..]).map_or(piece.len(), |i| start + i);
+                let line = &piece[start..end];
+                start = end + 1;
+                lines += 1;
+                let text = line.strip_suffix(b"\r").unwrap_or(line);
+                if text.is_empty() {
+                    continue; // a blank line, as csv skips it
                 }
-                let at = line + record_line(&rec) - 1;
-                push_record(&rec, at, layout, &mut rows)?;
+                fields.clear();
+                let mut from = 0;
+                for at in memchr::memchr_iter(layout.delimiter, text) {
+                    fields.push(&text[from..at]);
+                    from = at + 1;
+                }
+                fields.push(&text[from..]);
+                if let Err(e) = push_record(&fields, lines, layout, &mut rows) {
+                    return (lines, Err(e));
+                }
             }
-            Ok(rows)
+            (lines, Ok(rows))
         })
         .collect();
-    for piece in parsed {
-        let piece = piece?;
+    let mut lines_seen = lines_before;
+    for (lines, piece) in parsed {
+        let piece = piece.map_err(|e| e.at_line_offset(lines_seen))?;
         for (all, part) in out.meta.iter_mut().zip(piece.meta) {
             all.extend(part);
         }
         out.values.extend_from_slice(&piece.values);
         out.n += piece.n;
+        lines_seen += lines;
     }
-    Ok(())
+    Ok(lines_seen - lines_before)
 }
 
 /// Parses `bytes` in one piece, stopping before a last record that may continue past them
@@ -311,7 +327,8 @@ fn parse_quoted(
         }
         // csv-core counts lines from 1 at the start of these bytes.
         let at = lines_before + record_line(&rec);
-        push_record(&rec, at, layout, out)?;
+        let fields: Vec<&[u8]> = rec.iter().collect();
+        push_record(&fields, at, layout, out)?;
         consumed = end;
     }
 }
@@ -332,12 +349,7 @@ fn record_line(rec: &csv::ByteRecord) -> usize {
 }
 
 /// One record into the rows: metadata as text, features as numbers; `line` is its file line.
-fn push_record(
-    rec: &csv::ByteRecord,
-    line: usize,
-    layout: &Layout<'_>,
-    out: &mut Rows,
-) -> Result<()> {
+fn push_record(rec: &[&[u8]], line: usize, layout: &Layout<'_>, out: &mut Rows) -> Result<()> {
     let names = &layout.names;
     if rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace) {
         return Ok(()); // blank line
@@ -351,19 +363,25 @@ fn push_record(
         });
     }
     for (m, &i) in layout.meta_idx.iter().enumerate() {
-        let text = std::str::from_utf8(&rec[i]).map_err(|_| ProfileError::Parse {
+        let text = std::str::from_utf8(rec[i]).map_err(|_| ProfileError::Parse {
             path: layout.label.to_string(),
             line,
             message: format!(
                 "column '{}' is not valid UTF-8 text: {}",
                 shown(&names[i]),
-                shown(&String::from_utf8_lossy(&rec[i]))
+                shown(&String::from_utf8_lossy(rec[i]))
             ),
         })?;
         out.meta[m].push(text.to_string());
     }
     for &i in &layout.feat_idx {
-        let value = std::str::from_utf8(&rec[i]).ok().and_then(parse_feature);
+        // A number is ASCII, and checking that is cheaper than validating UTF-8.
+        let value = if rec[i].is_ascii() {
+            // SAFETY: every ASCII byte string is valid UTF-8.
+            parse_feature(unsafe { std::str::from_utf8_unchecked(rec[i]) })
+        } else {
+            None
+        };
         match value {
             Some(v) => out.values.push(v),
             None => {
@@ -371,7 +389,7 @@ fn push_record(
                     path: layout.label.to_string(),
                     line,
                     column: shown(&names[i]),
-                    value: shown(&String::from_utf8_lossy(&rec[i])),
+                    value: shown(&String::from_utf8_lossy(rec[i])),
                 })
             }
         }
@@ -437,6 +455,43 @@ mod tests {
                     whole.metadata("Metadata_Well").unwrap()
                 );
             }
+        }
+    }
+
+    /// The line splitter (quote-free windows) against csv itself on the same text: LF and CRLF
+    /// line ends, blank lines, a lone CR (which csv also ends a record at, so such a window is
+    /// left to csv), tabs.
+    #[test]
+    fn split_lines_read_as_csv_reads_them() {
+        let lf = text(25, false);
+        for (t, delimiter) in [
+            (lf.clone(), b','),
+            (lf.replace('\n', "\r\n"), b','),
+            (lf.replace('\n', "\r"), b','),
+            (lf.replace(',', "\t"), b'\t'),
+        ] {
+            let ours = read_in_windows(
+                t.as_bytes(),
+                "m",
+                delimiter,
+                &MetadataColumns::default(),
+                64,
+            )
+            .unwrap();
+            let mut rdr = csv::ReaderBuilder::new()
+                .delimiter(delimiter)
+                .has_headers(true)
+                .from_reader(t.as_bytes());
+            let mut values = Vec::new();
+            let mut wells = Vec::new();
+            for rec in rdr.records() {
+                let rec = rec.unwrap();
+                wells.push(rec[0].to_string());
+                values.push(rec[1].parse::<f64>().unwrap());
+                values.push(rec[3].parse::<f64>().unwrap());
+            }
+            assert_eq!(ours.metadata("Metadata_Well").unwrap(), wells);
+            assert_eq!(ours.features().iter().copied().collect::<Vec<_>>(), values);
         }
     }
 

@@ -125,6 +125,18 @@ pub enum ProfileError {
 pub type Result<T, E = ProfileError> = std::result::Result<T, E>;
 
 impl ProfileError {
+    /// The same error with its line moved down by `lines` (an error found in a piece of a
+    /// file, whose lines were counted from the piece's start).
+    pub(crate) fn at_line_offset(mut self, lines: usize) -> Self {
+        match &mut self {
+            ProfileError::Parse { line, .. }
+            | ProfileError::Ragged { line, .. }
+            | ProfileError::NotNumeric { line, .. } => *line += lines,
+            _ => {}
+        }
+        self
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ProfileError::Io {
             path: path.into(),
