@@ -430,19 +430,31 @@ pub fn feature_correlations(x: ArrayView2<'_, f64>, method: CorrelationMethod) -
         return out;
     }
     // Each feature centred and scaled to unit norm (ranked first for Spearman), one task per
-    // feature.
-    let mut z = cols.into_owned();
-    z.outer_iter_mut().into_par_iter().for_each(|mut col| {
-        if method == CorrelationMethod::Spearman {
-            let r = stats::average_ranks(col.as_slice().expect("contiguous"));
-            col.assign(&ndarray::Array1::from(r));
-        }
-        let mean = col.sum() / col.len().max(1) as f64;
-        col.mapv_inplace(|v| v - mean);
-        let norm = col.dot(&col).sqrt();
-        let scale = if norm > 0.0 { 1.0 / norm } else { f64::NAN };
-        col.mapv_inplace(|v| v * scale);
-    });
+    // feature, written straight into a new matrix (one pass over the input, no copy first).
+    let mut z = Array2::<f64>::zeros(cols.raw_dim());
+    z.outer_iter_mut()
+        .into_par_iter()
+        .zip(cols.outer_iter().into_par_iter())
+        .for_each(|(mut out, col)| {
+            let col = col.to_slice().expect("feature-major rows are contiguous");
+            let ranked;
+            let col: &[f64] = if method == CorrelationMethod::Spearman {
+                ranked = stats::average_ranks(col);
+                &ranked
+            } else {
+                col
+            };
+            let mean = col.iter().sum::<f64>() / col.len().max(1) as f64;
+            let norm = col
+                .iter()
+                .map(|v| (v - mean) * (v - mean))
+                .sum::<f64>()
+                .sqrt();
+            let scale = if norm > 0.0 { 1.0 / norm } else { f64::NAN };
+            for (o, v) in out.iter_mut().zip(col) {
+                *o = (v - mean) * scale;
+            }
+        });
     // z zᵀ, one block of features per task and only on and above the diagonal (the matrix is
     // symmetric): half the products, on every core.
     const BLOCK: usize = 64;

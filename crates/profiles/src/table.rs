@@ -332,7 +332,7 @@ impl ProfileTable {
                 .iter()
                 .map(|&c| self.feature_names[c].clone())
                 .collect(),
-            features: self.features.select(Axis(1), cols),
+            features: select_columns(self.features.view(), cols),
         }
     }
 
@@ -521,6 +521,25 @@ impl std::str::FromStr for Selection {
             negate,
         })
     }
+}
+
+/// The columns `cols` of `x`, gathered row by row on every core (ndarray's `select` along
+/// the columns of a row-major matrix reads one strided column at a time).
+fn select_columns(x: ArrayView2<'_, f64>, cols: &[usize]) -> Array2<f64> {
+    use rayon::prelude::*;
+    let mut out = Array2::<f64>::zeros((x.nrows(), cols.len()));
+    if cols.is_empty() {
+        return out;
+    }
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(x.axis_iter(Axis(0)).into_par_iter())
+        .for_each(|(mut to, from)| {
+            for (t, &c) in to.iter_mut().zip(cols) {
+                *t = from[c];
+            }
+        });
+    out
 }
 
 #[cfg(test)]
