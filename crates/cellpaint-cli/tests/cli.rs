@@ -585,3 +585,72 @@ fn simulate_calibrate_puts_the_real_plate_beside_a_simulated_one() {
     let sim = &report["simulated_summary"];
     assert!(sim["wells"].as_u64().unwrap() > 10 && sim["effective_rank"].as_f64().unwrap() > 1.0);
 }
+
+/// `feature-select` with pycytominer 1.7's variance and frequency tests and their settings on
+/// the real LINCS plate drops the features pycytominer 1.7.1 drops
+/// (fixtures/feature_select_reference.json, scripts/feature_select_reference.py).
+#[test]
+fn feature_select_variance_and_frequency_options_drop_what_pycytominer_drops() {
+    let Some(dir) = data_dir_for_tests() else {
+        return;
+    };
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../fixtures/feature_select_reference.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let expected = &reference["cases"]["plate (no NaN: numpy.corrcoef)"];
+    let plate = read_table(dir.join(known::LINCS_PLATE), &ReadOptions::default()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, key) in [
+        (
+            vec!["--operations", "variance_threshold", "--min-variance", "2"],
+            "variance_threshold min_variance=2",
+        ),
+        (
+            vec![
+                "--operations",
+                "frequency_threshold",
+                "--freq-cut",
+                "0.2",
+                "--unique-cut",
+                "0.5",
+            ],
+            "frequency_threshold freq_cut=0.2 unique_cut=0.5",
+        ),
+    ] {
+        let out = tmp.path().join("selected.csv");
+        let s = cellpaint()
+            .args(["-q", "feature-select"])
+            .arg(dir.join(known::LINCS_PLATE))
+            .arg(&out)
+            .args(&args)
+            .status()
+            .unwrap();
+        assert!(s.success(), "{args:?}");
+        let kept: std::collections::HashSet<String> = read_table(&out, &ReadOptions::default())
+            .unwrap()
+            .feature_names()
+            .iter()
+            .cloned()
+            .collect();
+        let mut dropped: Vec<String> = plate
+            .feature_names()
+            .iter()
+            .filter(|n| !kept.contains(*n))
+            .cloned()
+            .collect();
+        dropped.sort();
+        let theirs: Vec<String> = expected[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        assert!(!theirs.is_empty(), "{key}");
+        assert_eq!(dropped, theirs, "{key}");
+    }
+}
