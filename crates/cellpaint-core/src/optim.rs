@@ -187,6 +187,33 @@ impl Optimizer for AdamW {
         let scale_v = 1.0 / (1.0 - p.beta2.powi(self.step_t as i32));
         for (var, (m, v)) in self.vars.iter().zip(self.moments.iter_mut()) {
             let Some(g) = grads.get(var) else { continue };
+            if fused::applies(var.as_tensor(), m, v, g) {
+                // One pass over each buffer instead of thirteen tensor ops, each allocating;
+                // the same f32 arithmetic in the same order, so the same bits.
+                let kernel = fused::AdamWKernel {
+                    scale_m,
+                    scale_v,
+                    lr: p.lr,
+                    weight_decay: p.weight_decay,
+                    eps: p.eps,
+                };
+                m.inplace_op2(
+                    g,
+                    &fused::Moment {
+                        beta: p.beta1,
+                        squared: false,
+                    },
+                )?;
+                v.inplace_op2(
+                    g,
+                    &fused::Moment {
+                        beta: p.beta2,
+                        squared: true,
+                    },
+                )?;
+                var.as_tensor().inplace_op3(m, v, &kernel)?;
+                continue;
+            }
             let next_m = ((&*m * p.beta1)? + (g * (1.0 - p.beta1))?)?;
             let next_v = ((&*v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let m_hat = (&next_m * scale_m)?;
@@ -342,8 +369,173 @@ impl AnyOptimizer {
     }
 }
 
+/// AdamW's update as in-place CPU kernels on contiguous f32 buffers (the tensor ops above stay
+/// the path for every other device, dtype or layout).
+mod fused {
+    use candle_core::{CpuStorage, DType, Layout, Tensor};
+
+    /// Whether the four tensors can be updated by the kernels below.
+    pub fn applies(p: &Tensor, m: &Tensor, v: &Tensor, g: &Tensor) -> bool {
+        [p, m, v, g]
+            .iter()
+            .all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
+            && [m, v, g].iter().all(|t| t.shape() == p.shape())
+    }
+
+    fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+        let (a, b) = l
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("fused AdamW: not contiguous".into()))?;
+        Ok(&s.as_slice::<f32>()?[a..b])
+    }
+
+    fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> candle_core::Result<&'a mut [f32]> {
+        let (a, b) = l
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("fused AdamW: not contiguous".into()))?;
+        match s {
+            CpuStorage::F32(v) => Ok(&mut v[a..b]),
+            _ => candle_core::bail!("fused AdamW: not f32"),
+        }
+    }
+
+    /// m ← β·m + (1 − β)·g, or with g² (the second moment).
+    pub struct Moment {
+        pub beta: f64,
+        pub squared: bool,
+    }
+
+    impl candle_core::InplaceOp2 for Moment {
+        fn name(&self) -> &'static str {
+            "adamw-moment"
+        }
+
+        fn cpu_fwd(
+            &self,
+            s1: &mut CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+        ) -> candle_core::Result<()> {
+            let g = slice(s2, l2)?;
+            let m = slice_mut(s1, l1)?;
+            // As the tensor path computes it: scalars rounded to f32, each scaling an affine
+            // map x·a + 0 (the + 0 turns −0 into +0), then the sum.
+            let (keep, take) = (self.beta as f32, (1.0 - self.beta) as f32);
+            for (m, &g) in m.iter_mut().zip(g) {
+                let g = if self.squared { g * g } else { g };
+                *m = (*m * keep + 0.0) + (g * take + 0.0);
+            }
+            Ok(())
+        }
+    }
+
+    /// p ← p·(1 − lr·wd) − lr · (m·scale_m) / (√(v·scale_v) + ε).
+    pub struct AdamWKernel {
+        pub scale_m: f64,
+        pub scale_v: f64,
+        pub lr: f64,
+        pub weight_decay: f64,
+        pub eps: f64,
+    }
+
+    impl candle_core::InplaceOp3 for AdamWKernel {
+        fn name(&self) -> &'static str {
+            "adamw-apply"
+        }
+
+        fn cpu_fwd(
+            &self,
+            s1: &mut CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+            s3: &CpuStorage,
+            l3: &Layout,
+        ) -> candle_core::Result<()> {
+            let (m, v) = (slice(s2, l2)?, slice(s3, l3)?);
+            let p = slice_mut(s1, l1)?;
+            let (scale_m, scale_v) = (self.scale_m as f32, self.scale_v as f32);
+            let decay = (1.0 - self.lr * self.weight_decay) as f32;
+            let (lr, eps) = (self.lr as f32, self.eps as f32);
+            for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
+                let adjusted = (m * scale_m + 0.0) / ((v * scale_v + 0.0).sqrt() + eps);
+                *p = (*p * decay + 0.0) - (adjusted * lr + 0.0);
+            }
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// The in-place AdamW kernels give the tensor ops' bits: three steps on seeded values
+    /// (zeros and negative zeros among the gradients) against the update written as tensor ops.
+    #[test]
+    fn fused_adamw_equals_the_tensor_update_bit_for_bit() {
+        use candle_core::{Device, Tensor, Var};
+        let dev = Device::Cpu;
+        let n = 257;
+        let init: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let var = Var::from_tensor(&Tensor::from_vec(init.clone(), n, &dev).unwrap()).unwrap();
+        let params = AdamWParams {
+            lr: 0.01,
+            weight_decay: 0.05,
+            ..Default::default()
+        };
+        let mut opt = AdamW::new(vec![var.clone()], params).unwrap();
+        let (mut p, mut m, mut v) = (
+            Tensor::from_vec(init, n, &dev).unwrap(),
+            Tensor::zeros(n, candle_core::DType::F32, &dev).unwrap(),
+            Tensor::zeros(n, candle_core::DType::F32, &dev).unwrap(),
+        );
+        for t in 1..=3 {
+            let g: Vec<f32> = (0..n)
+                .map(|i| match (i + t) % 9 {
+                    0 => 0.0,
+                    1 => -0.0,
+                    k => (k as f32 - 4.5) * 0.3 / t as f32,
+                })
+                .collect();
+            let g = Tensor::from_vec(g, n, &dev).unwrap();
+            // The step as tensor ops (the path for other devices).
+            let (b1, b2) = (params.beta1, params.beta2);
+            let scale_m = 1.0 / (1.0 - b1.powi(t as i32));
+            let scale_v = 1.0 / (1.0 - b2.powi(t as i32));
+            let next_m = ((&m * b1).unwrap() + (&g * (1.0 - b1)).unwrap()).unwrap();
+            let next_v = ((&v * b2).unwrap() + (g.sqr().unwrap() * (1.0 - b2)).unwrap()).unwrap();
+            let adjusted = ((&next_m * scale_m).unwrap()
+                / ((&next_v * scale_v).unwrap().sqrt().unwrap() + params.eps).unwrap())
+            .unwrap();
+            p = ((&p * (1.0 - params.lr * params.weight_decay)).unwrap()
+                - (adjusted * params.lr).unwrap())
+            .unwrap();
+            (m, v) = (next_m, next_v);
+            // The optimiser's step, on the fused path.
+            let loss = (var.as_tensor() * &g).unwrap().sum_all().unwrap();
+            let grads = loss.backward().unwrap();
+            let (om, ov) = &opt.moments[0];
+            assert!(fused::applies(
+                var.as_tensor(),
+                om,
+                ov,
+                grads.get(&var).unwrap()
+            ));
+            opt.step(&grads).unwrap();
+            let bits = |t: &Tensor| -> Vec<u32> {
+                t.to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect()
+            };
+            assert_eq!(bits(var.as_tensor()), bits(&p), "step {t}");
+        }
+    }
+
     use super::*;
     use candle_core::{Device, Tensor};
 
