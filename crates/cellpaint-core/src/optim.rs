@@ -85,6 +85,27 @@ impl Optimizer for Sgd {
         let p = self.params;
         for (var, buf) in self.vars.iter().zip(self.buffers.iter_mut()) {
             let Some(grad) = grads.get(var) else { continue };
+            if fused::applies_sgd(var.as_tensor(), buf.as_ref(), grad) {
+                // In place, one pass per buffer; the tensor ops' bits (test).
+                let step = fused::SgdStep {
+                    params: p,
+                    first: buf.is_none(),
+                };
+                if p.momentum != 0.0 {
+                    // A buffer of its own: the first step's `b = g` must not share the
+                    // gradient's storage, which the next steps write into.
+                    let b = match buf.take() {
+                        Some(b) => b,
+                        None => var.as_tensor().zeros_like()?,
+                    };
+                    b.inplace_op3(grad, var.as_tensor(), &fused::SgdMomentum(step))?;
+                    var.as_tensor().inplace_op3(grad, &b, &step)?;
+                    *buf = Some(b);
+                } else {
+                    var.as_tensor().inplace_op3(grad, grad, &step)?;
+                }
+                continue;
+            }
             // Detached: a term built from the variable itself would record the operation, and
             // each momentum buffer would then keep the previous step's graph alive (memory
             // growing with every step).
@@ -399,6 +420,105 @@ mod fused {
         }
     }
 
+    /// Whether SGD's variable, momentum buffer (if any yet) and gradient can be updated in place.
+    pub fn applies_sgd(p: &Tensor, buf: Option<&Tensor>, g: &Tensor) -> bool {
+        let ok = |t: &Tensor| {
+            t.device().is_cpu()
+                && t.dtype() == DType::F32
+                && t.is_contiguous()
+                && t.shape() == p.shape()
+        };
+        ok(p) && ok(g) && buf.is_none_or(ok)
+    }
+
+    /// One SGD step (see [`super::Sgd`]); `first` when the momentum buffer is new.
+    #[derive(Clone, Copy)]
+    pub struct SgdStep {
+        pub params: super::SgdParams,
+        pub first: bool,
+    }
+
+    impl SgdStep {
+        /// g ← ∇ + wd·θ, as the tensor path rounds it.
+        fn gradient(&self, grad: f32, theta: f32) -> f32 {
+            let wd = self.params.weight_decay;
+            if wd != 0.0 {
+                grad + (theta * wd as f32 + 0.0)
+            } else {
+                grad
+            }
+        }
+    }
+
+    /// The momentum buffer: b ← g at the first step, else μ·b + (1 − τ)·g.
+    pub struct SgdMomentum(pub SgdStep);
+
+    impl candle_core::InplaceOp3 for SgdMomentum {
+        fn name(&self) -> &'static str {
+            "sgd-momentum"
+        }
+
+        fn cpu_fwd(
+            &self,
+            s1: &mut CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+            s3: &CpuStorage,
+            l3: &Layout,
+        ) -> candle_core::Result<()> {
+            let (grad, theta) = (slice(s2, l2)?, slice(s3, l3)?);
+            let b = slice_mut(s1, l1)?;
+            let step = self.0;
+            let mu = step.params.momentum as f32;
+            let keep = (1.0 - step.params.dampening) as f32;
+            for ((b, &d), &t) in b.iter_mut().zip(grad).zip(theta) {
+                let g = step.gradient(d, t);
+                *b = if step.first {
+                    g
+                } else {
+                    (*b * mu + 0.0) + (g * keep + 0.0)
+                };
+            }
+            Ok(())
+        }
+    }
+
+    /// θ ← θ − lr·(g + μ·b) (Nesterov) or θ − lr·b (momentum) or θ − lr·g; `s3` is the
+    /// momentum buffer, already updated (ignored without momentum).
+    impl candle_core::InplaceOp3 for SgdStep {
+        fn name(&self) -> &'static str {
+            "sgd-step"
+        }
+
+        fn cpu_fwd(
+            &self,
+            s1: &mut CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+            s3: &CpuStorage,
+            l3: &Layout,
+        ) -> candle_core::Result<()> {
+            let (grad, b) = (slice(s2, l2)?, slice(s3, l3)?);
+            let theta = slice_mut(s1, l1)?;
+            let p = self.params;
+            let (mu, lr) = (p.momentum as f32, p.lr as f32);
+            for ((t, &d), &b) in theta.iter_mut().zip(grad).zip(b) {
+                let g = self.gradient(d, *t);
+                let g = if p.momentum == 0.0 {
+                    g
+                } else if p.nesterov {
+                    g + (b * mu + 0.0)
+                } else {
+                    b
+                };
+                *t -= g * lr + 0.0;
+            }
+            Ok(())
+        }
+    }
+
     /// m ← β·m + (1 − β)·g, or with g² (the second moment).
     pub struct Moment {
         pub beta: f64,
@@ -469,6 +589,89 @@ mod fused {
 
 #[cfg(test)]
 mod tests {
+
+    /// The in-place SGD kernels give the tensor ops' bits, with and without momentum,
+    /// Nesterov, dampening and weight decay: three steps each on seeded values.
+    #[test]
+    fn fused_sgd_equals_the_tensor_update_bit_for_bit() {
+        use candle_core::{Device, Tensor, Var};
+        let dev = Device::Cpu;
+        let n = 131;
+        let bits = |t: &Tensor| -> Vec<u32> {
+            t.to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect()
+        };
+        for (momentum, dampening, nesterov, weight_decay) in [
+            (0.0, 0.0, false, 0.0),
+            (0.0, 0.0, false, 1e-3),
+            (0.9, 0.0, false, 1e-4),
+            (0.9, 0.0, true, 5e-4),
+            (0.8, 0.1, false, 0.0),
+        ] {
+            let params = SgdParams {
+                lr: 0.05,
+                momentum,
+                dampening,
+                nesterov,
+                weight_decay,
+            };
+            let init: Vec<f32> = (0..n)
+                .map(|i| ((i * 29 % 97) as f32 - 48.0) / 5.0)
+                .collect();
+            let var = Var::from_tensor(&Tensor::from_vec(init.clone(), n, &dev).unwrap()).unwrap();
+            let mut opt = Sgd::new(vec![var.clone()], params).unwrap();
+            let mut p = Tensor::from_vec(init, n, &dev).unwrap();
+            let mut buf: Option<Tensor> = None;
+            for t in 1..=3 {
+                let g: Vec<f32> = (0..n)
+                    .map(|i| match (i + t) % 7 {
+                        0 => 0.0,
+                        1 => -0.0,
+                        k => (k as f32 - 3.5) * 0.2 / t as f32,
+                    })
+                    .collect();
+                let grad = Tensor::from_vec(g, n, &dev).unwrap();
+                // The step as tensor ops (the path for other devices).
+                let mut g = if weight_decay != 0.0 {
+                    (&grad + (&p * weight_decay).unwrap()).unwrap()
+                } else {
+                    grad.clone()
+                };
+                if momentum != 0.0 {
+                    let b = match buf.take() {
+                        None => g.clone(),
+                        Some(b) => {
+                            ((b * momentum).unwrap() + (&g * (1.0 - dampening)).unwrap()).unwrap()
+                        }
+                    };
+                    g = if nesterov {
+                        (g + (&b * momentum).unwrap()).unwrap()
+                    } else {
+                        b.clone()
+                    };
+                    buf = Some(b);
+                }
+                p = (&p - (g * params.lr).unwrap()).unwrap();
+                // The optimiser's step, on the fused path.
+                let loss = (var.as_tensor() * &grad).unwrap().sum_all().unwrap();
+                let grads = loss.backward().unwrap();
+                assert!(fused::applies_sgd(
+                    var.as_tensor(),
+                    opt.buffers[0].as_ref(),
+                    grads.get(&var).unwrap()
+                ));
+                opt.step(&grads).unwrap();
+                assert_eq!(
+                    bits(var.as_tensor()),
+                    bits(&p),
+                    "momentum {momentum} dampening {dampening} nesterov {nesterov} wd {weight_decay}, step {t}"
+                );
+            }
+        }
+    }
 
     /// The in-place AdamW kernels give the tensor ops' bits: three steps on seeded values
     /// (zeros and negative zeros among the gradients) against the update written as tensor ops.
