@@ -28,6 +28,30 @@ fn table1_line(x: &Array2<f64>, meta: &[CropMeta]) -> Result<String> {
     Ok(row)
 }
 
+/// Each plate's rows minus the mean of that plate's control rows (a diagnostic: the paper's
+/// mean profiles are uncentred).
+fn centre_on_plate_controls(x: &Array2<f64>, meta: &[CropMeta]) -> Array2<f64> {
+    let mut out = x.clone();
+    let plates: std::collections::BTreeSet<&str> = meta.iter().map(|m| m.plate.as_str()).collect();
+    for plate in plates {
+        let rows: Vec<usize> = (0..meta.len()).filter(|&i| meta[i].plate == plate).collect();
+        let ctl: Vec<usize> = rows
+            .iter()
+            .copied()
+            .filter(|&i| meta[i].compound == "DMSO")
+            .collect();
+        if ctl.is_empty() {
+            continue;
+        }
+        let mean = x.select(Axis(0), &ctl).mean_axis(Axis(0)).expect("controls");
+        for &i in &rows {
+            let mut r = out.row_mut(i);
+            r -= &mean;
+        }
+    }
+    out
+}
+
 fn main() -> Result<()> {
     // Before any thread starts (candle otherwise re-reads /proc/cpuinfo per matrix product).
     cellpaint_core::threads::fix_thread_counts();
@@ -70,8 +94,15 @@ fn main() -> Result<()> {
         eval.crops.len()
     );
     let stats = reproduce::deepprofiler::data::crop_statistics(&eval.crops.pixels);
+    // Each crop channel is divided by its maximum (the paper's normalisation), which removes
+    // most of a cell's brightness: what the phenotype carries without its intensity factors.
+    let shape_texture: Vec<usize> = (0..cellpaint_sim::model::N_LATENT)
+        .filter(|j| !(cellpaint_sim::model::INTENSITY..cellpaint_sim::model::INTENSITY + 5).contains(j))
+        .collect();
+    let no_intensity = eval.latents.select(Axis(1), &shape_texture);
     for (name, x) in [
         ("true phenotype", &eval.latents),
+        ("true phenotype without intensities", &no_intensity),
         ("crop statistics", &stats),
     ] {
         println!(
@@ -118,6 +149,16 @@ fn main() -> Result<()> {
         let secs = t.elapsed().as_secs_f64();
         let untrained = FittedVaeGan::untrained(&cfg, crops, seed, &device)?;
         let emb = m.embed(&eval.crops)?.mapv(f64::from);
+        if n == iterations[0] {
+            let raw = untrained.embed(&eval.crops)?.mapv(f64::from);
+            println!("untrained {}{}", variant.name(), table1_line(&raw, &eval.crops.meta)?);
+        }
+        let centred = centre_on_plate_controls(&emb, &eval.crops.meta);
+        println!(
+            "{} {n} iterations, embeddings centred on each plate's control cells (diagnostic){}",
+            variant.name(),
+            table1_line(&centred, &eval.crops.meta)?
+        );
         println!(
             "{} {n} iterations ({:.2} s/it; a resumed run reports ≈ 0): MSE {:.4} (untrained {:.4}){}",
             variant.name(),

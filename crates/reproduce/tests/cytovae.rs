@@ -43,6 +43,14 @@ fn quick_cytovae_reproduction_writes_report_figures_and_claims() {
             assert!((0.0..=1.0).contains(&v), "{v}");
         }
     }
+    // The same networks untrained are scored beside them (training's own control).
+    for slug in ["ae", "vae", "vae-plus"] {
+        let nsc = metrics["table1_untrained"][slug]["nsc"].as_array().unwrap();
+        assert_eq!(nsc.len(), 4, "{slug}");
+        assert!(nsc
+            .iter()
+            .all(|v| (0.0..=1.0).contains(&v.as_f64().unwrap())));
+    }
     // A second run into the same directory resumes every model and reaches the same table.
     reproduce::reproduce("cytovae", &opts).unwrap();
     let again: serde_json::Value =
