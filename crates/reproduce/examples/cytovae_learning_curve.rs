@@ -34,7 +34,9 @@ fn centre_on_plate_controls(x: &Array2<f64>, meta: &[CropMeta]) -> Array2<f64> {
     let mut out = x.clone();
     let plates: std::collections::BTreeSet<&str> = meta.iter().map(|m| m.plate.as_str()).collect();
     for plate in plates {
-        let rows: Vec<usize> = (0..meta.len()).filter(|&i| meta[i].plate == plate).collect();
+        let rows: Vec<usize> = (0..meta.len())
+            .filter(|&i| meta[i].plate == plate)
+            .collect();
         let ctl: Vec<usize> = rows
             .iter()
             .copied()
@@ -43,7 +45,10 @@ fn centre_on_plate_controls(x: &Array2<f64>, meta: &[CropMeta]) -> Array2<f64> {
         if ctl.is_empty() {
             continue;
         }
-        let mean = x.select(Axis(0), &ctl).mean_axis(Axis(0)).expect("controls");
+        let mean = x
+            .select(Axis(0), &ctl)
+            .mean_axis(Axis(0))
+            .expect("controls");
         for &i in &rows {
             let mut r = out.row_mut(i);
             r -= &mean;
@@ -97,7 +102,9 @@ fn main() -> Result<()> {
     // Each crop channel is divided by its maximum (the paper's normalisation), which removes
     // most of a cell's brightness: what the phenotype carries without its intensity factors.
     let shape_texture: Vec<usize> = (0..cellpaint_sim::model::N_LATENT)
-        .filter(|j| !(cellpaint_sim::model::INTENSITY..cellpaint_sim::model::INTENSITY + 5).contains(j))
+        .filter(|j| {
+            !(cellpaint_sim::model::INTENSITY..cellpaint_sim::model::INTENSITY + 5).contains(j)
+        })
         .collect();
     let no_intensity = eval.latents.select(Axis(1), &shape_texture);
     for (name, x) in [
@@ -151,7 +158,11 @@ fn main() -> Result<()> {
         let emb = m.embed(&eval.crops)?.mapv(f64::from);
         if n == iterations[0] {
             let raw = untrained.embed(&eval.crops)?.mapv(f64::from);
-            println!("untrained {}{}", variant.name(), table1_line(&raw, &eval.crops.meta)?);
+            println!(
+                "untrained {}{}",
+                variant.name(),
+                table1_line(&raw, &eval.crops.meta)?
+            );
         }
         let centred = centre_on_plate_controls(&emb, &eval.crops.meta);
         println!(

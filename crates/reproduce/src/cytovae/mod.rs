@@ -217,6 +217,16 @@ pub fn table1_accuracies(
         .collect()
 }
 
+/// Table 1's NSC and NSCB rows for `label` from [`table1_accuracies`]' pairs.
+fn nsc_rows(label: &str, acc: &[(f64, f64)]) -> [Vec<String>; 2] {
+    let row = |metric: &str, pick: fn(&(f64, f64)) -> f64| {
+        std::iter::once(format!("{metric} {label}"))
+            .chain(acc.iter().map(|a| pct(pick(a))))
+            .collect()
+    };
+    [row("NSC", |a| a.0), row("NSCB", |a| a.1)]
+}
+
 /// Paper Table 1 (mean of 3 runs): [model][summary] for NSC and NSCB.
 const PAPER_NSC: [[f64; 4]; 3] = [
     [87.6, 92.2, 90.3, 92.5], // AE
@@ -359,16 +369,7 @@ pub fn run(opts: &Options) -> Result<()> {
     };
     for (name, acc) in shown {
         let label = if all_equal { "AE = VAE = VAE+" } else { name };
-        rows.push(
-            std::iter::once(format!("NSC {label} untrained"))
-                .chain(acc.iter().map(|a| pct(a.0)))
-                .collect(),
-        );
-        rows.push(
-            std::iter::once(format!("NSCB {label} untrained"))
-                .chain(acc.iter().map(|a| pct(a.1)))
-                .collect(),
-        );
+        rows.extend(nsc_rows(&format!("{label} untrained"), acc));
     }
     metrics.insert("table1_untrained".into(), Value::Object(untrained_table));
     let n_treatments = sim
@@ -405,16 +406,7 @@ pub fn run(opts: &Options) -> Result<()> {
         if key == "measured_classical" {
             classical_acc = acc[0];
         }
-        rows.push(
-            std::iter::once(format!("NSC {name} (no network)"))
-                .chain(acc.iter().map(|a| pct(a.0)))
-                .collect(),
-        );
-        rows.push(
-            std::iter::once(format!("NSCB {name} (no network)"))
-                .chain(acc.iter().map(|a| pct(a.1)))
-                .collect(),
-        );
+        rows.extend(nsc_rows(&format!("{name} (no network)"), &acc));
         let (nsc, nscb): (Vec<f64>, Vec<f64>) = acc.into_iter().unzip();
         baselines.insert(key.into(), json!({"nsc": nsc, "nscb": nscb}));
     }
